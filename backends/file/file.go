@@ -1,0 +1,243 @@
+// Package file is the local-disk backends.Store: one file per object under a
+// root directory. Put writes a temp file, fsyncs it, hard-links it into place
+// (link fails if the name is taken, which makes create-if-absent atomic) and
+// fsyncs the directory, so a crash never leaves a partial object visible.
+package file
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/walship/walship/backends"
+)
+
+// tmpDir holds in-flight Puts. '~' is not allowed in keys, so it can never
+// collide with an object and List skips it.
+const tmpDir = ".walship~tmp"
+
+// Store keeps objects as files below Root.
+type Store struct {
+	root string
+}
+
+var _ backends.Store = (*Store)(nil)
+
+// Open returns a store rooted at dir, creating dir if needed.
+func Open(dir string) (*Store, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open file store %s: %w", dir, err)
+	}
+	if err := os.MkdirAll(filepath.Join(abs, tmpDir), 0o755); err != nil {
+		return nil, backends.Permanent(fmt.Errorf("open file store %s: %w (is the directory writable?)", abs, err))
+	}
+	return &Store{root: abs}, nil
+}
+
+// Root returns the store's directory.
+func (s *Store) Root() string { return s.root }
+
+func (s *Store) path(key string) string {
+	return filepath.Join(s.root, filepath.FromSlash(key))
+}
+
+// Put implements backends.Store.
+func (s *Store) Put(ctx context.Context, key string, r io.ReadSeeker, size int64) (err error) {
+	if err := backends.ValidKey(key); err != nil {
+		return backends.Permanent(fmt.Errorf("put %s: %w", key, err))
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	final := s.path(key)
+	if _, err := os.Lstat(final); err == nil {
+		return fmt.Errorf("put %s: %w", key, backends.ErrExists)
+	}
+	tmp, err := os.CreateTemp(filepath.Join(s.root, tmpDir), "put-*")
+	if err != nil {
+		return fmt.Errorf("put %s: create temp: %w", key, err)
+	}
+	defer func() {
+		tmp.Close()
+		os.Remove(tmp.Name())
+	}()
+	n, err := io.Copy(tmp, &ctxReader{ctx: ctx, r: io.LimitReader(r, size+1)})
+	if err != nil {
+		return fmt.Errorf("put %s: write: %w", key, err)
+	}
+	if n != size {
+		return fmt.Errorf("put %s: body has %d bytes, want %d", key, n, size)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("put %s: fsync: %w", key, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("put %s: close: %w", key, err)
+	}
+	dir := filepath.Dir(final)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("put %s: mkdir: %w", key, err)
+	}
+	if err := os.Link(tmp.Name(), final); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("put %s: %w", key, backends.ErrExists)
+		}
+		return fmt.Errorf("put %s: link: %w", key, err)
+	}
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("fsync dir %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("fsync dir %s: %w", dir, err)
+	}
+	return nil
+}
+
+// Get implements backends.Store.
+func (s *Store) Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
+	if err := backends.ValidKey(key); err != nil {
+		return nil, backends.Permanent(fmt.Errorf("get %s: %w", key, err))
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("get %s: %w", key, err)
+	}
+	f, err := os.Open(s.path(key))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("get %s: %w", key, backends.ErrNotFound)
+		}
+		return nil, fmt.Errorf("get %s: %w", key, err)
+	}
+	if offset > 0 {
+		if _, err := f.Seek(offset, io.SeekStart); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("get %s: seek %d: %w", key, offset, err)
+		}
+	}
+	if length < 0 {
+		return f, nil
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.LimitReader(f, length), f}, nil
+}
+
+// Stat implements backends.Store.
+func (s *Store) Stat(ctx context.Context, key string) (backends.ObjectInfo, error) {
+	if err := backends.ValidKey(key); err != nil {
+		return backends.ObjectInfo{}, backends.Permanent(fmt.Errorf("stat %s: %w", key, err))
+	}
+	fi, err := os.Stat(s.path(key))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return backends.ObjectInfo{}, fmt.Errorf("stat %s: %w", key, backends.ErrNotFound)
+		}
+		return backends.ObjectInfo{}, fmt.Errorf("stat %s: %w", key, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return backends.ObjectInfo{}, fmt.Errorf("stat %s: %w", key, backends.ErrNotFound)
+	}
+	return backends.ObjectInfo{Key: key, Size: fi.Size()}, nil
+}
+
+// List implements backends.Store. It walks only the directory that holds the
+// prefix, then sorts: directory order is not key order ('-' and '.' sort
+// before '/').
+func (s *Store) List(ctx context.Context, prefix, after string, fn func(backends.ObjectInfo) error) error {
+	if err := backends.ValidPrefix(prefix); err != nil {
+		return backends.Permanent(fmt.Errorf("list %s: %w", prefix, err))
+	}
+	base := s.root
+	if i := strings.LastIndex(prefix, "/"); i >= 0 {
+		base = s.path(prefix[:i])
+	}
+	var infos []backends.ObjectInfo
+	err := filepath.WalkDir(base, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(s.root, p)
+		key := filepath.ToSlash(rel)
+		if d.IsDir() {
+			if d.Name() == tmpDir {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() || !strings.HasPrefix(key, prefix) || key <= after || backends.ValidKey(key) != nil {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return nil // removed while listing
+		}
+		infos = append(infos, backends.ObjectInfo{Key: key, Size: fi.Size()})
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("list %s: %w", prefix, err)
+	}
+	sort.Slice(infos, func(i, j int) bool { return infos[i].Key < infos[j].Key })
+	for _, oi := range infos {
+		if err := fn(oi); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Delete implements backends.Store.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	if err := backends.ValidKey(key); err != nil {
+		return backends.Permanent(fmt.Errorf("delete %s: %w", key, err))
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("delete %s: %w", key, err)
+	}
+	if err := os.Remove(s.path(key)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("delete %s: %w", key, err)
+	}
+	return nil
+}
+
+// String implements backends.Store.
+func (s *Store) String() string { return "file://" + filepath.ToSlash(s.root) }
+
+// Close implements backends.Store.
+func (s *Store) Close() error { return nil }
+
+// ctxReader stops a copy when its context ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

@@ -1,0 +1,3 @@
+module github.com/walship/walship
+
+go 1.26.8
