@@ -1,0 +1,252 @@
+package segments
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// Reader yields a segment's entries in index order, checking each entry's
+// CRC32C as it goes and, at the end, the entry count and the SHA-256 of the
+// whole stored payload. Next returns io.EOF only after all checks passed.
+type Reader interface {
+	Header() Header
+	Next() (Entry, error)
+	// Close releases the reader's buffers; it does not close the source.
+	Close()
+}
+
+// versionReader opens the body of a segment whose first 10 bytes (magic and
+// version) were read already.
+type versionReader func(prefix []byte, r io.Reader) (Reader, error)
+
+// readers maps each format version ever written to its reader. Adding a
+// version adds an entry here and a file beside v1's; v1's reader stays.
+var readers = map[uint16]versionReader{
+	Version1: openV1,
+}
+
+// NewReader reads a segment's header from r and returns a reader for its
+// version.
+func NewReader(r io.Reader) (Reader, error) {
+	prefix := make([]byte, 10)
+	if _, err := io.ReadFull(r, prefix); err != nil {
+		return nil, fmt.Errorf("%w: read segment header: %v", ErrCorrupt, err)
+	}
+	if string(prefix[:8]) != Magic {
+		return nil, fmt.Errorf("%w: not a walship segment (bad magic %q)", ErrCorrupt, prefix[:8])
+	}
+	v := binary.BigEndian.Uint16(prefix[8:])
+	open, ok := readers[v]
+	if !ok {
+		return nil, fmt.Errorf("%w: segment format version %d (this walship reads %v); upgrade walship", ErrUnknownVersion, v, knownVersions())
+	}
+	return open(prefix, r)
+}
+
+func knownVersions() []uint16 {
+	var vs []uint16
+	for v := range readers {
+		vs = append(vs, v)
+	}
+	return vs
+}
+
+// CheckStored reads a whole segment object from r and checks its header
+// CRC, its payload length and its payload SHA-256, without decompressing.
+// Per-entry CRCs are checked later, by Reader.
+func CheckStored(r io.Reader) (Header, error) {
+	prefix := make([]byte, 10)
+	if _, err := io.ReadFull(r, prefix); err != nil {
+		return Header{}, fmt.Errorf("%w: read segment header: %v", ErrCorrupt, err)
+	}
+	if string(prefix[:8]) != Magic {
+		return Header{}, fmt.Errorf("%w: not a walship segment (bad magic)", ErrCorrupt)
+	}
+	if v := binary.BigEndian.Uint16(prefix[8:]); v != Version1 {
+		return Header{}, fmt.Errorf("%w: segment format version %d", ErrUnknownVersion, v)
+	}
+	h, err := readHeaderV1(prefix, r)
+	if err != nil {
+		return h, err
+	}
+	sha := sha256.New()
+	n, err := io.Copy(sha, io.LimitReader(r, int64(h.PayloadLen)))
+	if err != nil {
+		return h, fmt.Errorf("read segment payload: %w", err)
+	}
+	if uint64(n) != h.PayloadLen {
+		return h, fmt.Errorf("%w: payload is %d bytes, header says %d (truncated object)", ErrCorrupt, n, h.PayloadLen)
+	}
+	if err := checkSum(sha, h); err != nil {
+		return h, err
+	}
+	return h, checkEnd(r)
+}
+
+func readHeaderV1(prefix []byte, r io.Reader) (Header, error) {
+	b := make([]byte, HeaderSizeV1)
+	copy(b, prefix)
+	if _, err := io.ReadFull(r, b[len(prefix):]); err != nil {
+		return Header{}, fmt.Errorf("%w: read segment header: %v", ErrCorrupt, err)
+	}
+	return unmarshalV1(b)
+}
+
+func checkSum(sha hash.Hash, h Header) error {
+	var got [32]byte
+	copy(got[:], sha.Sum(nil))
+	if got != h.PayloadSHA {
+		return fmt.Errorf("%w: payload SHA-256 %x, header says %x", ErrCorrupt, got[:8], h.PayloadSHA[:8])
+	}
+	return nil
+}
+
+// checkEnd makes sure nothing follows the payload.
+func checkEnd(r io.Reader) error {
+	var one [1]byte
+	n, err := r.Read(one[:])
+	if n > 0 {
+		return fmt.Errorf("%w: bytes after the payload", ErrCorrupt)
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("read segment end: %w", err)
+	}
+	if err == nil {
+		return checkEnd(r) // a reader may return 0, nil
+	}
+	return nil
+}
+
+var decoders = sync.Pool{New: func() any {
+	dec, err := zstd.NewReader(nil,
+		zstd.WithDecoderConcurrency(1),
+		zstd.WithDecoderLowmem(true),
+		zstd.WithDecoderMaxWindow(8<<20))
+	if err != nil {
+		panic(err) // only on invalid options
+	}
+	return dec
+}}
+
+type readerV1 struct {
+	hdr     Header
+	src     io.Reader
+	stored  io.Reader // the payload bytes, hashed as they are read
+	sha     hash.Hash
+	dec     *zstd.Decoder
+	raw     *bufio.Reader
+	next    uint64 // index of the next entry
+	rawLeft uint64
+	frame   [frameHeaderSize]byte
+	err     error // sticky
+}
+
+func openV1(prefix []byte, r io.Reader) (Reader, error) {
+	h, err := readHeaderV1(prefix, r)
+	if err != nil {
+		return nil, err
+	}
+	rd := &readerV1{hdr: h, src: r, sha: sha256.New(), next: h.First, rawLeft: h.RawLen}
+	rd.stored = io.TeeReader(io.LimitReader(r, int64(h.PayloadLen)), rd.sha)
+	switch h.Codec {
+	case CodecNone:
+		rd.raw = bufio.NewReaderSize(rd.stored, 64<<10)
+	case CodecZstd:
+		rd.dec = decoders.Get().(*zstd.Decoder)
+		if err := rd.dec.Reset(rd.stored); err != nil {
+			rd.Close()
+			return nil, fmt.Errorf("%w: zstd: %v", ErrCorrupt, err)
+		}
+		rd.raw = bufio.NewReaderSize(rd.dec, 64<<10)
+	}
+	return rd, nil
+}
+
+func (r *readerV1) Header() Header { return r.hdr }
+
+func (r *readerV1) Next() (Entry, error) {
+	if r.err != nil {
+		return Entry{}, r.err
+	}
+	e, err := r.next1()
+	if err != nil {
+		r.err = err
+	}
+	return e, err
+}
+
+func (r *readerV1) next1() (Entry, error) {
+	if r.next > r.hdr.Last {
+		return Entry{}, r.finish()
+	}
+	if _, err := io.ReadFull(r.raw, r.frame[:]); err != nil {
+		return Entry{}, r.corrupt("entry %d: frame header: %v", r.next, err)
+	}
+	idx := binary.BigEndian.Uint64(r.frame[0:])
+	t := int64(binary.BigEndian.Uint64(r.frame[8:]))
+	n := binary.BigEndian.Uint32(r.frame[16:])
+	sum := binary.BigEndian.Uint32(r.frame[20:])
+	if idx != r.next {
+		return Entry{}, r.corrupt("frame holds index %d, want %d", idx, r.next)
+	}
+	if uint64(n)+frameHeaderSize > r.rawLeft || n > MaxEntrySize {
+		return Entry{}, r.corrupt("entry %d: length %d exceeds the payload", idx, n)
+	}
+	data := make([]byte, n)
+	if _, err := io.ReadFull(r.raw, data); err != nil {
+		return Entry{}, r.corrupt("entry %d: data: %v", idx, err)
+	}
+	if got := CRC32C(data); got != sum {
+		return Entry{}, r.corrupt("entry %d: CRC32C %08x, frame says %08x", idx, got, sum)
+	}
+	r.rawLeft -= uint64(n) + frameHeaderSize
+	r.next++
+	return Entry{Index: idx, Time: t, Data: data}, nil
+}
+
+// finish checks that the payload ends where the header says and that its
+// SHA-256 matches.
+func (r *readerV1) finish() error {
+	if r.rawLeft != 0 {
+		return r.corrupt("%d raw payload bytes left after the last entry", r.rawLeft)
+	}
+	if _, err := r.raw.ReadByte(); err == nil {
+		return r.corrupt("raw payload continues after the last entry")
+	} else if !errors.Is(err, io.EOF) {
+		return r.corrupt("payload end: %v", err)
+	}
+	// Drain what the codec did not need (zstd may stop before the limit).
+	if _, err := io.Copy(io.Discard, r.stored); err != nil {
+		return fmt.Errorf("read segment payload: %w", err)
+	}
+	if err := checkSum(r.sha, r.hdr); err != nil {
+		return err
+	}
+	if err := checkEnd(r.src); err != nil {
+		return err
+	}
+	return io.EOF
+}
+
+func (r *readerV1) corrupt(format string, args ...any) error {
+	return fmt.Errorf("%w: segment %d..%d: %s", ErrCorrupt, r.hdr.First, r.hdr.Last, fmt.Sprintf(format, args...))
+}
+
+func (r *readerV1) Close() {
+	if r.dec != nil {
+		r.dec.Reset(nil)
+		decoders.Put(r.dec)
+		r.dec = nil
+	}
+	if r.err == nil {
+		r.err = errors.New("segment reader closed")
+	}
+}

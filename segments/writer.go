@@ -1,0 +1,163 @@
+package segments
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"math"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// Sink is where a Writer puts a segment: it appends the payload and then
+// fills in the header at offset 0 (an *os.File is one).
+type Sink interface {
+	io.Writer
+	io.WriterAt
+}
+
+// encoders are reused across segments: a zstd encoder owns a few MiB of
+// tables, and an agent seals one segment a second.
+var encoders = sync.Pool{New: func() any {
+	enc, err := zstd.NewWriter(nil,
+		zstd.WithEncoderLevel(zstd.SpeedFastest),
+		zstd.WithEncoderConcurrency(1),
+		zstd.WithLowerEncoderMem(true),
+		zstd.WithWindowSize(1<<20))
+	if err != nil {
+		panic(err) // only on invalid options
+	}
+	return enc
+}}
+
+// Writer streams entries into a version 1 segment. Memory stays bounded by
+// the codec's window, whatever the segment's size. Not safe for concurrent
+// use.
+type Writer struct {
+	sink   Sink
+	hdr    Header
+	sha    hash.Hash
+	stored countWriter // counts and hashes what reaches the sink
+	enc    *zstd.Encoder
+	raw    io.Writer // enc, or &stored for CodecNone
+	frame  [frameHeaderSize]byte
+	done   bool
+}
+
+// NewWriter starts a segment of the given timeline on sink, which must be
+// empty.
+func NewWriter(sink Sink, timeline uint32, sourceFormat uint8, codec Codec) (*Writer, error) {
+	w := &Writer{sink: sink, sha: sha256.New()}
+	w.hdr = Header{Version: Version1, Codec: codec, SourceFormat: sourceFormat, Timeline: timeline,
+		MinTime: math.MaxInt64, MaxTime: math.MinInt64}
+	if _, err := sink.Write(make([]byte, HeaderSizeV1)); err != nil {
+		return nil, fmt.Errorf("segment writer: reserve header: %w", err)
+	}
+	w.stored = countWriter{w: io.MultiWriter(sink, w.sha)}
+	switch codec {
+	case CodecNone:
+		w.raw = &w.stored
+	case CodecZstd:
+		w.enc = encoders.Get().(*zstd.Encoder)
+		w.enc.Reset(&w.stored)
+		w.raw = w.enc
+	default:
+		return nil, fmt.Errorf("segment writer: unknown codec %d", codec)
+	}
+	return w, nil
+}
+
+// Append adds the next entry. Indexes must be consecutive.
+func (w *Writer) Append(e Entry) error {
+	if w.done {
+		return errors.New("segment writer: append after finish")
+	}
+	if w.hdr.Count > 0 && e.Index != w.hdr.Last+1 {
+		return fmt.Errorf("segment writer: entry %d follows %d", e.Index, w.hdr.Last)
+	}
+	if e.Index == 0 {
+		return errors.New("segment writer: entry index 0")
+	}
+	if len(e.Data) > MaxEntrySize {
+		return fmt.Errorf("segment writer: entry %d is %d bytes, max %d", e.Index, len(e.Data), MaxEntrySize)
+	}
+	binary.BigEndian.PutUint64(w.frame[0:], e.Index)
+	binary.BigEndian.PutUint64(w.frame[8:], uint64(e.Time))
+	binary.BigEndian.PutUint32(w.frame[16:], uint32(len(e.Data)))
+	binary.BigEndian.PutUint32(w.frame[20:], CRC32C(e.Data))
+	if _, err := w.raw.Write(w.frame[:]); err != nil {
+		return fmt.Errorf("segment writer: entry %d: %w", e.Index, err)
+	}
+	if _, err := w.raw.Write(e.Data); err != nil {
+		return fmt.Errorf("segment writer: entry %d: %w", e.Index, err)
+	}
+	if w.hdr.Count == 0 {
+		w.hdr.First = e.Index
+	}
+	w.hdr.Last = e.Index
+	w.hdr.Count++
+	w.hdr.RawLen += uint64(frameHeaderSize + len(e.Data))
+	w.hdr.MinTime = min(w.hdr.MinTime, e.Time)
+	w.hdr.MaxTime = max(w.hdr.MaxTime, e.Time)
+	return nil
+}
+
+// Count is the number of entries appended.
+func (w *Writer) Count() uint64 { return w.hdr.Count }
+
+// RawLen is the uncompressed size of what was appended, the measure a
+// segment is sealed by.
+func (w *Writer) RawLen() uint64 { return w.hdr.RawLen }
+
+// Finish flushes the payload and writes the header. The caller syncs the
+// sink. A segment needs at least one entry.
+func (w *Writer) Finish() (Header, error) {
+	if w.done {
+		return Header{}, errors.New("segment writer: finish twice")
+	}
+	if w.hdr.Count == 0 {
+		w.Abort()
+		return Header{}, errors.New("segment writer: no entries")
+	}
+	w.done = true
+	if w.enc != nil {
+		err := w.enc.Close()
+		encoders.Put(w.enc)
+		w.enc = nil
+		if err != nil {
+			return Header{}, fmt.Errorf("segment writer: compress: %w", err)
+		}
+	}
+	w.hdr.PayloadLen = uint64(w.stored.n)
+	copy(w.hdr.PayloadSHA[:], w.sha.Sum(nil))
+	if _, err := w.sink.WriteAt(w.hdr.marshalV1(), 0); err != nil {
+		return Header{}, fmt.Errorf("segment writer: write header: %w", err)
+	}
+	return w.hdr, nil
+}
+
+// Abort releases the writer's resources without finishing; the sink holds
+// garbage and must be discarded.
+func (w *Writer) Abort() {
+	w.done = true
+	if w.enc != nil {
+		w.enc.Reset(nil)
+		encoders.Put(w.enc)
+		w.enc = nil
+	}
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
