@@ -79,7 +79,9 @@ func parseDigits(s string) (uint64, error) {
 }
 
 // TimelineKey is the key of a timeline's record.
-func TimelineKey(tl uint32) string { return fmt.Sprintf("%s%08x%s", TimelinesPrefix, tl, timelineSuffix) }
+func TimelineKey(tl uint32) string {
+	return fmt.Sprintf("%s%08x%s", TimelinesPrefix, tl, timelineSuffix)
+}
 
 // ParseTimelineKey returns the timeline a record key names.
 func ParseTimelineKey(key string) (uint32, error) {
