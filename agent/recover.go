@@ -1,0 +1,131 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/walship/walship/backends"
+	"github.com/walship/walship/segments"
+)
+
+// recover brings state, spool and source into agreement before any work:
+// a fresh state starts timeline 1 where the log starts; a spool segment
+// sealed after the last state save is adopted; the source is checked
+// against the sealed history (a TruncateFront past the cursor or a rewrite
+// of sealed entries while the agent was down starts a new timeline); the
+// tailer is positioned after the last sealed entry.
+func (a *Agent) recover(ctx context.Context) error {
+	first, last, err := a.tail.Bounds()
+	if err != nil {
+		return fmt.Errorf("read source %s: %w", a.opt.WALDir, err)
+	}
+	if a.fresh {
+		if err := a.refuseUsedStores(ctx); err != nil {
+			return err
+		}
+		a.st = &state{
+			Version: stateVersion,
+			Source:  a.opt.WALDir,
+			Timelines: []segments.Timeline{{ID: 1, StartIndex: first, Time: time.Now().UTC(),
+				Reason: fmt.Sprintf("walship started on %s at index %d", a.opt.WALDir, first)}},
+			Sealed:  Position{Index: first - 1},
+			Cursors: map[string]string{},
+			Shipped: map[string]Position{},
+		}
+		if err := a.saveState(); err != nil {
+			return err
+		}
+		a.log.Info("starting timeline 1", "source", a.opt.WALDir, "first_index", first, "last_index", last)
+	}
+	items, err := a.spool.items()
+	if err != nil {
+		return err
+	}
+	a.items = items
+	if n := len(items); n > 0 && items[n-1] > a.st.SealedItem {
+		if err := a.adoptSpooled(items[n-1]); err != nil {
+			return err
+		}
+	}
+	a.gcSpool()
+
+	sealed := a.st.Sealed.Index
+	switch {
+	case sealed+1 < first:
+		return a.startGapTimeline(first)
+	case sealed >= first && sealed >= a.st.current().StartIndex:
+		from := first
+		if last >= first {
+			if from, err = a.tail.SegmentStart(min(sealed, last)); err != nil {
+				return fmt.Errorf("read source %s: %w", a.opt.WALDir, err)
+			}
+		}
+		return a.checkFork(ctx, from, "found at start")
+	default:
+		return a.tail.Seek(sealed + 1)
+	}
+}
+
+// adoptSpooled takes a segment that reached the spool after the last state
+// save (a crash between the two) as the newest sealed one.
+func (a *Agent) adoptSpooled(item string) error {
+	f, err := os.Open(a.spool.path(item))
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	defer f.Close()
+	r, err := segments.NewReader(f)
+	if err != nil {
+		return fmt.Errorf("spool segment %s: %w", item, err)
+	}
+	defer r.Close()
+	var last segments.Entry
+	for {
+		e, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("spool segment %s: %w", item, err)
+		}
+		last = e
+	}
+	a.st.Sealed = Position{Index: last.Index, CRC: segments.CRC32C(last.Data), HasCRC: true}
+	a.st.SealedItem = item
+	return a.saveState()
+}
+
+// refuseUsedStores stops a fresh agent from writing into a prefix that
+// already holds a backup: its timeline numbers would collide.
+func (a *Agent) refuseUsedStores(ctx context.Context) error {
+	for _, s := range a.opt.Stores {
+		found := ""
+		err := s.Store.List(ctx, segments.TimelinesPrefix, "", func(oi backends.ObjectInfo) error {
+			found = oi.Key
+			return errStop
+		})
+		if err != nil && !errors.Is(err, errStop) {
+			return fmt.Errorf("store %s: %w", s.Name, err)
+		}
+		if found != "" {
+			return fmt.Errorf("store %s already holds a walship backup (%s) but state dir %s is new: "+
+				"use a fresh store prefix, or run with the state dir that wrote it", s.Name, found, a.opt.StateDir)
+		}
+	}
+	return nil
+}
+
+var errStop = errors.New("stop listing")
+
+// saveState persists a.st; the caller holds a.mu or runs before the
+// goroutines start.
+func (a *Agent) saveState() error {
+	if err := a.st.save(a.opt.StateDir); err != nil {
+		return fmt.Errorf("save state in %s: %w", a.opt.StateDir, err)
+	}
+	return nil
+}

@@ -1,0 +1,150 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/walship/walship/segments"
+	"github.com/walship/walship/wal"
+)
+
+// openSegment is the segment being filled.
+type openSegment struct {
+	f        *os.File
+	w        *segments.Writer
+	timeline uint32
+	last     Position
+	ctx      context.Context // ends when the segment must be sealed by age
+	cancel   context.CancelFunc
+}
+
+// runSealer reads the source and seals segments into the spool until ctx
+// ends; then it seals what it holds and returns ctx's error.
+func (a *Agent) runSealer(ctx context.Context) error {
+	var seg *openSegment
+	defer func() {
+		if seg != nil {
+			seg.cancel()
+			seg.w.Abort()
+			a.spool.discard(seg.f)
+		}
+	}()
+	for {
+		nctx := ctx
+		if seg != nil {
+			nctx = seg.ctx
+		}
+		e, err := a.tail.Next(nctx)
+		if err == nil {
+			if seg == nil {
+				if seg, err = a.startSegment(ctx); err != nil {
+					return err
+				}
+			}
+			if err := seg.w.Append(segments.Entry{Index: e.Index, Time: e.Time.UnixNano(), Data: e.Data}); err != nil {
+				return fmt.Errorf("seal entry %d: %w", e.Index, err)
+			}
+			seg.last = Position{Index: e.Index, CRC: segments.CRC32C(e.Data), HasCRC: true}
+			if int64(seg.w.RawLen()) >= a.opt.SealSize {
+				err, seg = a.seal(seg), nil
+				if err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		var tf *wal.TruncatedFrontError
+		var rw *wal.RewrittenError
+		switch {
+		case ctx.Err() != nil:
+			if seg != nil {
+				err, seg = a.seal(seg), nil
+				if err != nil {
+					return err
+				}
+			}
+			return ctx.Err()
+		case seg != nil && errors.Is(err, context.DeadlineExceeded):
+			err, seg = a.seal(seg), nil
+			if err != nil {
+				return err
+			}
+		case errors.As(err, &tf):
+			if seg != nil { // what was read before the truncation is good
+				err, seg = a.seal(seg), nil
+				if err != nil {
+					return err
+				}
+			}
+			if err := a.startGapTimeline(tf.First); err != nil {
+				return err
+			}
+		case errors.As(err, &rw):
+			if seg != nil { // read again after the check
+				seg.cancel()
+				seg.w.Abort()
+				a.spool.discard(seg.f)
+				seg = nil
+			}
+			a.log.Info("source segment rewritten; comparing with sealed history", "file", rw.File, "from", rw.From)
+			if err := a.checkFork(ctx, rw.From, "seen live"); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("read source %s: %w", a.opt.WALDir, err)
+		}
+	}
+}
+
+func (a *Agent) startSegment(ctx context.Context) (*openSegment, error) {
+	f, err := a.spool.create()
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	tl := a.st.current().ID
+	a.mu.Unlock()
+	format := a.tail.Format()
+	w, err := segments.NewWriter(f, tl, uint8(format), a.opt.Codec)
+	if err != nil {
+		a.spool.discard(f)
+		return nil, err
+	}
+	sctx, cancel := context.WithTimeout(ctx, a.opt.SealInterval)
+	return &openSegment{f: f, w: w, timeline: tl, ctx: sctx, cancel: cancel}, nil
+}
+
+// seal makes seg durable in the spool, records it as the newest sealed
+// segment and wakes the shippers.
+func (a *Agent) seal(seg *openSegment) error {
+	seg.cancel()
+	hdr, err := seg.w.Finish()
+	if err != nil {
+		a.spool.discard(seg.f)
+		return fmt.Errorf("seal segment: %w", err)
+	}
+	name := itemName(segments.NameOf(hdr))
+	if err := a.spool.commit(seg.f, name); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.st.Sealed = seg.last
+	a.st.SealedItem = name
+	if a.st.Format == 0 {
+		a.st.Format = wal.Format(hdr.SourceFormat)
+	}
+	a.items = append(a.items, name)
+	err = a.saveState()
+	a.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	a.log.Debug("sealed segment", "timeline", hdr.Timeline, "first", hdr.First, "last", hdr.Last,
+		"raw_bytes", hdr.RawLen, "stored_bytes", hdr.PayloadLen)
+	for _, sh := range a.shippers {
+		sh.wake()
+	}
+	return nil
+}

@@ -1,0 +1,113 @@
+package agent
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/walship/walship/segments"
+)
+
+// spool is STATE/spool: sealed segments waiting for every store. An item's
+// file name is its object key with the "segments/" prefix dropped and the
+// timeline directory joined by '-', so names sort like keys:
+//
+//	TTTTTTTT-FFFFFFFFFFFFFFFFFFFF-LLLLLLLLLLLLLLLLLLLL-MMMMMMMMMMMMMMMMMMMM.wseg
+//
+// The segment being written is "open.tmp"; it is discarded on restart (its
+// entries are read again from the source).
+type spool struct {
+	dir string
+}
+
+const openName = "open.tmp"
+
+func openSpool(dir string) (*spool, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create spool %s: %w", dir, err)
+	}
+	if err := os.Remove(filepath.Join(dir, openName)); err != nil && !os.IsNotExist(err) {
+		return nil, fmt.Errorf("clean spool %s: %w", dir, err)
+	}
+	return &spool{dir: dir}, nil
+}
+
+func itemName(n segments.SegmentName) string {
+	return strings.Replace(strings.TrimPrefix(n.Key(), segments.SegmentsPrefix), "/", "-", 1)
+}
+
+func parseItem(name string) (segments.SegmentName, error) {
+	if len(name) < 10 || name[8] != '-' {
+		return segments.SegmentName{}, fmt.Errorf("spool: not a segment: %q", name)
+	}
+	return segments.ParseSegmentKey(segments.SegmentsPrefix + name[:8] + "/" + name[9:])
+}
+
+func (s *spool) path(name string) string { return filepath.Join(s.dir, name) }
+
+// items lists the sealed segments in key order.
+func (s *spool) items() ([]string, error) {
+	ents, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, fmt.Errorf("list spool: %w", err)
+	}
+	var names []string
+	for _, e := range ents {
+		if _, err := parseItem(e.Name()); err == nil && e.Type().IsRegular() {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// create opens the file the next segment is written to.
+func (s *spool) create() (*os.File, error) {
+	f, err := os.OpenFile(s.path(openName), os.O_CREATE|os.O_TRUNC|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("spool: create segment: %w", err)
+	}
+	return f, nil
+}
+
+// commit makes the open segment durable under its final name.
+func (s *spool) commit(f *os.File, name string) error {
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("spool: fsync %s: %w", name, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("spool: close %s: %w", name, err)
+	}
+	if err := os.Rename(s.path(openName), s.path(name)); err != nil {
+		return fmt.Errorf("spool: seal %s: %w", name, err)
+	}
+	return syncDir(s.dir)
+}
+
+// discard drops the open segment.
+func (s *spool) discard(f *os.File) {
+	f.Close()
+	os.Remove(s.path(openName))
+}
+
+func (s *spool) remove(name string) error {
+	if err := os.Remove(s.path(name)); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("spool: remove %s: %w", name, err)
+	}
+	return nil
+}
+
+// size returns the bytes held by sealed segments.
+func (s *spool) size() int64 {
+	names, _ := s.items()
+	var n int64
+	for _, name := range names {
+		if fi, err := os.Stat(s.path(name)); err == nil {
+			n += fi.Size()
+		}
+	}
+	return n
+}

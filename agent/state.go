@@ -1,0 +1,110 @@
+package agent
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/walship/walship/segments"
+	"github.com/walship/walship/wal"
+)
+
+// stateVersion is the version of state.json this agent writes.
+const stateVersion = 1
+
+// Position is an entry in the sealed history.
+type Position struct {
+	Index uint64 `json:"index"`
+	// CRC is the CRC32C of the entry's data. HasCRC is false when the
+	// position was not read from the log (the start of a timeline after a
+	// gap: the entry before it is unknown).
+	CRC    uint32 `json:"crc32c"`
+	HasCRC bool   `json:"has_crc"`
+}
+
+// state is what the agent persists in STATE/state.json:
+//
+//	{"version":1,"source":"/abs/wal","format":1,
+//	 "timelines":[{timeline record}...],            // every timeline, current last
+//	 "sealed":{"index":N,"crc32c":C,"has_crc":true}, // last entry durable in the spool
+//	 "sealed_item":"spool item name",               // the newest sealed segment
+//	 "cursors":{"file:///b":"spool item name"}}     // per store: newest item shipped and verified
+type state struct {
+	Version    int                 `json:"version"`
+	Source     string              `json:"source"`
+	Format     wal.Format          `json:"format"`
+	Timelines  []segments.Timeline `json:"timelines"`
+	Sealed     Position            `json:"sealed"`
+	SealedItem string              `json:"sealed_item"`
+	Cursors    map[string]string   `json:"cursors"`
+	Shipped    map[string]Position `json:"shipped"` // per store: last entry shipped (for status)
+}
+
+func (s *state) current() segments.Timeline { return s.Timelines[len(s.Timelines)-1] }
+
+func (s *state) timeline(id uint32) (segments.Timeline, bool) {
+	for _, t := range s.Timelines {
+		if t.ID == id {
+			return t, true
+		}
+	}
+	return segments.Timeline{}, false
+}
+
+// chain returns the timeline id and its ancestors, child first.
+func (s *state) chain(id uint32) []segments.Timeline {
+	var out []segments.Timeline
+	for id != 0 {
+		t, ok := s.timeline(id)
+		if !ok {
+			break
+		}
+		out = append(out, t)
+		id = t.Parent
+	}
+	return out
+}
+
+func statePath(dir string) string { return filepath.Join(dir, "state.json") }
+
+// loadState reads dir/state.json; ok is false when there is none yet.
+func loadState(dir string) (st *state, ok bool, err error) {
+	b, err := os.ReadFile(statePath(dir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("read state: %w", err)
+	}
+	st = new(state)
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(st); err != nil {
+		return nil, false, fmt.Errorf("state file %s is damaged (%v); move it away to start over (the store keeps what was shipped)", statePath(dir), err)
+	}
+	if st.Version != stateVersion {
+		return nil, false, fmt.Errorf("state file %s has version %d, this walship reads %d", statePath(dir), st.Version, stateVersion)
+	}
+	if len(st.Timelines) == 0 {
+		return nil, false, fmt.Errorf("state file %s has no timeline; move it away to start over", statePath(dir))
+	}
+	if st.Cursors == nil {
+		st.Cursors = map[string]string{}
+	}
+	if st.Shipped == nil {
+		st.Shipped = map[string]Position{}
+	}
+	return st, true, nil
+}
+
+func (s *state) save(dir string) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode state: %w", err)
+	}
+	return writeFileAtomic(statePath(dir), append(b, '\n'))
+}

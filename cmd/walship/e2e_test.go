@@ -1,0 +1,314 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	tidwal "github.com/tidwall/wal"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// walshipBin builds the walship command once per test run.
+func walshipBin(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "walship-bin-*")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "walship")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// walship runs the command and returns its exit code, stdout and stderr.
+func walship(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(args, &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+// writer appends entries to a tidwall/wal log at a steady pace until
+// stopped, remembering every entry.
+type writer struct {
+	log  *tidwal.Log
+	mu   sync.Mutex
+	data [][]byte // data[i-1] is entry i
+	stop chan struct{}
+	done chan struct{}
+}
+
+func startWriter(t *testing.T, dir string, every time.Duration) *writer {
+	l, err := tidwal.Open(dir, &tidwal.Options{LogFormat: tidwal.Binary, SegmentSize: 32 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &writer{log: l, stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		rng := rand.New(rand.NewPCG(3, 4))
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for i := uint64(1); ; i++ {
+			select {
+			case <-w.stop:
+				return
+			case <-tick.C:
+			}
+			d := make([]byte, rng.IntN(300))
+			for j := range d {
+				d[j] = byte(rng.IntN(256))
+			}
+			if err := l.Write(i, d); err != nil {
+				t.Errorf("writer: %v", err)
+				return
+			}
+			w.mu.Lock()
+			w.data = append(w.data, d)
+			w.mu.Unlock()
+		}
+	}()
+	return w
+}
+
+func (w *writer) halt() [][]byte {
+	close(w.stop)
+	<-w.done
+	w.log.Close()
+	return w.data
+}
+
+// shipped reads the store's shipped index from the agent's state file.
+func shipped(stateDir string) uint64 {
+	b, err := os.ReadFile(filepath.Join(stateDir, "state.json"))
+	if err != nil {
+		return 0
+	}
+	var st struct {
+		Shipped map[string]struct{ Index uint64 } `json:"shipped"`
+	}
+	if json.Unmarshal(b, &st) != nil {
+		return 0
+	}
+	for _, p := range st.Shipped {
+		return p.Index
+	}
+	return 0
+}
+
+func compareRestored(t *testing.T, dir string, want [][]byte) {
+	t.Helper()
+	l, err := tidwal.Open(dir, &tidwal.Options{LogFormat: tidwal.Binary, AllowEmpty: true})
+	if err != nil {
+		t.Fatalf("open restored log: %v", err)
+	}
+	defer l.Close()
+	first, _ := l.FirstIndex()
+	last, _ := l.LastIndex()
+	if first != 1 || last != uint64(len(want)) {
+		t.Fatalf("restored %d..%d, source has 1..%d", first, last, len(want))
+	}
+	for i := range want {
+		got, err := l.Read(uint64(i + 1))
+		if err != nil || !bytes.Equal(got, want[i]) {
+			t.Fatalf("restored entry %d differs from the source (%v)", i+1, err)
+		}
+	}
+}
+
+// kill -9 of the agent at random moments, 20 times, under a steady writer;
+// after a final clean run the restore equals the source exactly.
+func TestKill9(t *testing.T) {
+	bin := walshipBin(t)
+	root := t.TempDir()
+	walDir := filepath.Join(root, "wal")
+	stateDir := filepath.Join(root, "state")
+	storeDir := filepath.Join(root, "store")
+	w := startWriter(t, walDir, 500*time.Microsecond)
+	rng := rand.New(rand.NewPCG(5, 6))
+	args := []string{"replicate", walDir, "file://" + storeDir, "--state", stateDir, "--seal-size", "16KiB", "--seal-interval", "30ms"}
+	for i := 0; i < 20; i++ {
+		cmd := exec.Command(bin, args...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(50+rng.IntN(400)) * time.Millisecond)
+		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		err := cmd.Wait()
+		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() {
+			t.Fatalf("run %d ended before the kill: %v\n%s", i, err, stderr.String())
+		}
+	}
+	want := w.halt()
+	// A last run ships everything, then stops on SIGTERM.
+	cmd := exec.Command(bin, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for shipped(stateDir) < uint64(len(want)) {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("final run shipped %d of %d entries in 60s\n%s", shipped(stateDir), len(want), stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("final run: %v\n%s", err, stderr.String())
+	}
+	t.Logf("source has %d entries after 20 kills", len(want))
+	out := filepath.Join(root, "restored")
+	if code, stdout, stderr := walship(t, "restore", "file://"+storeDir, out); code != 0 {
+		t.Fatalf("restore exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	compareRestored(t, filepath.Join(out, "wal"), want)
+	if code, stdout, _ := walship(t, "verify", storeDir); code != 0 {
+		t.Fatalf("verify exit %d:\n%s", code, stdout)
+	}
+	if strings.Contains(stderr.String(), "level=ERROR") {
+		t.Fatalf("final run logged errors:\n%s", stderr.String())
+	}
+}
+
+// replicateSome ships n entries to a new file store in-process and returns
+// the store dir and the entries.
+func replicateSome(t *testing.T, n int) (string, [][]byte) {
+	t.Helper()
+	root := t.TempDir()
+	walDir := filepath.Join(root, "wal")
+	storeDir := filepath.Join(root, "store")
+	w := startWriter(t, walDir, 100*time.Microsecond)
+	for {
+		w.mu.Lock()
+		k := len(w.data)
+		w.mu.Unlock()
+		if k >= n {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	want := w.halt()
+	cmd := exec.Command(walshipBin(t), "replicate", walDir, storeDir, "--seal-size", "8KiB", "--seal-interval", "20ms")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for shipped(walDir+".walship") < uint64(len(want)) {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("replicate did not ship %d entries in 60s: %s", len(want), stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("replicate: %v: %s", err, stderr.String())
+	}
+	return storeDir, want
+}
+
+func TestCorruptSegment(t *testing.T) {
+	storeDir, want := replicateSome(t, 2000)
+	out := filepath.Join(t.TempDir(), "ok")
+	if code, _, stderr := walship(t, "restore", storeDir, out); code != 0 {
+		t.Fatalf("restore: %d %s", code, stderr)
+	}
+	compareRestored(t, filepath.Join(out, "wal"), want)
+	// Flip one byte in the middle of one segment's payload.
+	var segs []string
+	filepath.Walk(filepath.Join(storeDir, "segments"), func(p string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			segs = append(segs, p)
+		}
+		return nil
+	})
+	if len(segs) < 3 {
+		t.Fatalf("only %d segments", len(segs))
+	}
+	victim := segs[len(segs)/2]
+	b, _ := os.ReadFile(victim)
+	b[len(b)/2+60] ^= 0x10
+	if err := os.WriteFile(victim, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	name := filepath.Base(victim)
+	code, stdout, _ := walship(t, "verify", storeDir)
+	if code != 3 || !strings.Contains(stdout, name) {
+		t.Fatalf("verify: exit %d, want 3 naming %s:\n%s", code, name, stdout)
+	}
+	out2 := filepath.Join(t.TempDir(), "bad")
+	code, _, stderr := walship(t, "restore", storeDir, out2)
+	if code != 1 || !strings.Contains(stderr, name) {
+		t.Fatalf("restore of corrupt store: exit %d, want 1 naming %s:\n%s", code, name, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(out2, "wal")); !os.IsNotExist(err) {
+		t.Fatalf("a failed restore left %s/wal behind", out2)
+	}
+}
+
+func TestUsageAndBadInput(t *testing.T) {
+	cases := []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{nil, 2, "usage"},
+		{[]string{"frobnicate"}, 2, "unknown command"},
+		{[]string{"restore", "file:///x"}, 2, "OUT_DIR"},
+		{[]string{"restore", "file:///x", "/tmp/o", "--index", "5", "--time", "2026-01-01T00:00:00Z"}, 2, "cannot be combined"},
+		{[]string{"restore", "file:///x", "/tmp/o", "--time", "yesterday"}, 2, "RFC3339"},
+		{[]string{"restore", "file:///x", "/tmp/o", "--bogus"}, 2, "bogus"},
+		{[]string{"replicate"}, 2, "WAL_DIR"},
+		{[]string{"replicate", t.TempDir(), "file://" + t.TempDir()}, 1, "tidwall"},
+		{[]string{"replicate", "/nonexistent/wal", "file://" + t.TempDir()}, 1, "/nonexistent/wal"},
+		{[]string{"replicate", "--config", "/nonexistent.yml"}, 2, "nonexistent.yml"},
+		{[]string{"list", "gopher://x/y"}, 1, "gopher"},
+		{[]string{"restore", t.TempDir(), t.TempDir()}, 1, "no walship backup"},
+	}
+	for _, c := range cases {
+		code, _, stderr := walship(t, c.args...)
+		if code != c.code || !strings.Contains(stderr, c.msg) {
+			t.Errorf("walship %v: exit %d, stderr %q; want exit %d mentioning %q", c.args, code, stderr, c.code, c.msg)
+		}
+	}
+}
+
+func TestDemo(t *testing.T) {
+	code, stdout, stderr := walship(t, "demo", "--entries", "600", "--rate", "3000")
+	if code != 0 || !strings.Contains(stdout, "PASS") {
+		t.Fatalf("demo: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+}

@@ -1,0 +1,86 @@
+// Command walship is the CLI of the walship continuous backup agent. It
+// parses flags and config and calls the packages; it holds no logic of its
+// own. Exit status: 0 success, 2 usage error, 1 any other failure, 3 when
+// verify finds damage.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+const usage = `walship: continuous backup of a tidwall/wal log to object stores
+
+usage:
+  walship replicate WAL_DIR STORE_URL [STORE_URL...] [--state DIR] [flags]
+  walship replicate --config FILE
+  walship restore STORE_URL OUT_DIR [--latest|--index N|--time RFC3339] [--timeline N] [--dry-run] [--force]
+  walship list STORE_URL [segments|timelines] [--json]
+  walship verify STORE_URL [--json]
+  walship demo
+
+Store URLs: file:///abs/path (or a plain path), s3://bucket/prefix?endpoint=...&region=...,
+minio://host:port/bucket/prefix, azblob://container/prefix. Credentials come from the
+environment, never from the URL.
+
+Run 'walship COMMAND --help' for a command's flags.
+`
+
+// exitCode carries a command's exit status through error returns.
+type exitCode struct {
+	code int
+	err  error
+}
+
+func (e exitCode) Error() string { return e.err.Error() }
+func (e exitCode) Unwrap() error { return e.err }
+
+// usageError makes err exit with status 2.
+func usageError(format string, args ...any) error {
+	return exitCode{2, fmt.Errorf(format, args...)}
+}
+
+var commands = map[string]func(args []string, stdout io.Writer) error{
+	"replicate": cmdReplicate,
+	"restore":   cmdRestore,
+	"list":      cmdList,
+	"verify":    cmdVerify,
+	"demo":      cmdDemo,
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stderr, usage)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "walship: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	err := cmd(args[1:], stdout)
+	if err == nil {
+		return 0
+	}
+	var ec exitCode
+	if errors.As(err, &ec) {
+		if ec.err != nil && !errors.Is(ec.err, errHelp) {
+			fmt.Fprintf(stderr, "walship %s: %v\n", args[0], ec.err)
+		}
+		if errors.Is(ec.err, errHelp) {
+			return 0
+		}
+		return ec.code
+	}
+	fmt.Fprintf(stderr, "walship %s: %v\n", args[0], err)
+	return 1
+}

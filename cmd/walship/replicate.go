@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/walship/walship/agent"
+	"github.com/walship/walship/config"
+	"github.com/walship/walship/segments"
+	"github.com/walship/walship/wal"
+)
+
+func cmdReplicate(args []string, stdout io.Writer) error {
+	fs := newFlagSet("replicate", "replicate WAL_DIR STORE_URL [STORE_URL...] | --config FILE")
+	cfgPath := fs.String("config", "", "YAML config `file` (instead of WAL_DIR and URLs)")
+	stateDir := fs.String("state", "", "state `dir` (cursors, spool); default WAL_DIR.walship")
+	format := fs.String("format", "", "source log format: auto, binary or json (default auto)")
+	stamp := fs.String("timestamp", "", "entry time: observed, json:FIELD or be64:OFFSET (default observed)")
+	sealSize := fs.String("seal-size", "", "seal a segment at this raw size (default 16MiB)")
+	sealEvery := fs.Duration("seal-interval", 0, "seal a segment when its first entry is this old (default 1s)")
+	compression := fs.String("compression", "", "segment compression: zstd or none (default zstd)")
+	drain := fs.Duration("drain-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long to keep uploading sealed segments")
+	verbose := fs.Bool("v", false, "log every sealed segment")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	if cfg == nil {
+		cfg = &config.Config{}
+	}
+	var urls []string
+	if len(pos) > 0 {
+		cfg.Source.WAL = pos[0]
+		urls = pos[1:]
+	}
+	if cfg.Source.WAL == "" {
+		return usageError("missing WAL_DIR (or source.wal in --config)")
+	}
+	if len(urls) == 0 && len(cfg.Stores) == 0 {
+		return usageError("missing STORE_URL (or stores in --config)")
+	}
+	setStr(&cfg.State, *stateDir)
+	setStr(&cfg.Source.Format, *format)
+	setStr(&cfg.Source.Timestamp, *stamp)
+	setStr(&cfg.Compression, *compression)
+	if *sealSize != "" {
+		n, err := config.ParseSize(*sealSize)
+		if err != nil {
+			return usageError("--seal-size: %v", err)
+		}
+		cfg.Seal.Size = config.Size(n)
+	}
+	if *sealEvery > 0 {
+		cfg.Seal.Interval = config.Duration(*sealEvery)
+	}
+	f, err := wal.ParseFormat(cfg.Source.Format)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	ts, err := wal.ParseTimeSource(cfg.Source.Timestamp)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	codec, err := segments.ParseCodec(cfg.Compression)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	stores, err := openStores(ctx, urls, cfg)
+	if err != nil {
+		return err
+	}
+	defer closeStores(stores)
+	a, err := agent.New(agent.Options{
+		WALDir:       cfg.Source.WAL,
+		StateDir:     cfg.State,
+		Tail:         wal.Options{Format: f, Time: ts, Logger: log},
+		SealSize:     int64(cfg.Seal.Size),
+		SealInterval: time.Duration(cfg.Seal.Interval),
+		Codec:        codec,
+		Stores:       stores,
+		DrainTimeout: *drain,
+		Logger:       log,
+	})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	log.Info("replicating", "source", cfg.Source.WAL, "stores", len(stores))
+	if err := a.Run(ctx); err != nil {
+		return err
+	}
+	st := a.Status()
+	for _, s := range st.Stores {
+		log.Info("stopped", "store", s.Name, "timeline", s.Timeline, "shipped_index", s.Shipped)
+	}
+	return nil
+}
+
+func setStr(dst *string, v string) {
+	if v != "" {
+		*dst = v
+	}
+}

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/walship/walship/agent"
+	"github.com/walship/walship/backends"
+	"github.com/walship/walship/backends/storeurl"
+	"github.com/walship/walship/config"
+)
+
+// openStores opens every URL (or every store of the config), checking that
+// each is reachable before any data moves. On error the ones opened are
+// closed.
+func openStores(ctx context.Context, urls []string, cfg *config.Config) ([]agent.Store, error) {
+	type named struct{ name, url string }
+	var list []named
+	if cfg != nil {
+		for _, s := range cfg.Stores {
+			list = append(list, named{s.Name, s.URL})
+		}
+	}
+	for _, u := range urls {
+		list = append(list, named{"", u})
+	}
+	if len(list) == 0 {
+		return nil, usageError("no store given: pass a STORE_URL or --config with stores")
+	}
+	var out []agent.Store
+	for _, n := range list {
+		octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		st, err := storeurl.Open(octx, n.url)
+		cancel()
+		if err != nil {
+			closeStores(out)
+			var ec exitCode
+			if errors.As(err, &ec) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("open store %s: %w", storeurl.Redact(n.url), err)
+		}
+		name := n.name
+		if name == "" {
+			name = st.String()
+		}
+		out = append(out, agent.Store{Name: name, Store: st})
+	}
+	return out, nil
+}
+
+func closeStores(ss []agent.Store) {
+	for _, s := range ss {
+		s.Store.Close()
+	}
+}
+
+// firstStore opens the single store a read command works on.
+func firstStore(ctx context.Context, url string, cfg *config.Config) (backends.Store, func(), error) {
+	var urls []string
+	if url != "" {
+		urls = []string{url}
+	}
+	ss, err := openStores(ctx, urls, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, s := range ss[1:] {
+		s.Store.Close()
+	}
+	return ss[0].Store, func() { ss[0].Store.Close() }, nil
+}
+
+func loadConfig(path string) (*config.Config, error) {
+	if path == "" {
+		return nil, nil
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	return cfg, nil
+}

@@ -1,0 +1,182 @@
+// Package config reads walship's YAML configuration: ${VAR} expansion from
+// the environment, strict keys (an unknown key is an error, so a typo never
+// silently falls back to a default), sizes like "16MiB" and durations like
+// "1s".
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole file. See DESIGN.md for an example.
+type Config struct {
+	Source      Source  `yaml:"source"`
+	State       string  `yaml:"state"`
+	Seal        Seal    `yaml:"seal"`
+	Compression string  `yaml:"compression"`
+	Stores      []Store `yaml:"stores"`
+	Limits      Limits  `yaml:"limits"`
+	Metrics     Metrics `yaml:"metrics"`
+}
+
+// Source is the database's log.
+type Source struct {
+	WAL       string `yaml:"wal"`
+	Format    string `yaml:"format"`    // auto | binary | json
+	Timestamp string `yaml:"timestamp"` // observed | json:FIELD | be64:OFFSET
+	Data      string `yaml:"data"`
+}
+
+// Seal says when a segment is sealed.
+type Seal struct {
+	Size     Size     `yaml:"size"`
+	Interval Duration `yaml:"interval"`
+}
+
+// Store is one destination.
+type Store struct {
+	Name   string `yaml:"name"`
+	URL    string `yaml:"url"`
+	Limits Limits `yaml:"limits"`
+}
+
+// Limits are rate limits (bytes and requests per second; 0 = none).
+type Limits struct {
+	UploadBytesPerSec   Size `yaml:"upload_bytes_per_sec"`
+	DownloadBytesPerSec Size `yaml:"download_bytes_per_sec"`
+	RequestsPerSec      int  `yaml:"requests_per_sec"`
+}
+
+// Metrics is the metrics endpoint.
+type Metrics struct {
+	Addr string `yaml:"addr"`
+}
+
+var varRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// Expand replaces ${VAR} with the variable's value; an unset variable is an
+// error naming it.
+func Expand(s string) (string, error) {
+	var missing []string
+	out := varRef.ReplaceAllStringFunc(s, func(m string) string {
+		name := m[2 : len(m)-1]
+		v, ok := os.LookupEnv(name)
+		if !ok {
+			missing = append(missing, name)
+		}
+		return v
+	})
+	if len(missing) > 0 {
+		return "", fmt.Errorf("environment variable(s) %s not set", strings.Join(missing, ", "))
+	}
+	return out, nil
+}
+
+// Load reads and checks the file at path.
+func Load(path string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	c, err := Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse checks and decodes a config document.
+func Parse(raw []byte) (*Config, error) {
+	text, err := Expand(string(raw))
+	if err != nil {
+		return nil, err
+	}
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader([]byte(text)))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("%v", strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, errors.New("more than one YAML document")
+	}
+	return &c, c.check()
+}
+
+func (c *Config) check() error {
+	names := map[string]bool{}
+	for i, s := range c.Stores {
+		if s.URL == "" {
+			return fmt.Errorf("stores[%d]: url is required", i)
+		}
+		if s.Name == "" {
+			c.Stores[i].Name = fmt.Sprintf("store%d", i+1)
+		}
+		if names[c.Stores[i].Name] {
+			return fmt.Errorf("stores[%d]: name %q used twice", i, s.Name)
+		}
+		names[c.Stores[i].Name] = true
+	}
+	switch c.Compression {
+	case "", "zstd", "none":
+	default:
+		return fmt.Errorf("compression %q: want zstd or none", c.Compression)
+	}
+	switch c.Source.Format {
+	case "", "auto", "binary", "json":
+	default:
+		return fmt.Errorf("source.format %q: want auto, binary or json", c.Source.Format)
+	}
+	return nil
+}
+
+// Size is a byte count written as a number or with a unit (KiB, MiB, GiB,
+// KB, MB, GB, B).
+type Size int64
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (s *Size) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseSize(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*s = Size(v)
+	return nil
+}
+
+var sizeRe = regexp.MustCompile(`^\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGT]i?B|B)?\s*$`)
+
+// ParseSize parses "16MiB", "512KB", "1048576".
+func ParseSize(s string) (int64, error) {
+	m := sizeRe.FindStringSubmatch(s)
+	if m == nil {
+		return 0, fmt.Errorf("size %q: want a number with an optional unit (B, KiB, MiB, GiB, KB, MB, GB)", s)
+	}
+	var f float64
+	fmt.Sscanf(m[1], "%g", &f)
+	mult := map[string]float64{"": 1, "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
+		"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}[m[2]]
+	return int64(f * mult), nil
+}
+
+// Duration is a time.Duration written like "1s" or "250ms".
+type Duration time.Duration
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: duration %q: want e.g. 1s or 250ms", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
