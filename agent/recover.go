@@ -27,7 +27,7 @@ func (a *Agent) recover(ctx context.Context) error {
 		if err := a.refuseUsedStores(ctx); err != nil {
 			return err
 		}
-		a.st = &state{
+		st := &state{
 			Version: stateVersion,
 			Source:  a.opt.WALDir,
 			Timelines: []segments.Timeline{{ID: 1, StartIndex: first, Time: time.Now().UTC(),
@@ -36,7 +36,11 @@ func (a *Agent) recover(ctx context.Context) error {
 			Cursors: map[string]string{},
 			Shipped: map[string]Position{},
 		}
-		if err := a.saveState(); err != nil {
+		a.mu.Lock()
+		a.st = st
+		err := a.saveState()
+		a.mu.Unlock()
+		if err != nil {
 			return err
 		}
 		a.log.Info("starting timeline 1", "source", a.opt.WALDir, "first_index", first, "last_index", last)
@@ -45,19 +49,25 @@ func (a *Agent) recover(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	a.mu.Lock()
 	a.items = items
-	if n := len(items); n > 0 && items[n-1] > a.st.SealedItem {
+	sealedItem := a.st.SealedItem
+	a.mu.Unlock()
+	if n := len(items); n > 0 && items[n-1] > sealedItem {
 		if err := a.adoptSpooled(items[n-1]); err != nil {
 			return err
 		}
 	}
 	a.gcSpool()
 
+	a.mu.Lock()
 	sealed := a.st.Sealed.Index
+	start := a.st.current().StartIndex
+	a.mu.Unlock()
 	switch {
 	case sealed+1 < first:
 		return a.startGapTimeline(first)
-	case sealed >= first && sealed >= a.st.current().StartIndex:
+	case sealed >= first && sealed >= start:
 		from := first
 		if last >= first {
 			if from, err = a.tail.SegmentStart(min(sealed, last)); err != nil {
@@ -94,6 +104,8 @@ func (a *Agent) adoptSpooled(item string) error {
 		}
 		last = e
 	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	a.st.Sealed = Position{Index: last.Index, CRC: segments.CRC32C(last.Data), HasCRC: true}
 	a.st.SealedItem = item
 	return a.saveState()
