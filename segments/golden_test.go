@@ -38,7 +38,9 @@ func goldenEntry(tl uint32, i uint64) []byte {
 	return b
 }
 
-func goldenTime(i uint64) int64 { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC).UnixNano() + int64(i)*int64(time.Millisecond) }
+func goldenTime(i uint64) int64 {
+	return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC).UnixNano() + int64(i)*int64(time.Millisecond)
+}
 
 func writeGolden(t *testing.T) {
 	os.RemoveAll(goldenDir)
