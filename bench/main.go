@@ -19,9 +19,11 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
-	"sync/atomic"
+	"runtime/pprof"
+	"strings"
 	"time"
 
 	tidwal "github.com/tidwall/wal"
@@ -36,10 +38,30 @@ import (
 func main() {
 	sizeFlag := flag.String("size", "256MiB", "source WAL size")
 	dirFlag := flag.String("dir", "", "work dir (default: a temp dir, removed)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this `file`")
+	shipDir := flag.String("ship", "", "internal: run only the agent on this WAL dir and print the seconds it took")
+	shipStore := flag.String("store", "", "internal: the store dir for -ship")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fail(err)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	size, err := config.ParseSize(*sizeFlag)
 	if err != nil {
 		fail(err)
+	}
+	if *shipDir != "" {
+		secs, err := ship(*shipDir, *shipStore)
+		if err != nil {
+			fail(err)
+		}
+		fmt.Println(secs, vmHWM())
+		pprof.StopCPUProfile()
+		return
 	}
 	dir := *dirFlag
 	if dir == "" {
@@ -62,14 +84,14 @@ func main() {
 	row(fmt.Sprintf("ship %s WAL -> file store", human(big.walBytes)), big.shipMBs, big.rawShipMBs)
 	row(fmt.Sprintf("restore %s WAL <- file store", human(big.walBytes)), big.restoreMBs, big.rawRestoreMBs)
 	fmt.Printf("%-34s %12s\n", "stored/source bytes (zstd)", fmt.Sprintf("%.3f", float64(big.storeBytes)/float64(big.walBytes)))
-	fmt.Printf("%-34s %9s (%s log) vs %s (%s log)\n", "agent peak heap while shipping", human(small.peakHeap), human(small.walBytes), human(big.peakHeap), human(big.walBytes))
+	fmt.Printf("%-34s %9s (%s log) vs %s (%s log)\n", "agent process peak RSS", human(small.peakRSS), human(small.walBytes), human(big.peakRSS), human(big.walBytes))
 }
 
 type result struct {
 	walBytes, storeBytes      int64
 	shipMBs, rawShipMBs       float64
 	restoreMBs, rawRestoreMBs float64
-	peakHeap                  int64
+	peakRSS                   int64
 }
 
 func measure(dir string, size int64) (result, error) {
@@ -88,38 +110,23 @@ func measure(dir string, size int64) (result, error) {
 	}
 	r.rawShipMBs = mbs(n, time.Since(start))
 
-	store, err := file.Open(filepath.Join(dir, "store"))
+	// The agent runs in a child process so its peak RSS is its own.
+	storeDir := filepath.Join(dir, "store")
+	exe, err := os.Executable()
 	if err != nil {
 		return r, err
 	}
-	a, err := agent.New(agent.Options{WALDir: walDir, Codec: segments.CodecZstd, Stores: []agent.Store{{Store: store}},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	cmd := exec.Command(exe, "-ship", walDir, "-store", storeDir)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
 	if err != nil {
-		return r, err
+		return r, fmt.Errorf("ship child: %v", err)
 	}
-	last, _ := lastIndex(walDir)
-	var peak atomic.Int64
-	stopSampling := sampleHeap(&peak)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	start = time.Now()
-	go func() { done <- a.Run(ctx) }()
-	for a.Status().Stores[0].Shipped < last {
-		select {
-		case err := <-done:
-			cancel()
-			return r, fmt.Errorf("agent stopped: %v", err)
-		case <-time.After(2 * time.Millisecond):
-		}
+	var secs float64
+	if _, err := fmt.Sscanf(string(out), "%g %d", &secs, &r.peakRSS); err != nil {
+		return r, fmt.Errorf("ship child printed %q", out)
 	}
-	r.shipMBs = mbs(n, time.Since(start))
-	stopSampling()
-	r.peakHeap = peak.Load()
-	cancel()
-	if err := <-done; err != nil {
-		return r, err
-	}
-	a.Close()
+	r.shipMBs = float64(n) / 1e6 / secs
 	r.storeBytes = dirSize(filepath.Join(dir, "store"))
 
 	// Raw restore baseline: copy the same WAL bytes with fsync.
@@ -128,6 +135,10 @@ func measure(dir string, size int64) (result, error) {
 		return r, err
 	}
 	r.rawRestoreMBs = mbs(n, time.Since(start))
+	store, err := file.Open(storeDir)
+	if err != nil {
+		return r, err
+	}
 	start = time.Now()
 	res := filepath.Join(dir, "restored")
 	if _, _, err := pitr.Restore(context.Background(), store, pitr.Target{Latest: true}, res, pitr.Options{}); err != nil {
@@ -137,8 +148,8 @@ func measure(dir string, size int64) (result, error) {
 	if got := dirSize(filepath.Join(res, "wal")); got != n {
 		return r, fmt.Errorf("restored log is %d bytes, source %d", got, n)
 	}
-	fmt.Printf("  %s log: ship %.1f MB/s (raw copy %.1f), restore %.1f MB/s (raw copy %.1f), peak heap %s\n",
-		human(n), r.shipMBs, r.rawShipMBs, r.restoreMBs, r.rawRestoreMBs, human(r.peakHeap))
+	fmt.Printf("  %s log: ship %.1f MB/s (raw copy %.1f), restore %.1f MB/s (raw copy %.1f), agent peak RSS %s\n",
+		human(n), r.shipMBs, r.rawShipMBs, r.restoreMBs, r.rawRestoreMBs, human(r.peakRSS))
 	return r, nil
 }
 
@@ -235,26 +246,56 @@ func dirSize(dir string) int64 {
 	return n
 }
 
-// sampleHeap records the peak HeapInuse every 20 ms until stopped.
-func sampleHeap(peak *atomic.Int64) func() {
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		var ms runtime.MemStats
-		for {
-			runtime.ReadMemStats(&ms)
-			if v := int64(ms.HeapInuse); v > peak.Load() {
-				peak.Store(v)
-			}
-			select {
-			case <-stop:
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
+// ship runs an agent on walDir until the store holds the whole log and
+// returns the seconds that took.
+func ship(walDir, storeDir string) (float64, error) {
+	store, err := file.Open(storeDir)
+	if err != nil {
+		return 0, err
+	}
+	last, err := lastIndex(walDir)
+	if err != nil {
+		return 0, err
+	}
+	a, err := agent.New(agent.Options{WALDir: walDir, Codec: segments.CodecZstd, Stores: []agent.Store{{Store: store}},
+		SealInterval: 50 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		return 0, err
+	}
+	defer a.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- a.Run(ctx) }()
+	for a.Status().Stores[0].Shipped < last {
+		select {
+		case err := <-done:
+			return 0, fmt.Errorf("agent stopped: %v", err)
+		case <-time.After(time.Millisecond):
 		}
-	}()
-	return func() { close(stop); <-done }
+	}
+	secs := time.Since(start).Seconds()
+	cancel()
+	return secs, <-done
+}
+
+// vmHWM is this process's peak resident set size in bytes (0 if unknown).
+// It is read in the child itself: the rusage of a child started with
+// CLONE_VM would count the parent's pages from before exec.
+func vmHWM() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb int64
+			fmt.Sscanf(strings.TrimSpace(rest), "%d", &kb)
+			return kb << 10
+		}
+	}
+	return 0
 }
 
 func mbs(n int64, d time.Duration) float64 { return float64(n) / 1e6 / d.Seconds() }
