@@ -1,0 +1,77 @@
+package pitr
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/walship/walship/backends"
+	"github.com/walship/walship/segments"
+	"github.com/walship/walship/wal"
+)
+
+// fetched is a downloaded segment, checked and waiting to be written.
+type fetched struct {
+	path string
+	hdr  segments.Header
+	err  error
+}
+
+// fetch downloads one planned segment into a temporary file in dir and
+// checks it whole before the writer may use it: the size against the
+// listing, the header CRC and the payload SHA-256 (CheckStored), the header
+// against the key, and the source format against the plan's.
+func fetch(ctx context.Context, st backends.Store, dir string, ps PlannedSegment, format wal.Format) (path string, hdr segments.Header, err error) {
+	f, err := os.CreateTemp(dir, "segment-*")
+	if err != nil {
+		return "", hdr, fmt.Errorf("fetch %s: %w", ps.Key, err)
+	}
+	defer func() {
+		f.Close()
+		if err != nil {
+			os.Remove(f.Name())
+		}
+	}()
+	rc, err := st.Get(ctx, ps.Key, 0, -1)
+	if err != nil {
+		return "", hdr, fetchError(ps.Key, err)
+	}
+	n, err := io.Copy(f, &ctxReader{ctx: ctx, r: io.LimitReader(rc, ps.Size+1)})
+	rc.Close()
+	if err != nil {
+		return "", hdr, fmt.Errorf("fetch %s: %w", ps.Key, err)
+	}
+	if n != ps.Size {
+		return "", hdr, fmt.Errorf("segment %s: %w: fetched %d bytes, the listing said %d (object changed or truncated)", ps.Key, ErrCorrupt, n, ps.Size)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return "", hdr, fmt.Errorf("fetch %s: %w", ps.Key, err)
+	}
+	hdr, err = segments.CheckStored(bufio.NewReaderSize(f, 256<<10))
+	if err != nil {
+		return "", hdr, fmt.Errorf("segment %s: %w", ps.Key, err)
+	}
+	if err := checkName(ps.Key, ps.Name, hdr); err != nil {
+		return "", hdr, err
+	}
+	if wal.Format(hdr.SourceFormat) != format {
+		return "", hdr, fmt.Errorf("segment %s holds a %s log, but the restore writes %s (the plan's first segment): the store mixes log formats",
+			ps.Key, wal.Format(hdr.SourceFormat), format)
+	}
+	return f.Name(), hdr, nil
+}
+
+// ctxReader stops a copy when its context ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

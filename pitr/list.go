@@ -1,0 +1,80 @@
+package pitr
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/walship/walship/backends"
+	"github.com/walship/walship/segments"
+)
+
+// SegmentInfo is one segment object as a listing shows it: its key, its
+// size and what the key says about it. Nothing in it was read from the
+// object itself.
+type SegmentInfo struct {
+	Key  string               `json:"key"`
+	Size int64                `json:"size"`
+	Name segments.SegmentName `json:"name"`
+}
+
+// MaxTime returns the newest entry time the key names.
+func (s SegmentInfo) MaxTime() time.Time { return time.Unix(0, s.Name.MaxTime).UTC() }
+
+// ListTimelines returns every timeline record in the store, by ID. Keys under
+// timelines/ that are not record keys are skipped (Verify reports them); a
+// record that does not decode is an error naming its key.
+func ListTimelines(ctx context.Context, st backends.Store) ([]segments.Timeline, error) {
+	set, err := loadTimelines(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]segments.Timeline, 0, len(set.ids))
+	for _, id := range set.ids {
+		rec, err := set.record(id)
+		if err != nil {
+			return nil, fmt.Errorf("list timelines in %s: %w", st, err)
+		}
+		out = append(out, rec)
+	}
+	return out, nil
+}
+
+// ListSegments returns the segments of one timeline (0: of every timeline),
+// in key order: by timeline, then first index. Keys under segments/ that are
+// not segment keys are skipped (Verify reports them).
+func ListSegments(ctx context.Context, st backends.Store, timeline uint32) ([]SegmentInfo, error) {
+	prefix := segments.SegmentsPrefix
+	if timeline != 0 {
+		prefix = segments.TimelinePrefix(timeline)
+	}
+	segs, _, err := listSegments(ctx, st, prefix)
+	return segs, err
+}
+
+// listSegments lists and parses the segment keys under prefix, sorted by
+// (timeline, first, last). Keys that do not parse are returned apart and are
+// never read.
+func listSegments(ctx context.Context, st backends.Store, prefix string) (segs []SegmentInfo, ignored []string, err error) {
+	err = st.List(ctx, prefix, "", func(oi backends.ObjectInfo) error {
+		name, err := segments.ParseSegmentKey(oi.Key)
+		// A parsed name must also print back to the very key, so no two keys
+		// can name one segment.
+		if err != nil || name.Key() != oi.Key {
+			ignored = append(ignored, oi.Key)
+			return nil
+		}
+		segs = append(segs, SegmentInfo{Key: oi.Key, Size: oi.Size, Name: name})
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("list %s in %s: %w", prefix, st, err)
+	}
+	slices.SortFunc(segs, func(a, b SegmentInfo) int {
+		return cmp.Or(cmp.Compare(a.Name.Timeline, b.Name.Timeline),
+			cmp.Compare(a.Name.First, b.Name.First), cmp.Compare(a.Name.Last, b.Name.Last))
+	})
+	return segs, ignored, nil
+}

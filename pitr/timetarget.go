@@ -1,0 +1,98 @@
+package pitr
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/walship/walship/backends"
+	"github.com/walship/walship/segments"
+)
+
+// atTime returns the index a time target ends at: the entry before the
+// first entry, in index order along tl's history, whose time is after at.
+// Entry times need not grow with the index, so this is the first such entry,
+// not a search. Segments whose key says every entry is <= at are passed by
+// on the key alone; only the first segment whose newest entry is later is
+// fetched and decoded (and the next ones, if the later entries of that
+// segment lie outside the history, as a parent's entries past a fork do).
+func (pl *planner) atTime(ctx context.Context, tl uint32, at time.Time) (uint64, error) {
+	latest, err := pl.latest(ctx, tl)
+	if err != nil {
+		return 0, err
+	}
+	// Every entry along the history, across gaps: if the first later entry
+	// follows a gap, the target falls in lost entries and resolve says so.
+	spans, _, err := pl.tls.resolve(tl, latest, true)
+	if err != nil {
+		return 0, err
+	}
+	ns := at.UnixNano()
+	first := spans[0].From
+	for _, sp := range spans {
+		segs, err := pl.segments(ctx, sp.Timeline)
+		if err != nil {
+			return 0, err
+		}
+		// Holes are passed over here: if the target lies after one, the
+		// segment cover of the final plan reports it.
+		used, _ := cover(sp.Timeline, segs, sp.From, sp.To)
+		for _, ps := range used {
+			if ps.Name.MaxTime <= ns {
+				continue
+			}
+			idx, et, found, err := firstAfter(ctx, pl.st, ps, ns)
+			if err != nil {
+				return 0, err
+			}
+			if !found {
+				continue
+			}
+			if idx == first {
+				return 0, fmt.Errorf("%w: the first entry of timeline %d's history (entry %d, time %s) is after %s; restorable instead: %s--time >= %s or %s--index %d",
+					ErrNotRestorable, tl, idx, fmtTime(et), fmtTime(ns), pl.timelineFlag(), fmtTime(et), pl.timelineFlag(), idx)
+			}
+			return idx - 1, nil
+		}
+	}
+	pl.note(fmt.Sprintf("no stored entry of timeline %d's history is after %s: restoring its latest entry %d", tl, fmtTime(ns), latest))
+	return latest, nil
+}
+
+// firstAfter decodes a segment and returns the first entry in ps.From..ps.To
+// whose time is after ns.
+func firstAfter(ctx context.Context, st backends.Store, ps PlannedSegment, ns int64) (idx uint64, t int64, found bool, err error) {
+	rc, err := st.Get(ctx, ps.Key, 0, -1)
+	if err != nil {
+		return 0, 0, false, fetchError(ps.Key, err)
+	}
+	defer rc.Close()
+	r, err := segments.NewReader(bufio.NewReaderSize(rc, 256<<10))
+	if err != nil {
+		return 0, 0, false, fmt.Errorf("segment %s: %w", ps.Key, err)
+	}
+	defer r.Close()
+	if err := checkName(ps.Key, ps.Name, r.Header()); err != nil {
+		return 0, 0, false, err
+	}
+	for {
+		e, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return 0, 0, false, nil
+		}
+		if err != nil {
+			return 0, 0, false, fmt.Errorf("segment %s: %w", ps.Key, err)
+		}
+		if e.Index > ps.To {
+			return 0, 0, false, nil
+		}
+		if e.Index >= ps.From && e.Time > ns {
+			return e.Index, e.Time, true, nil
+		}
+	}
+}
+
+func fmtTime(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339Nano) }
