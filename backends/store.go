@@ -26,6 +26,10 @@ type ObjectInfo struct {
 type Store interface {
 	// Put stores size bytes read from r under key.
 	//
+	// Remote stores refuse a body that does not hold exactly size bytes
+	// before sending it where they can (they measure r with Seek), and make
+	// the service verify what arrived (Content-MD5 or per-part checksums).
+	//
 	// It is atomic: until Put returns nil no reader can see the object, and a
 	// failed or cancelled Put leaves no object (and no partial one) visible.
 	// It never overwrites: if key already exists Put returns an error that
@@ -37,8 +41,10 @@ type Store interface {
 
 	// Get opens the object at key for reading, starting at byte offset and
 	// returning at most length bytes (length < 0: to the end). A missing key
-	// returns an error satisfying errors.Is(err, ErrNotFound). The caller
-	// closes the reader.
+	// returns an error satisfying errors.Is(err, ErrNotFound). An offset equal
+	// to the object's size, or a length of 0, yields an empty reader (after
+	// checking the object exists). The caller closes the reader; a store's
+	// per-call timeout may run until then.
 	Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error)
 
 	// Stat returns the object's size, or an ErrNotFound error.

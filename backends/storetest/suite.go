@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"testing"
 
 	"github.com/walship/walship/backends"
@@ -21,6 +22,16 @@ type Options struct {
 	ListKeys int
 	// Large enables the 64 MiB round trip.
 	Large bool
+	// MultipartSize, when set, is an object size that takes the store's
+	// multipart (staged-block) upload path; NoOverwrite then also proves a
+	// large create is refused. Set the store's part size small in tests so
+	// the round trips (5 MiB+1, 64 MiB) and the cancel test go multipart too.
+	MultipartSize int
+	// CancelSize is the object the cancel test uploads (default 8 MiB) and
+	// CancelAfter how many bytes it reads before cancelling (default 1 MiB).
+	// Make CancelAfter exceed the part size so parts are in flight when the
+	// context goes.
+	CancelSize, CancelAfter int
 }
 
 // Run runs every conformance test against stores made by newStore.
@@ -28,14 +39,21 @@ func Run(t *testing.T, newStore func(t *testing.T) backends.Store, opt Options) 
 	if opt.ListKeys == 0 {
 		opt.ListKeys = 2500
 	}
+	if opt.CancelSize == 0 {
+		opt.CancelSize = 8 << 20
+	}
+	if opt.CancelAfter == 0 {
+		opt.CancelAfter = 1 << 20
+	}
 	t.Run("RoundTrip", func(t *testing.T) { testRoundTrip(t, newStore(t), opt) })
-	t.Run("NoOverwrite", func(t *testing.T) { testNoOverwrite(t, newStore(t)) })
+	t.Run("NoOverwrite", func(t *testing.T) { testNoOverwrite(t, newStore(t), opt) })
+	t.Run("ConcurrentCreate", func(t *testing.T) { testConcurrentCreate(t, newStore(t)) })
 	t.Run("NotFound", func(t *testing.T) { testNotFound(t, newStore(t)) })
 	t.Run("Delete", func(t *testing.T) { testDelete(t, newStore(t)) })
 	t.Run("Range", func(t *testing.T) { testRange(t, newStore(t)) })
 	t.Run("ListSeek", func(t *testing.T) { testListSeek(t, newStore(t)) })
 	t.Run("ListPaging", func(t *testing.T) { testListPaging(t, newStore(t), opt.ListKeys) })
-	t.Run("CancelMidUpload", func(t *testing.T) { testCancel(t, newStore(t)) })
+	t.Run("CancelMidUpload", func(t *testing.T) { testCancel(t, newStore(t), opt) })
 	t.Run("BadKey", func(t *testing.T) { testBadKey(t, newStore(t)) })
 }
 
@@ -87,7 +105,7 @@ func testRoundTrip(t *testing.T, s backends.Store, opt Options) {
 	}
 }
 
-func testNoOverwrite(t *testing.T, s backends.Store) {
+func testNoOverwrite(t *testing.T, s backends.Store, opt Options) {
 	put(t, s, "a/key", []byte("first"))
 	err := s.Put(context.Background(), "a/key", bytes.NewReader([]byte("second!")), 7)
 	if !errors.Is(err, backends.ErrExists) {
@@ -95,6 +113,53 @@ func testNoOverwrite(t *testing.T, s backends.Store) {
 	}
 	if got := get(t, s, "a/key", 0, -1); string(got) != "first" {
 		t.Fatalf("object changed by refused put: %q", got)
+	}
+	if opt.MultipartSize > 0 {
+		first := randBytes(t, opt.MultipartSize)
+		put(t, s, "a/large", first)
+		second := randBytes(t, opt.MultipartSize)
+		err := s.Put(context.Background(), "a/large", bytes.NewReader(second), int64(len(second)))
+		if !errors.Is(err, backends.ErrExists) {
+			t.Fatalf("second large put: got %v, want ErrExists", err)
+		}
+		if got := get(t, s, "a/large", 0, -1); !bytes.Equal(got, first) {
+			t.Fatalf("large object changed by refused put")
+		}
+	}
+}
+
+// testConcurrentCreate races several creates of one key: exactly one wins,
+// every other gets ErrExists, and the object holds the winner's bytes. A
+// check-then-write store without an atomic create fails here.
+func testConcurrentCreate(t *testing.T, s backends.Store) {
+	const n = 8
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b := []byte(fmt.Sprintf("writer-%d", i))
+			errs[i] = s.Put(context.Background(), "race/key", bytes.NewReader(b), int64(len(b)))
+		}()
+	}
+	wg.Wait()
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case err == nil && winner < 0:
+			winner = i
+		case err == nil:
+			t.Fatalf("writers %d and %d both created race/key", winner, i)
+		case !errors.Is(err, backends.ErrExists):
+			t.Fatalf("writer %d: got %v, want nil or ErrExists", i, err)
+		}
+	}
+	if winner < 0 {
+		t.Fatal("no writer created race/key")
+	}
+	if got := get(t, s, "race/key", 0, -1); string(got) != fmt.Sprintf("writer-%d", winner) {
+		t.Fatalf("race/key holds %q, want writer-%d's bytes", got, winner)
 	}
 }
 
@@ -126,12 +191,14 @@ func testDelete(t *testing.T, s backends.Store) {
 func testRange(t *testing.T, s backends.Store) {
 	want := randBytes(t, 100_000)
 	put(t, s, "r/obj", want)
-	cases := []struct{ off, n int64 }{{0, 10}, {99_990, 10}, {500, -1}, {12345, 54321}, {99_999, 1}}
+	cases := []struct{ off, n int64 }{{0, 10}, {99_990, 10}, {500, -1}, {12345, 54321}, {99_999, 1},
+		{0, -1}, {99_990, 100}, {500, 0}, {100_000, -1}}
 	for _, c := range cases {
 		end := int64(len(want))
 		if c.n >= 0 {
 			end = c.off + c.n
 		}
+		end = min(end, int64(len(want)))
 		if got := get(t, s, "r/obj", c.off, c.n); !bytes.Equal(got, want[c.off:end]) {
 			t.Fatalf("range off=%d n=%d: got %d bytes, want %d", c.off, c.n, len(got), end-c.off)
 		}
@@ -226,10 +293,11 @@ type blockingReader struct {
 	r      io.ReadSeeker
 	cancel context.CancelFunc
 	n      int
+	after  int
 }
 
 func (b *blockingReader) Read(p []byte) (int, error) {
-	if b.n > 1<<20 {
+	if b.n >= b.after {
 		b.cancel()
 		return 0, context.Canceled
 	}
@@ -243,11 +311,12 @@ func (b *blockingReader) Seek(off int64, whence int) (int64, error) {
 	return b.r.Seek(off, whence)
 }
 
-func testCancel(t *testing.T, s backends.Store) {
-	data := randBytes(t, 8<<20)
+func testCancel(t *testing.T, s backends.Store, opt Options) {
+	data := randBytes(t, opt.CancelSize)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	err := s.Put(ctx, "c/partial", &blockingReader{r: bytes.NewReader(data), cancel: cancel}, int64(len(data)))
+	br := &blockingReader{r: bytes.NewReader(data), cancel: cancel, after: opt.CancelAfter}
+	err := s.Put(ctx, "c/partial", br, int64(len(data)))
 	if err == nil {
 		t.Fatal("put with a cancelled context succeeded")
 	}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# test.sh [GO TEST ARGS...]: vet everything, then run every test with -race
+# against real MinIO and Azurite servers (see testenv.sh). Extra arguments go
+# to `go test` (e.g. -run TestConformance, -v, or package patterns that
+# replace ./...). Exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+go vet ./...
+
+pkgs=(./...)
+args=()
+for a in "$@"; do
+	case "$a" in
+	./* | github.com/*) args+=("$a"); pkgs=() ;;
+	*) args+=("$a") ;;
+	esac
+done
+exec scripts/testenv.sh go test -race -count=1 "${pkgs[@]}" "${args[@]}"
