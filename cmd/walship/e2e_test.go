@@ -295,7 +295,9 @@ func TestUsageAndBadInput(t *testing.T) {
 		{[]string{"replicate", t.TempDir(), "file://" + t.TempDir()}, 1, "tidwall"},
 		{[]string{"replicate", "/nonexistent/wal", "file://" + t.TempDir()}, 1, "/nonexistent/wal"},
 		{[]string{"replicate", "--config", "/nonexistent.yml"}, 2, "nonexistent.yml"},
-		{[]string{"list", "gopher://x/y"}, 1, "gopher"},
+		{[]string{"list", "gopher://x/y"}, 2, "gopher"},
+		{[]string{"list", "s3://Bad_Bucket/x"}, 2, "Bad_Bucket"},
+		{[]string{"list", "s3://user:secret@bucket/x"}, 2, "environment"},
 		{[]string{"restore", t.TempDir(), t.TempDir()}, 1, "no walship backup"},
 	}
 	for _, c := range cases {

@@ -36,9 +36,8 @@ func openStores(ctx context.Context, urls []string, cfg *config.Config) ([]agent
 		cancel()
 		if err != nil {
 			closeStores(out)
-			var ec exitCode
-			if errors.As(err, &ec) {
-				return nil, err
+			if errors.Is(err, storeurl.ErrInvalidURL) {
+				return nil, usageError("%v", err)
 			}
 			return nil, fmt.Errorf("open store %s: %w", storeurl.Redact(n.url), err)
 		}
