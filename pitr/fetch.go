@@ -3,11 +3,13 @@ package pitr
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 
 	"github.com/walship/walship/backends"
+	"github.com/walship/walship/backends/multi"
 	"github.com/walship/walship/segments"
 	"github.com/walship/walship/wal"
 )
@@ -19,11 +21,32 @@ type fetched struct {
 	err  error
 }
 
-// fetch downloads one planned segment into a temporary file in dir and
+// fetch downloads one planned segment and checks it. With several stores
+// (multi.Store) each replica is tried in preference order until one copy is
+// present and intact; the error names every store's problem.
+func fetch(ctx context.Context, st backends.Store, dir string, ps PlannedSegment, format wal.Format) (string, segments.Header, error) {
+	var errs []error
+	for _, m := range multi.ReplicasOf(st) {
+		path, hdr, err := fetchFrom(ctx, m.Store, dir, ps, format)
+		if err == nil {
+			return path, hdr, nil
+		}
+		if ctx.Err() != nil {
+			return "", hdr, err
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", m.Name, err))
+	}
+	if len(errs) == 1 {
+		return "", segments.Header{}, errors.Unwrap(errs[0])
+	}
+	return "", segments.Header{}, fmt.Errorf("segment %s: no intact copy in any store: %w", ps.Key, errors.Join(errs...))
+}
+
+// fetchFrom downloads one planned segment into a temporary file in dir and
 // checks it whole before the writer may use it: the size against the
 // listing, the header CRC and the payload SHA-256 (CheckStored), the header
 // against the key, and the source format against the plan's.
-func fetch(ctx context.Context, st backends.Store, dir string, ps PlannedSegment, format wal.Format) (path string, hdr segments.Header, err error) {
+func fetchFrom(ctx context.Context, st backends.Store, dir string, ps PlannedSegment, format wal.Format) (path string, hdr segments.Header, err error) {
 	f, err := os.CreateTemp(dir, "segment-*")
 	if err != nil {
 		return "", hdr, fmt.Errorf("fetch %s: %w", ps.Key, err)

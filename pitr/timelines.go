@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/walship/walship/backends"
+	"github.com/walship/walship/backends/multi"
 	"github.com/walship/walship/segments"
 )
 
@@ -69,6 +70,17 @@ func loadTimelines(ctx context.Context, st backends.Store) (*timelineSet, error)
 // readTimeline fetches and decodes one record and checks that it describes
 // the timeline its key names. Decoding problems wrap segments.ErrCorrupt.
 func readTimeline(ctx context.Context, st backends.Store, key string, id uint32) (segments.Timeline, error) {
+	var rec segments.Timeline
+	var err error
+	for _, m := range multi.ReplicasOf(st) { // first intact copy wins
+		if rec, err = readTimelineFrom(ctx, m.Store, key, id); err == nil || ctx.Err() != nil {
+			return rec, err
+		}
+	}
+	return rec, err
+}
+
+func readTimelineFrom(ctx context.Context, st backends.Store, key string, id uint32) (segments.Timeline, error) {
 	b, err := readSmall(ctx, st, key, maxRecordSize)
 	if err != nil {
 		return segments.Timeline{}, err

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/walship/walship/backends"
 )
@@ -19,12 +20,19 @@ import (
 type Store struct {
 	mu      sync.RWMutex
 	objects map[string][]byte
+	name    string
 }
+
+var stores atomic.Int64
 
 var _ backends.Store = (*Store)(nil)
 
 // New returns an empty store.
-func New() *Store { return &Store{objects: make(map[string][]byte)} }
+// Each store gets its own name ("mem://N"), so several can be configured at
+// once.
+func New() *Store {
+	return &Store{objects: make(map[string][]byte), name: fmt.Sprintf("mem://%d", stores.Add(1))}
+}
 
 // Put implements backends.Store.
 func (s *Store) Put(ctx context.Context, key string, r io.ReadSeeker, size int64) error {
@@ -137,7 +145,7 @@ func (s *Store) Corrupt(key string, offset int) error {
 }
 
 // String implements backends.Store.
-func (s *Store) String() string { return "mem://" }
+func (s *Store) String() string { return s.name }
 
 // Close implements backends.Store.
 func (s *Store) Close() error { return nil }

@@ -13,7 +13,7 @@ import (
 
 func cmdList(args []string, stdout io.Writer) error {
 	fs := newFlagSet("list", "list STORE_URL [segments|timelines] [--json]")
-	cfgPath := fs.String("config", "", "YAML config `file` whose first store to list")
+	cfgPath := fs.String("config", "", "YAML config `file`: list what all its stores hold together")
 	asJSON := fs.Bool("json", false, "print JSON")
 	timeline := fs.Uint("timeline", 0, "only this timeline's segments")
 	pos, err := parseArgs(fs, args)
@@ -41,7 +41,7 @@ func cmdList(args []string, stdout io.Writer) error {
 		return usageError("unknown listing %q: want segments or timelines", what)
 	}
 	ctx := context.Background()
-	st, closeStore, err := firstStore(ctx, url, cfg)
+	st, _, closeStore, err := readStores(ctx, url, cfg, "")
 	if err != nil {
 		return err
 	}

@@ -23,6 +23,7 @@ func cmdRestore(args []string, stdout io.Writer) error {
 	force := fs.Bool("force", false, "write into a non-empty OUT_DIR (replaces OUT_DIR/wal on success)")
 	walDir := fs.String("wal-dir", "", "where to write the restored log (default OUT_DIR/wal)")
 	parallel := fs.Int("parallel", 4, "segments fetched at once")
+	prefer := fs.String("prefer", "", "with --config: read from the store of this `name` first, then fall back to the others")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -54,7 +55,7 @@ func cmdRestore(args []string, stdout io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	st, closeStore, err := firstStore(ctx, url, cfg)
+	st, _, closeStore, err := readStores(ctx, url, cfg, *prefer)
 	if err != nil {
 		return err
 	}

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/walship/walship/agent"
 	"github.com/walship/walship/backends"
+	"github.com/walship/walship/backends/multi"
 	"github.com/walship/walship/backends/storeurl"
 	"github.com/walship/walship/config"
 )
@@ -56,20 +58,35 @@ func closeStores(ss []agent.Store) {
 	}
 }
 
-// firstStore opens the single store a read command works on.
-func firstStore(ctx context.Context, url string, cfg *config.Config) (backends.Store, func(), error) {
+// readStores opens the store a read command works on: the URL, or every
+// store of the config as one union (multi.Store) that reads each object from
+// the preferred store first and falls back to the others.
+func readStores(ctx context.Context, url string, cfg *config.Config, prefer string) (backends.Store, []agent.Store, func(), error) {
 	var urls []string
 	if url != "" {
 		urls = []string{url}
 	}
 	ss, err := openStores(ctx, urls, cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	for _, s := range ss[1:] {
-		s.Store.Close()
+	if prefer != "" {
+		i := slices.IndexFunc(ss, func(s agent.Store) bool { return s.Name == prefer })
+		if i < 0 {
+			closeStores(ss)
+			return nil, nil, nil, usageError("--prefer %q: no store of that name in the config", prefer)
+		}
+		ss = append([]agent.Store{ss[i]}, slices.Delete(slices.Clone(ss), i, i+1)...)
 	}
-	return ss[0].Store, func() { ss[0].Store.Close() }, nil
+	closeAll := func() { closeStores(ss) }
+	if len(ss) == 1 {
+		return ss[0].Store, ss, closeAll, nil
+	}
+	var ms []multi.Member
+	for _, s := range ss {
+		ms = append(ms, multi.Member{Name: s.Name, Store: s.Store})
+	}
+	return multi.New(ms...), ss, closeAll, nil
 }
 
 func loadConfig(path string) (*config.Config, error) {
