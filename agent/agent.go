@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -34,6 +37,26 @@ type Options struct {
 	Stores       []Store
 	DrainTimeout time.Duration // on shutdown, how long shippers may drain the spool; default 30s
 	Logger       *slog.Logger
+
+	// SpoolMaxBytes bounds the spool. When a store is down so long that the
+	// bound would be exceeded, its oldest segments are dropped for it (a
+	// recorded gap) instead of blocking the source; default 4 GiB.
+	SpoolMaxBytes int64
+	// RetryAttempts is how many times one upload is tried before the store
+	// is marked degraded and reconciled; default 5.
+	RetryAttempts int
+	// RetryBackoff is the first wait between attempts, doubled each time
+	// (with jitter) up to RetryMaxBackoff; defaults 200ms and 10s.
+	RetryBackoff, RetryMaxBackoff time.Duration
+	// ReconcileMaxBackoff caps the wait between reconciliation runs of a
+	// degraded store; default 5 minutes.
+	ReconcileMaxBackoff time.Duration
+	// MaxLag is the lag beyond which /healthz fails; default 5 minutes.
+	MaxLag time.Duration
+	// MetricsAddr, if set, serves /metrics, /healthz and /status there.
+	MetricsAddr string
+	// Admin, if set, adds handlers (runtime limit changes) to that server.
+	Admin func(*http.ServeMux)
 }
 
 // DefaultStateDir is where an agent for walDir keeps its state by default.
@@ -49,13 +72,25 @@ type Agent struct {
 	spool *spool
 	lock  *os.File
 
-	mu    sync.Mutex
-	st    *state
-	fresh bool     // no state existed before this run
-	items []string // sealed spool items, key order
+	mu        sync.Mutex
+	st        *state
+	fresh     bool     // no state existed before this run
+	items     []string // sealed spool items, key order
+	info      map[string]itemInfo
+	openFirst time.Time     // when the open segment's first entry was read
+	tailed    atomic.Uint64 // last entry read from the source
+	forkWhy   string        // a new timeline is due before the next segment
 
 	shippers   []*shipper
 	sealerDone chan struct{}
+	metrics    *metrics
+}
+
+// itemInfo is what the agent knows of a spool item without reading it.
+type itemInfo struct {
+	size      int64
+	last      uint64
+	firstRead time.Time // when its first entry was read from the source
 }
 
 // New checks the options, locks the state dir and opens the source. It
@@ -94,6 +129,24 @@ func New(opt Options) (*Agent, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
+	if opt.SpoolMaxBytes <= 0 {
+		opt.SpoolMaxBytes = 4 << 30
+	}
+	if opt.RetryAttempts <= 0 {
+		opt.RetryAttempts = 5
+	}
+	if opt.RetryBackoff <= 0 {
+		opt.RetryBackoff = 200 * time.Millisecond
+	}
+	if opt.RetryMaxBackoff <= 0 {
+		opt.RetryMaxBackoff = 10 * time.Second
+	}
+	if opt.ReconcileMaxBackoff <= 0 {
+		opt.ReconcileMaxBackoff = 5 * time.Minute
+	}
+	if opt.MaxLag <= 0 {
+		opt.MaxLag = 5 * time.Minute
+	}
 	if opt.Tail.Logger == nil {
 		opt.Tail.Logger = opt.Logger
 	}
@@ -112,7 +165,11 @@ func New(opt Options) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{opt: opt, log: opt.Logger, tail: tail, sealerDone: make(chan struct{})}
+	a := &Agent{opt: opt, log: opt.Logger, tail: tail, sealerDone: make(chan struct{}), info: map[string]itemInfo{}}
+	for _, s := range opt.Stores {
+		a.shippers = append(a.shippers, newShipper(a, s))
+	}
+	a.metrics = newMetrics(a)
 	if err := a.openState(); err != nil {
 		tail.Close()
 		return nil, err
@@ -169,8 +226,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := a.recover(ctx); err != nil {
 		return err
 	}
-	for _, s := range a.opt.Stores {
-		a.shippers = append(a.shippers, newShipper(a, s))
+	var ln net.Listener
+	if a.opt.MetricsAddr != "" {
+		var err error
+		if ln, err = net.Listen("tcp", a.opt.MetricsAddr); err != nil {
+			return fmt.Errorf("metrics endpoint %s: %w", a.opt.MetricsAddr, err)
+		}
 	}
 	g, gctx := errgroup.WithContext(context.Background())
 	sealCtx, stopSeal := context.WithCancel(ctx)
@@ -194,6 +255,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	for _, sh := range a.shippers {
 		g.Go(func() error { return sh.run(shipCtx) })
 	}
+	if ln != nil {
+		httpCtx, stopHTTP := context.WithCancel(context.Background())
+		defer stopHTTP()
+		httpDone := make(chan error, 1)
+		go func() { httpDone <- a.serve(httpCtx, ln) }()
+		defer func() { stopHTTP(); <-httpDone }()
+	}
 	err := g.Wait()
 	a.mu.Lock()
 	left := len(a.items)
@@ -206,36 +274,77 @@ func (a *Agent) Run(ctx context.Context) error {
 
 // Status is a snapshot of the agent's progress.
 type Status struct {
-	Timeline uint32
-	Sealed   uint64 // last entry durable in the spool
-	Spooled  int    // sealed segments not yet in every store
-	Stores   []StoreStatus
+	Timeline   uint32        `json:"timeline"`
+	Tailed     uint64        `json:"tailed"`      // last entry read from the source
+	Sealed     uint64        `json:"sealed"`      // last entry durable in the spool
+	Spooled    int           `json:"spooled"`     // sealed segments not yet in every store
+	SpoolBytes int64         `json:"spool_bytes"` // their bytes
+	Stores     []StoreStatus `json:"stores"`
 }
 
 // StoreStatus is one store's progress.
 type StoreStatus struct {
-	Name     string
-	Timeline uint32 // timeline of the newest segment shipped
-	Shipped  uint64 // last entry of the newest segment shipped and verified
+	Name       string  `json:"name"`
+	Timeline   uint32  `json:"timeline"`    // timeline of the newest segment shipped
+	Shipped    uint64  `json:"shipped"`     // last entry of the newest segment shipped and verified
+	LagEntries uint64  `json:"lag_entries"` // entries read from the source, not yet verified here
+	LagSeconds float64 `json:"lag_seconds"` // age of the oldest of them
+	Degraded   bool    `json:"degraded"`    // past the retry bound, being reconciled
+	Gaps       []Gap   `json:"gaps,omitempty"`
+}
+
+// Gap is a run of segments a store never received because it was down
+// while the spool reached its bound.
+type Gap struct {
+	Timeline uint32 `json:"timeline"`
+	From     uint64 `json:"from"`
+	To       uint64 `json:"to"`
 }
 
 // Status reports progress; safe to call while Run runs.
 func (a *Agent) Status() Status {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	s := Status{Spooled: len(a.items)}
+	now := time.Now()
+	s := Status{Spooled: len(a.items), Tailed: a.tailed.Load()}
+	for _, it := range a.items {
+		s.SpoolBytes += a.info[it].size
+	}
 	if a.st != nil {
 		s.Timeline = a.st.current().ID
 		s.Sealed = a.st.Sealed.Index
+		s.Tailed = max(s.Tailed, s.Sealed)
 	}
-	for _, st := range a.opt.Stores {
+	for i, st := range a.opt.Stores {
 		ss := StoreStatus{Name: st.Name}
+		id := st.Store.String()
+		var cursor string
 		if a.st != nil {
-			if item, ok := a.st.Cursors[st.Store.String()]; ok {
-				if n, err := parseItem(item); err == nil {
-					ss.Timeline, ss.Shipped = n.Timeline, n.Last
-				}
+			cursor = a.st.Cursors[id]
+			if n, err := parseItem(cursor); err == nil {
+				ss.Timeline, ss.Shipped = n.Timeline, n.Last
 			}
+			ss.Gaps = append(ss.Gaps, a.st.Gaps[id]...)
+		}
+		// Lag: the oldest entry read but not in this store is the first
+		// entry of its first pending item, else of the open segment.
+		oldest := a.openFirst
+		for _, it := range a.items {
+			if it > cursor {
+				oldest = a.info[it].firstRead
+				break
+			}
+		}
+		if s.Tailed > ss.Shipped && (ss.Timeline == s.Timeline || ss.Timeline == 0) {
+			ss.LagEntries = s.Tailed - ss.Shipped
+		} else if ss.Timeline != s.Timeline && s.Tailed > 0 {
+			ss.LagEntries = s.Tailed - min(s.Tailed, ss.Shipped)
+		}
+		if !oldest.IsZero() && ss.LagEntries > 0 {
+			ss.LagSeconds = now.Sub(oldest).Seconds()
+		}
+		if i < len(a.shippers) {
+			ss.Degraded = a.shippers[i].degraded.Load()
 		}
 		s.Stores = append(s.Stores, ss)
 	}

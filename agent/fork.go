@@ -44,6 +44,7 @@ func (a *Agent) checkFork(ctx context.Context, from uint64, why string) error {
 	if err := a.newTimeline(fork, fork+1, reason); err != nil {
 		return err
 	}
+	a.metrics.timelinesStarted.WithLabelValues("truncate_back").Inc()
 	return a.tail.Seek(fork + 1)
 }
 
@@ -111,6 +112,7 @@ func (a *Agent) startGapTimeline(first uint64) error {
 	if err := a.newTimeline(sealed, first, reason); err != nil {
 		return err
 	}
+	a.metrics.timelinesStarted.WithLabelValues("truncate_front").Inc()
 	return a.tail.Seek(first)
 }
 

@@ -35,6 +35,8 @@ func (a *Agent) recover(ctx context.Context) error {
 			Sealed:  Position{Index: first - 1},
 			Cursors: map[string]string{},
 			Shipped: map[string]Position{},
+			Gaps:    map[string][]Gap{},
+			Gapped:  map[string]bool{},
 		}
 		a.mu.Lock()
 		a.st = st
@@ -51,6 +53,9 @@ func (a *Agent) recover(ctx context.Context) error {
 	}
 	a.mu.Lock()
 	a.items = items
+	for _, it := range items {
+		a.info[it] = a.spool.info(it)
+	}
 	sealedItem := a.st.SealedItem
 	a.mu.Unlock()
 	if n := len(items); n > 0 && items[n-1] > sealedItem {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/walship/walship/segments"
 	"github.com/walship/walship/wal"
@@ -12,12 +13,13 @@ import (
 
 // openSegment is the segment being filled.
 type openSegment struct {
-	f        *os.File
-	w        *segments.Writer
-	timeline uint32
-	last     Position
-	ctx      context.Context // ends when the segment must be sealed by age
-	cancel   context.CancelFunc
+	f         *os.File
+	w         *segments.Writer
+	timeline  uint32
+	last      Position
+	firstRead time.Time
+	ctx       context.Context // ends when the segment must be sealed by age
+	cancel    context.CancelFunc
 }
 
 // runSealer reads the source and seals segments into the spool until ctx
@@ -38,6 +40,7 @@ func (a *Agent) runSealer(ctx context.Context) error {
 		}
 		e, err := a.tail.Next(nctx)
 		if err == nil {
+			a.tailed.Store(e.Index)
 			if seg == nil {
 				if seg, err = a.startSegment(ctx); err != nil {
 					return err
@@ -99,6 +102,19 @@ func (a *Agent) runSealer(ctx context.Context) error {
 }
 
 func (a *Agent) startSegment(ctx context.Context) (*openSegment, error) {
+	a.mu.Lock()
+	why := a.forkWhy
+	a.forkWhy = ""
+	sealed := a.st.Sealed
+	a.mu.Unlock()
+	if why != "" {
+		// A store came back after a gap: its history restarts here.
+		if err := a.newTimeline(sealed.Index, sealed.Index+1, why); err != nil {
+			return nil, err
+		}
+		a.metrics.timelinesStarted.WithLabelValues("store_gap").Inc()
+	}
+	now := time.Now()
 	f, err := a.spool.create()
 	if err != nil {
 		return nil, err
@@ -113,7 +129,10 @@ func (a *Agent) startSegment(ctx context.Context) (*openSegment, error) {
 		return nil, err
 	}
 	sctx, cancel := context.WithTimeout(ctx, a.opt.SealInterval)
-	return &openSegment{f: f, w: w, timeline: tl, ctx: sctx, cancel: cancel}, nil
+	a.mu.Lock()
+	a.openFirst = now
+	a.mu.Unlock()
+	return &openSegment{f: f, w: w, timeline: tl, ctx: sctx, cancel: cancel, firstRead: now}, nil
 }
 
 // seal makes seg durable in the spool, records it as the newest sealed
@@ -136,7 +155,12 @@ func (a *Agent) seal(seg *openSegment) error {
 		a.st.Format = wal.Format(hdr.SourceFormat)
 	}
 	a.items = append(a.items, name)
+	a.info[name] = itemInfo{size: hdr.ObjectSize(), last: hdr.Last, firstRead: seg.firstRead}
+	a.openFirst = time.Time{}
 	err = a.saveState()
+	if err == nil {
+		err = a.enforceSpoolBound()
+	}
 	a.mu.Unlock()
 	if err != nil {
 		return err

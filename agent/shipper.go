@@ -1,17 +1,11 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"fmt"
-	"io"
 	"math/rand/v2"
-	"os"
+	"sync/atomic"
 	"time"
-
-	"github.com/walship/walship/backends"
-	"github.com/walship/walship/segments"
 )
 
 // errConflict: a store holds an object under walship's key that is not the
@@ -19,13 +13,21 @@ import (
 var errConflict = errors.New("store holds a different object under the same key")
 
 // shipper uploads spool items, in key order, to one store and advances that
-// store's cursor after each verified upload.
+// store's cursor after each verified upload. Its states:
+//
+//	healthy --(RetryAttempts failures of one upload)--> degraded
+//	degraded: reconcile (list the store, upload what is missing) with backoff
+//	          up to ReconcileMaxBackoff --(a run succeeds)--> healthy
+//
+// Each transition is logged and counted. A store that fails never holds up
+// another: every store has its own shipper and cursor.
 type shipper struct {
-	a       *Agent
-	store   Store
-	id      string
-	notify  chan struct{}
-	records map[uint32]bool // timeline records known to be in the store
+	a        *Agent
+	store    Store
+	id       string
+	notify   chan struct{}
+	records  map[uint32]bool // timeline records known to be in the store
+	degraded atomic.Bool
 }
 
 func newShipper(a *Agent, s Store) *shipper {
@@ -55,15 +57,99 @@ func (s *shipper) run(ctx context.Context) error {
 			}
 			continue
 		}
-		if err := s.shipWithRetry(ctx, item); err != nil {
+		err := s.shipWithRetry(ctx, item)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err == nil {
+			if err := s.shipped(item); err != nil {
+				return err
+			}
+			continue
+		}
+		s.degraded.Store(true)
+		s.a.log.Error("store degraded: retry bound reached; reconciling with backoff", "store", s.store.Name,
+			"item", item, "attempts", s.a.opt.RetryAttempts, "err", err)
+		if err := s.reconcileLoop(ctx); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return err
 		}
-		if err := s.a.advance(s.id, item); err != nil {
+	}
+}
+
+// shipped records a verified upload.
+func (s *shipper) shipped(item string) error {
+	gapped, err := s.a.advance(s.id, item)
+	if err != nil {
+		return err
+	}
+	if gapped {
+		s.a.requestTimeline("store " + s.store.Name + " is back after segments were dropped for it (spool bound); its history restarts on this timeline")
+	}
+	return nil
+}
+
+// shipWithRetry tries one item up to RetryAttempts times with jittered
+// exponential backoff. A conflict is not retried.
+func (s *shipper) shipWithRetry(ctx context.Context, item string) error {
+	backoff := s.a.opt.RetryBackoff
+	var err error
+	for attempt := 1; attempt <= s.a.opt.RetryAttempts; attempt++ {
+		if err = s.ship(ctx, item); err == nil || errors.Is(err, errConflict) || ctx.Err() != nil {
 			return err
 		}
+		if !s.a.hasItem(item) {
+			return nil // dropped meanwhile (spool bound): nothing to retry
+		}
+		if attempt == s.a.opt.RetryAttempts {
+			break
+		}
+		s.a.metrics.retries.WithLabelValues(s.store.Name).Inc()
+		s.a.log.Warn("upload failed; retrying", "store", s.store.Name, "item", item, "attempt", attempt, "err", err)
+		if !sleep(ctx, jitter(backoff)) {
+			return ctx.Err()
+		}
+		backoff = min(backoff*2, s.a.opt.RetryMaxBackoff)
+	}
+	return err
+}
+
+// reconcileLoop runs reconciliation until one run succeeds, waiting longer
+// after each failure.
+func (s *shipper) reconcileLoop(ctx context.Context) error {
+	backoff := time.Second
+	for {
+		s.a.metrics.reconciles.WithLabelValues(s.store.Name).Inc()
+		err := s.reconcile(ctx)
+		if err == nil {
+			s.degraded.Store(false)
+			s.a.log.Info("store recovered: reconciled, shipping again", "store", s.store.Name)
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		s.a.log.Warn("reconcile failed; waiting", "store", s.store.Name, "retry_in", backoff, "err", err)
+		if !sleep(ctx, jitter(backoff)) {
+			return ctx.Err()
+		}
+		backoff = min(backoff*2, s.a.opt.ReconcileMaxBackoff)
+	}
+}
+
+func jitter(d time.Duration) time.Duration { return d/2 + rand.N(d/2+1) }
+
+// sleep waits d or until ctx ends; it reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 
@@ -80,20 +166,65 @@ func (a *Agent) nextItem(id string) (string, bool) {
 	return "", false
 }
 
-// advance records item as shipped to the store and drops spool items every
-// store has.
-func (a *Agent) advance(id, item string) error {
+// pendingItems returns the sealed items after the store's cursor.
+func (a *Agent) pendingItems(id string) []string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	cur := a.st.Cursors[id]
+	var out []string
+	for _, it := range a.items {
+		if it > cur {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+func (a *Agent) hasItem(item string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	_, ok := a.info[item]
+	return ok
+}
+
+// isNewest reports whether item is the newest sealed segment: live traffic,
+// as opposed to a backlog being caught up.
+func (a *Agent) isNewest(item string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.items) > 0 && a.items[len(a.items)-1] == item
+}
+
+// advance records item as shipped to the store (never moving a cursor
+// back), drops spool items every store has, and reports whether the store
+// had a gap that now needs its new timeline.
+func (a *Agent) advance(id, item string) (gapped bool, err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if item <= a.st.Cursors[id] {
+		return false, nil
+	}
 	a.st.Cursors[id] = item
 	if n, err := parseItem(item); err == nil {
 		a.st.Shipped[id] = Position{Index: n.Last}
 	}
+	gapped = a.st.Gapped[id]
+	delete(a.st.Gapped, id)
 	if err := a.saveState(); err != nil {
-		return err
+		return false, err
 	}
 	a.gcSpoolLocked()
-	return nil
+	return gapped, nil
+}
+
+// requestTimeline asks the sealer to start a new timeline before its next
+// segment.
+func (a *Agent) requestTimeline(why string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.forkWhy == "" {
+		a.forkWhy = why
+	}
 }
 
 func (a *Agent) gcSpool() {
@@ -117,143 +248,6 @@ func (a *Agent) gcSpoolLocked() {
 			return
 		}
 		a.items = a.items[1:]
+		delete(a.info, it)
 	}
-}
-
-// shipWithRetry retries transient failures with capped, jittered
-// exponential backoff until ctx ends. A conflict is returned at once.
-func (s *shipper) shipWithRetry(ctx context.Context, item string) error {
-	backoff := 100 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		err := s.ship(ctx, item)
-		if err == nil {
-			if attempt > 1 {
-				s.a.log.Info("store recovered", "store", s.store.Name, "item", item, "attempts", attempt)
-			}
-			return nil
-		}
-		if errors.Is(err, errConflict) || ctx.Err() != nil {
-			return err
-		}
-		s.a.log.Warn("upload failed; retrying", "store", s.store.Name, "item", item, "attempt", attempt,
-			"retry_in", backoff, "err", err)
-		wait := backoff/2 + rand.N(backoff/2+1)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
-		}
-		backoff = min(backoff*2, 30*time.Second)
-	}
-}
-
-// ship uploads one spool item and verifies the stored object's size and
-// header (which carries the payload's SHA-256) against the local copy.
-func (s *shipper) ship(ctx context.Context, item string) error {
-	name, err := parseItem(item)
-	if err != nil {
-		return err
-	}
-	if err := s.ensureTimelines(ctx, name.Timeline); err != nil {
-		return err
-	}
-	f, err := os.Open(s.a.spool.path(item))
-	if err != nil {
-		return fmt.Errorf("spool: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("spool: %w", err)
-	}
-	hdr := make([]byte, segments.HeaderSizeV1)
-	if _, err := io.ReadFull(f, hdr); err != nil {
-		return fmt.Errorf("spool %s: read header: %w", item, err)
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("spool: %w", err)
-	}
-	key := name.Key()
-	err = s.store.Store.Put(ctx, key, f, fi.Size())
-	existed := backends.IsExists(err)
-	if err != nil && !existed {
-		return err
-	}
-	// Verify what the store now holds, also when it already had the key
-	// (uploaded before a crash, cursor not yet saved).
-	oi, err := s.store.Store.Stat(ctx, key)
-	if err != nil {
-		return fmt.Errorf("verify %s: %w", key, err)
-	}
-	if oi.Size != fi.Size() {
-		return s.mismatch(existed, key, fmt.Sprintf("%d bytes, sealed %d", oi.Size, fi.Size()))
-	}
-	rc, err := s.store.Store.Get(ctx, key, 0, int64(len(hdr)))
-	if err != nil {
-		return fmt.Errorf("verify %s: %w", key, err)
-	}
-	got, err := io.ReadAll(rc)
-	rc.Close()
-	if err != nil {
-		return fmt.Errorf("verify %s: %w", key, err)
-	}
-	if !bytes.Equal(got, hdr) {
-		return s.mismatch(existed, key, "header/checksum differs from the sealed segment")
-	}
-	return nil
-}
-
-func (s *shipper) mismatch(existed bool, key, what string) error {
-	if existed {
-		return fmt.Errorf("store %s, object %s: %w (%s); is another agent writing to this prefix?", s.store.Name, key, errConflict, what)
-	}
-	return fmt.Errorf("verify %s after upload: %s", key, what)
-}
-
-// ensureTimelines puts the records of tl and its ancestors before the first
-// segment of tl goes to the store.
-func (s *shipper) ensureTimelines(ctx context.Context, tl uint32) error {
-	if s.records[tl] {
-		return nil
-	}
-	s.a.mu.Lock()
-	chain := s.a.st.chain(tl)
-	s.a.mu.Unlock()
-	for i := len(chain) - 1; i >= 0; i-- {
-		t := chain[i]
-		if s.records[t.ID] {
-			continue
-		}
-		b, err := segments.EncodeTimeline(t)
-		if err != nil {
-			return err
-		}
-		key := segments.TimelineKey(t.ID)
-		err = s.store.Store.Put(ctx, key, bytes.NewReader(b), int64(len(b)))
-		if backends.IsExists(err) {
-			err = s.sameTimeline(ctx, key, t)
-		}
-		if err != nil {
-			return err
-		}
-		s.records[t.ID] = true
-	}
-	return nil
-}
-
-func (s *shipper) sameTimeline(ctx context.Context, key string, t segments.Timeline) error {
-	rc, err := s.store.Store.Get(ctx, key, 0, -1)
-	if err != nil {
-		return fmt.Errorf("verify %s: %w", key, err)
-	}
-	b, err := io.ReadAll(io.LimitReader(rc, 1<<20))
-	rc.Close()
-	if err != nil {
-		return fmt.Errorf("verify %s: %w", key, err)
-	}
-	got, err := segments.DecodeTimeline(b)
-	if err != nil || got.ID != t.ID || got.Parent != t.Parent || got.ForkIndex != t.ForkIndex || got.StartIndex != t.StartIndex {
-		return fmt.Errorf("store %s, object %s: %w (timeline record differs: %+v); is another agent writing to this prefix?", s.store.Name, key, errConflict, got)
-	}
-	return nil
 }

@@ -100,6 +100,20 @@ func (s *spool) remove(name string) error {
 	return nil
 }
 
+// info describes an item found in the spool at start: its size, its last
+// entry, and (the best the agent can know after a restart) its file's
+// modification time as the time its entries were read.
+func (s *spool) info(name string) itemInfo {
+	var ii itemInfo
+	if n, err := parseItem(name); err == nil {
+		ii.last = n.Last
+	}
+	if fi, err := os.Stat(s.path(name)); err == nil {
+		ii.size, ii.firstRead = fi.Size(), fi.ModTime()
+	}
+	return ii
+}
+
 // size returns the bytes held by sealed segments.
 func (s *spool) size() int64 {
 	names, _ := s.items()

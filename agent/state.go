@@ -32,7 +32,10 @@ type Position struct {
 //	 "timelines":[{timeline record}...],            // every timeline, current last
 //	 "sealed":{"index":N,"crc32c":C,"has_crc":true}, // last entry durable in the spool
 //	 "sealed_item":"spool item name",               // the newest sealed segment
-//	 "cursors":{"file:///b":"spool item name"}}     // per store: newest item shipped and verified
+//	 "cursors":{"file:///b":"spool item name"},     // per store: newest item shipped and verified
+//	 "shipped":{"file:///b":{"index":N}},            // per store: its last entry (for status)
+//	 "gaps":{"s3://x":[{"timeline":1,"from":A,"to":B}]}, // per store: segments dropped while it was down
+//	 "gapped":{"s3://x":true}}                       // per store: new timeline due when it is back
 type state struct {
 	Version    int                 `json:"version"`
 	Source     string              `json:"source"`
@@ -41,7 +44,9 @@ type state struct {
 	Sealed     Position            `json:"sealed"`
 	SealedItem string              `json:"sealed_item"`
 	Cursors    map[string]string   `json:"cursors"`
-	Shipped    map[string]Position `json:"shipped"` // per store: last entry shipped (for status)
+	Shipped    map[string]Position `json:"shipped"`          // per store: last entry shipped (for status)
+	Gaps       map[string][]Gap    `json:"gaps,omitempty"`   // per store: segments it never received
+	Gapped     map[string]bool     `json:"gapped,omitempty"` // per store: a gap awaits its new timeline
 }
 
 func (s *state) current() segments.Timeline { return s.Timelines[len(s.Timelines)-1] }
@@ -97,6 +102,18 @@ func loadState(dir string) (st *state, ok bool, err error) {
 	}
 	if st.Shipped == nil {
 		st.Shipped = map[string]Position{}
+	}
+	if st.Gaps == nil {
+		st.Gaps = map[string][]Gap{}
+	}
+	if st.Gapped == nil {
+		st.Gapped = map[string]bool{}
+	}
+	if st.Gaps == nil {
+		st.Gaps = map[string][]Gap{}
+	}
+	if st.Gapped == nil {
+		st.Gapped = map[string]bool{}
 	}
 	return st, true, nil
 }

@@ -1,0 +1,78 @@
+package agent
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the agent's Prometheus collectors, registered on a registry
+// of the agent's own (several agents may live in one process, in tests).
+type metrics struct {
+	reg              *prometheus.Registry
+	uploadedBytes    *prometheus.CounterVec
+	uploadedObjects  *prometheus.CounterVec
+	retries          *prometheus.CounterVec
+	reconciles       *prometheus.CounterVec
+	gaps             *prometheus.CounterVec
+	timelinesStarted *prometheus.CounterVec
+}
+
+func newMetrics(a *Agent) *metrics {
+	m := &metrics{reg: prometheus.NewRegistry()}
+	store := []string{"store"}
+	m.uploadedBytes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "walship_store_uploaded_bytes_total",
+		Help: "Segment bytes uploaded and verified, per store."}, store)
+	m.uploadedObjects = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "walship_store_uploaded_objects_total",
+		Help: "Segments uploaded and verified, per store."}, store)
+	m.retries = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "walship_store_retries_total",
+		Help: "Failed upload attempts that were retried, per store."}, store)
+	m.reconciles = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "walship_store_reconciles_total",
+		Help: "Reconciliation runs after the retry bound was reached, per store."}, store)
+	m.gaps = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "walship_store_gaps_total",
+		Help: "Segments dropped for a store that was down while the spool reached its bound."}, store)
+	m.timelinesStarted = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "walship_timelines_started_total",
+		Help: "New timelines started, by cause."}, []string{"cause"})
+	m.reg.MustRegister(m.uploadedBytes, m.uploadedObjects, m.retries, m.reconciles, m.gaps, m.timelinesStarted)
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "walship_sealed_index", Help: "Last entry sealed into the spool."},
+			func() float64 { return float64(a.Status().Sealed) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "walship_timeline", Help: "Current timeline."},
+			func() float64 { return float64(a.Status().Timeline) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "walship_spool_bytes", Help: "Bytes of sealed segments waiting in the spool."},
+			func() float64 { return float64(a.Status().SpoolBytes) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "walship_spool_segments", Help: "Sealed segments waiting in the spool."},
+			func() float64 { return float64(a.Status().Spooled) }),
+	)
+	for _, s := range a.opt.Stores {
+		name := s.Name
+		pick := func(f func(StoreStatus) float64) func() float64 {
+			return func() float64 {
+				for _, ss := range a.Status().Stores {
+					if ss.Name == name {
+						return f(ss)
+					}
+				}
+				return 0
+			}
+		}
+		labels := prometheus.Labels{"store": name}
+		m.reg.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "walship_store_shipped_index", ConstLabels: labels,
+				Help: "Last entry shipped and verified in the store."}, pick(func(s StoreStatus) float64 { return float64(s.Shipped) })),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "walship_store_lag_entries", ConstLabels: labels,
+				Help: "Entries read from the source and not yet verified in the store."}, pick(func(s StoreStatus) float64 { return float64(s.LagEntries) })),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "walship_store_lag_seconds", ConstLabels: labels,
+				Help: "Age of the oldest entry read from the source and not yet verified in the store."}, pick(func(s StoreStatus) float64 { return s.LagSeconds })),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "walship_store_degraded", ConstLabels: labels,
+				Help: "1 while the store is past its retry bound and being reconciled."}, pick(func(s StoreStatus) float64 {
+				if s.Degraded {
+					return 1
+				}
+				return 0
+			})),
+		)
+		for _, v := range []*prometheus.CounterVec{m.uploadedBytes, m.uploadedObjects, m.retries, m.reconciles, m.gaps} {
+			v.WithLabelValues(name) // export zeros from the start
+		}
+	}
+	return m
+}

@@ -1,0 +1,97 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/walship/walship/backends"
+	"github.com/walship/walship/segments"
+)
+
+// reconcile compares what the store holds with what it should hold after
+// its cursor (the pending spool items): items the store already has, intact,
+// advance the cursor without an upload; missing ones are uploaded once each.
+// Any failure ends the run; the caller waits and runs it again.
+func (s *shipper) reconcile(ctx context.Context) error {
+	pending := s.a.pendingItems(s.id)
+	have := map[string]int64{}
+	listed := map[uint32]bool{}
+	for _, item := range pending {
+		n, err := parseItem(item)
+		if err != nil {
+			return err
+		}
+		if listed[n.Timeline] {
+			continue
+		}
+		listed[n.Timeline] = true
+		err = s.store.Store.List(ctx, segments.TimelinePrefix(n.Timeline), segments.SeekKey(n.Timeline, n.First),
+			func(oi backends.ObjectInfo) error {
+				have[oi.Key] = oi.Size
+				return nil
+			})
+		if err != nil {
+			return fmt.Errorf("reconcile: list %s: %w", segments.TimelinePrefix(n.Timeline), err)
+		}
+	}
+	if len(pending) == 0 { // nothing owed: a successful listing proves the store answers
+		if err := s.store.Store.List(ctx, segments.TimelinesPrefix, "", func(backends.ObjectInfo) error { return errStop }); err != nil && err != errStop {
+			return fmt.Errorf("reconcile: list %s: %w", segments.TimelinesPrefix, err)
+		}
+	}
+	uploaded, adopted := 0, 0
+	for _, item := range pending {
+		if !s.a.hasItem(item) {
+			continue // dropped for the spool bound meanwhile
+		}
+		n, _ := parseItem(item)
+		key := n.Key()
+		if size, ok := have[key]; ok {
+			hdr, local, err := s.localHeader(item)
+			if err != nil {
+				return err
+			}
+			if size == local {
+				if err := s.ensureTimelines(ctx, n.Timeline); err != nil {
+					return err
+				}
+				if err := s.verify(ctx, key, local, hdr, true); err != nil {
+					return err
+				}
+				adopted++
+				if err := s.shipped(item); err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		if err := s.ship(ctx, item); err != nil {
+			return err
+		}
+		uploaded++
+		if err := s.shipped(item); err != nil {
+			return err
+		}
+	}
+	s.a.log.Info("reconciled", "store", s.store.Name, "pending", len(pending), "already_there", adopted, "uploaded", uploaded)
+	return nil
+}
+
+func (s *shipper) localHeader(item string) ([]byte, int64, error) {
+	f, err := os.Open(s.a.spool.path(item))
+	if err != nil {
+		return nil, 0, fmt.Errorf("spool: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, 0, fmt.Errorf("spool: %w", err)
+	}
+	hdr := make([]byte, segments.HeaderSizeV1)
+	if _, err := io.ReadFull(f, hdr); err != nil {
+		return nil, 0, fmt.Errorf("spool %s: %w", item, err)
+	}
+	return hdr, fi.Size(), nil
+}
