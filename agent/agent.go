@@ -83,6 +83,7 @@ type Agent struct {
 
 	shippers   []*shipper
 	sealerDone chan struct{}
+	spoolFreed chan struct{} // signalled when spool items are removed
 	metrics    *metrics
 }
 
@@ -165,7 +166,7 @@ func New(opt Options) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{opt: opt, log: opt.Logger, tail: tail, sealerDone: make(chan struct{}), info: map[string]itemInfo{}}
+	a := &Agent{opt: opt, log: opt.Logger, tail: tail, sealerDone: make(chan struct{}), spoolFreed: make(chan struct{}, 1), info: map[string]itemInfo{}}
 	for _, s := range opt.Stores {
 		a.shippers = append(a.shippers, newShipper(a, s))
 	}

@@ -51,7 +51,7 @@ func (a *Agent) runSealer(ctx context.Context) error {
 			}
 			seg.last = Position{Index: e.Index, CRC: segments.CRC32C(e.Data), HasCRC: true}
 			if int64(seg.w.RawLen()) >= a.opt.SealSize {
-				err, seg = a.seal(seg), nil
+				err, seg = a.seal(ctx, seg), nil
 				if err != nil {
 					return err
 				}
@@ -63,20 +63,20 @@ func (a *Agent) runSealer(ctx context.Context) error {
 		switch {
 		case ctx.Err() != nil:
 			if seg != nil {
-				err, seg = a.seal(seg), nil
+				err, seg = a.seal(ctx, seg), nil
 				if err != nil {
 					return err
 				}
 			}
 			return ctx.Err()
 		case seg != nil && errors.Is(err, context.DeadlineExceeded):
-			err, seg = a.seal(seg), nil
+			err, seg = a.seal(ctx, seg), nil
 			if err != nil {
 				return err
 			}
 		case errors.As(err, &tf):
 			if seg != nil { // what was read before the truncation is good
-				err, seg = a.seal(seg), nil
+				err, seg = a.seal(ctx, seg), nil
 				if err != nil {
 					return err
 				}
@@ -137,7 +137,7 @@ func (a *Agent) startSegment(ctx context.Context) (*openSegment, error) {
 
 // seal makes seg durable in the spool, records it as the newest sealed
 // segment and wakes the shippers.
-func (a *Agent) seal(seg *openSegment) error {
+func (a *Agent) seal(ctx context.Context, seg *openSegment) error {
 	seg.cancel()
 	hdr, err := seg.w.Finish()
 	if err != nil {
@@ -158,9 +158,6 @@ func (a *Agent) seal(seg *openSegment) error {
 	a.info[name] = itemInfo{size: hdr.ObjectSize(), last: hdr.Last, firstRead: seg.firstRead}
 	a.openFirst = time.Time{}
 	err = a.saveState()
-	if err == nil {
-		err = a.enforceSpoolBound()
-	}
 	a.mu.Unlock()
 	if err != nil {
 		return err
@@ -170,5 +167,5 @@ func (a *Agent) seal(seg *openSegment) error {
 	for _, sh := range a.shippers {
 		sh.wake()
 	}
-	return nil
+	return a.waitSpool(ctx)
 }

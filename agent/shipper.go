@@ -249,5 +249,9 @@ func (a *Agent) gcSpoolLocked() {
 		}
 		a.items = a.items[1:]
 		delete(a.info, it)
+		select {
+		case a.spoolFreed <- struct{}{}:
+		default:
+		}
 	}
 }

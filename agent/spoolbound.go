@@ -1,17 +1,19 @@
 package agent
 
-// enforceSpoolBound keeps the spool under SpoolMaxBytes. Only a store that
-// is behind can make the spool grow (every store has the newest items
-// pending at most briefly), so the oldest items go first: each store still
-// missing one gets a recorded gap instead, its cursor moves past it, and
-// when the store ships again a new timeline starts (see shipper.shipped).
-// The source is never blocked and nothing is reported shipped that is not.
-// Called with a.mu held.
+import (
+	"context"
+	"time"
+)
+
+// enforceSpoolBound keeps the spool under SpoolMaxBytes when a store is
+// down. The oldest items go first: each degraded store still missing one
+// gets a recorded gap instead, its cursor moves past it, and when the store
+// ships again a new timeline starts (see shipper.shipped). Nothing is
+// reported shipped that is not. A store that is healthy but behind is never
+// dropped for: the sealer waits for it instead (see waitSpool), which delays
+// only walship, never the database. Called with a.mu held.
 func (a *Agent) enforceSpoolBound() error {
-	total := int64(0)
-	for _, it := range a.items {
-		total += a.info[it].size
-	}
+	total := a.spoolBytesLocked()
 	changed := false
 	for total > a.opt.SpoolMaxBytes && len(a.items) > 1 {
 		oldest := a.items[0]
@@ -19,9 +21,9 @@ func (a *Agent) enforceSpoolBound() error {
 		if err != nil {
 			return err
 		}
-		for _, s := range a.opt.Stores {
+		for i, s := range a.opt.Stores {
 			id := s.Store.String()
-			if a.st.Cursors[id] >= oldest {
+			if a.st.Cursors[id] >= oldest || !a.shippers[i].degraded.Load() {
 				continue
 			}
 			a.st.Cursors[id] = oldest
@@ -51,4 +53,36 @@ func (a *Agent) enforceSpoolBound() error {
 		}
 	}
 	return nil
+}
+
+func (a *Agent) spoolBytesLocked() int64 {
+	var n int64
+	for _, it := range a.items {
+		n += a.info[it].size
+	}
+	return n
+}
+
+// waitSpool holds the sealer while the spool is over its bound because a
+// healthy store is behind. It re-checks when the spool shrinks and every
+// 100ms (a store may have become degraded, making room by a gap).
+func (a *Agent) waitSpool(ctx context.Context) error {
+	for {
+		a.mu.Lock()
+		err := a.enforceSpoolBound()
+		over := a.spoolBytesLocked() > a.opt.SpoolMaxBytes && len(a.items) > 1
+		a.mu.Unlock()
+		if err != nil || !over {
+			return err
+		}
+		t := time.NewTimer(100 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-a.spoolFreed:
+		case <-t.C:
+		}
+		t.Stop()
+	}
 }
