@@ -17,6 +17,7 @@ import (
 
 	"github.com/walship/walship/backends"
 	"github.com/walship/walship/segments"
+	"github.com/walship/walship/throttle"
 	"github.com/walship/walship/wal"
 )
 
@@ -24,6 +25,9 @@ import (
 type Store struct {
 	Name  string // for logs and status; defaults to the store's String()
 	Store backends.Store
+	// Limiter, if the store is wrapped in a throttle decorator, is its own
+	// limiter, exported as walship_throttle_wait_seconds_total.
+	Limiter *throttle.Limiter
 }
 
 // Options configure an agent. Zero values take the defaults noted.
@@ -57,6 +61,8 @@ type Options struct {
 	MetricsAddr string
 	// Admin, if set, adds handlers (runtime limit changes) to that server.
 	Admin func(*http.ServeMux)
+	// GlobalLimiter is the limiter shared by every store, for metrics.
+	GlobalLimiter *throttle.Limiter
 }
 
 // DefaultStateDir is where an agent for walDir keeps its state by default.

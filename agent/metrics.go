@@ -2,6 +2,8 @@ package agent
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/walship/walship/throttle"
 )
 
 // metrics are the agent's Prometheus collectors, registered on a registry
@@ -42,6 +44,14 @@ func newMetrics(a *Agent) *metrics {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "walship_spool_segments", Help: "Sealed segments waiting in the spool."},
 			func() float64 { return float64(a.Status().Spooled) }),
 	)
+	if a.opt.GlobalLimiter != nil {
+		m.reg.MustRegister(newThrottleCollector("global", a.opt.GlobalLimiter))
+	}
+	for _, s := range a.opt.Stores {
+		if s.Limiter != nil {
+			m.reg.MustRegister(newThrottleCollector(s.Name, s.Limiter))
+		}
+	}
 	for _, s := range a.opt.Stores {
 		name := s.Name
 		pick := func(f func(StoreStatus) float64) func() float64 {
@@ -75,4 +85,35 @@ func newMetrics(a *Agent) *metrics {
 		}
 	}
 	return m
+}
+
+// throttleCollector exports a limiter's queueing time and bytes.
+type throttleCollector struct {
+	scope  string
+	lim    *throttle.Limiter
+	wait   *prometheus.Desc
+	passed *prometheus.Desc
+}
+
+func newThrottleCollector(scope string, lim *throttle.Limiter) *throttleCollector {
+	labels := []string{"direction", "priority"}
+	cl := prometheus.Labels{"limiter": scope}
+	return &throttleCollector{scope: scope, lim: lim,
+		wait: prometheus.NewDesc("walship_throttle_wait_seconds_total",
+			"Time transfers spent queued on a rate limiter.", labels, cl),
+		passed: prometheus.NewDesc("walship_throttle_passed_total",
+			"Bytes (requests for direction=requests) a rate limiter let through.", labels, cl),
+	}
+}
+
+func (c *throttleCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.wait; ch <- c.passed }
+
+func (c *throttleCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.lim.Stats()
+	for dir, tr := range map[string]throttle.Traffic{"upload": st.Upload, "download": st.Download, "requests": st.Requests} {
+		for prio, ctr := range map[string]throttle.Counter{"high": tr.High, "low": tr.Low} {
+			ch <- prometheus.MustNewConstMetric(c.wait, prometheus.CounterValue, ctr.Waited.Seconds(), dir, prio)
+			ch <- prometheus.MustNewConstMetric(c.passed, prometheus.CounterValue, float64(ctr.N), dir, prio)
+		}
+	}
 }

@@ -25,6 +25,20 @@ type Config struct {
 	Stores      []Store `yaml:"stores"`
 	Limits      Limits  `yaml:"limits"`
 	Metrics     Metrics `yaml:"metrics"`
+	Spool       Spool   `yaml:"spool"`
+	Retry       Retry   `yaml:"retry"`
+}
+
+// Spool bounds the local spool of sealed segments.
+type Spool struct {
+	MaxBytes Size `yaml:"max_bytes"` // default 4GiB
+}
+
+// Retry tunes uploads to a failing store.
+type Retry struct {
+	Attempts          int      `yaml:"attempts"`              // per object before the store is degraded; default 5
+	MaxBackoff        Duration `yaml:"max_backoff"`           // between attempts; default 10s
+	ReconcileInterval Duration `yaml:"reconcile_max_backoff"` // between reconcile runs; default 5m
 }
 
 // Source is the database's log.
@@ -50,14 +64,16 @@ type Store struct {
 
 // Limits are rate limits (bytes and requests per second; 0 = none).
 type Limits struct {
-	UploadBytesPerSec   Size `yaml:"upload_bytes_per_sec"`
-	DownloadBytesPerSec Size `yaml:"download_bytes_per_sec"`
-	RequestsPerSec      int  `yaml:"requests_per_sec"`
+	UploadBytesPerSec     Size    `yaml:"upload_bytes_per_sec"`
+	DownloadBytesPerSec   Size    `yaml:"download_bytes_per_sec"`
+	RequestsPerSec        float64 `yaml:"requests_per_sec"`
+	BulkUploadBytesPerSec Size    `yaml:"bulk_upload_bytes_per_sec"` // cap for backlog and snapshot uploads
 }
 
 // Metrics is the metrics endpoint.
 type Metrics struct {
-	Addr string `yaml:"addr"`
+	Addr   string   `yaml:"addr"`
+	MaxLag Duration `yaml:"max_lag"` // /healthz fails beyond this lag; default 5m
 }
 
 var varRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)

@@ -19,6 +19,8 @@ usage:
   walship restore STORE_URL OUT_DIR [--latest|--index N|--time RFC3339] [--timeline N] [--dry-run] [--force]
   walship list STORE_URL [segments|timelines] [--json]
   walship verify STORE_URL [--json]
+  walship status [--addr HOST:PORT]           # a running agent's progress, per store
+  walship copy --config FILE --from NAME --to NAME   # backfill a store from another
   walship demo
 
 Store URLs: file:///abs/path (or a plain path), s3://bucket/prefix?endpoint=...&region=...,
@@ -48,6 +50,8 @@ var commands = map[string]func(args []string, stdout io.Writer) error{
 	"list":      cmdList,
 	"verify":    cmdVerify,
 	"demo":      cmdDemo,
+	"status":    cmdStatus,
+	"copy":      cmdCopy,
 }
 
 func main() {

@@ -12,6 +12,7 @@ import (
 	"github.com/walship/walship/agent"
 	"github.com/walship/walship/config"
 	"github.com/walship/walship/segments"
+	"github.com/walship/walship/throttle"
 	"github.com/walship/walship/wal"
 )
 
@@ -26,6 +27,8 @@ func cmdReplicate(args []string, stdout io.Writer) error {
 	compression := fs.String("compression", "", "segment compression: zstd or none (default zstd)")
 	drain := fs.Duration("drain-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long to keep uploading sealed segments")
 	verbose := fs.Bool("v", false, "log every sealed segment")
+	metricsAddr := fs.String("metrics-addr", "", "serve /metrics, /healthz, /status and /limits on this `host:port`")
+	spoolMax := fs.String("spool-max", "", "spool bound (default 4GiB); past it a store that is down gets a recorded gap")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -62,6 +65,14 @@ func cmdReplicate(args []string, stdout io.Writer) error {
 	if *sealEvery > 0 {
 		cfg.Seal.Interval = config.Duration(*sealEvery)
 	}
+	setStr(&cfg.Metrics.Addr, *metricsAddr)
+	if *spoolMax != "" {
+		n, err := config.ParseSize(*spoolMax)
+		if err != nil {
+			return usageError("--spool-max: %v", err)
+		}
+		cfg.Spool.MaxBytes = config.Size(n)
+	}
 	f, err := wal.ParseFormat(cfg.Source.Format)
 	if err != nil {
 		return usageError("%v", err)
@@ -87,16 +98,32 @@ func cmdReplicate(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer closeStores(stores)
+	global, err := throttle.New(limitsConfig(cfg.Limits))
+	if err != nil {
+		return usageError("limits: %v", err)
+	}
+	lims := newLimits(global, stores, log)
+	if *cfgPath != "" {
+		go reloadOnHUP(ctx, *cfgPath, lims, log)
+	}
 	a, err := agent.New(agent.Options{
-		WALDir:       cfg.Source.WAL,
-		StateDir:     cfg.State,
-		Tail:         wal.Options{Format: f, Time: ts, Logger: log},
-		SealSize:     int64(cfg.Seal.Size),
-		SealInterval: time.Duration(cfg.Seal.Interval),
-		Codec:        codec,
-		Stores:       stores,
-		DrainTimeout: *drain,
-		Logger:       log,
+		WALDir:              cfg.Source.WAL,
+		StateDir:            cfg.State,
+		Tail:                wal.Options{Format: f, Time: ts, Logger: log},
+		SealSize:            int64(cfg.Seal.Size),
+		SealInterval:        time.Duration(cfg.Seal.Interval),
+		Codec:               codec,
+		Stores:              throttled(stores, global),
+		GlobalLimiter:       global,
+		DrainTimeout:        *drain,
+		Logger:              log,
+		SpoolMaxBytes:       int64(cfg.Spool.MaxBytes),
+		RetryAttempts:       cfg.Retry.Attempts,
+		RetryMaxBackoff:     time.Duration(cfg.Retry.MaxBackoff),
+		ReconcileMaxBackoff: time.Duration(cfg.Retry.ReconcileInterval),
+		MetricsAddr:         cfg.Metrics.Addr,
+		MaxLag:              time.Duration(cfg.Metrics.MaxLag),
+		Admin:               lims.register,
 	})
 	if err != nil {
 		return err
@@ -111,6 +138,28 @@ func cmdReplicate(args []string, stdout io.Writer) error {
 		log.Info("stopped", "store", s.Name, "timeline", s.Timeline, "shipped_index", s.Shipped)
 	}
 	return nil
+}
+
+// reloadOnHUP re-reads the config on SIGHUP and applies its limits; other
+// settings need a restart.
+func reloadOnHUP(ctx context.Context, path string, lims *limits, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		cfg, err := config.Load(path)
+		if err == nil {
+			err = lims.fromConfig(cfg)
+		}
+		if err != nil {
+			log.Error("config reload failed; limits unchanged", "config", path, "err", err)
+		}
+	}
 }
 
 func setStr(dst *string, v string) {

@@ -12,21 +12,25 @@ import (
 	"github.com/walship/walship/backends/multi"
 	"github.com/walship/walship/backends/storeurl"
 	"github.com/walship/walship/config"
+	"github.com/walship/walship/throttle"
 )
 
 // openStores opens every URL (or every store of the config), checking that
 // each is reachable before any data moves. On error the ones opened are
 // closed.
 func openStores(ctx context.Context, urls []string, cfg *config.Config) ([]agent.Store, error) {
-	type named struct{ name, url string }
+	type named struct {
+		name, url string
+		limits    config.Limits
+	}
 	var list []named
 	if cfg != nil {
 		for _, s := range cfg.Stores {
-			list = append(list, named{s.Name, s.URL})
+			list = append(list, named{s.Name, s.URL, s.Limits})
 		}
 	}
 	for _, u := range urls {
-		list = append(list, named{"", u})
+		list = append(list, named{name: "", url: u})
 	}
 	if len(list) == 0 {
 		return nil, usageError("no store given: pass a STORE_URL or --config with stores")
@@ -47,9 +51,31 @@ func openStores(ctx context.Context, urls []string, cfg *config.Config) ([]agent
 		if name == "" {
 			name = st.String()
 		}
-		out = append(out, agent.Store{Name: name, Store: st})
+		lim, err := throttle.New(limitsConfig(n.limits))
+		if err != nil {
+			st.Close()
+			closeStores(out)
+			return nil, usageError("store %s limits: %v", name, err)
+		}
+		out = append(out, agent.Store{Name: name, Store: st, Limiter: lim})
 	}
 	return out, nil
+}
+
+// throttled stacks the rate-limit decorator on every store: its own limiter
+// and the global one. This is the one place decorators are stacked.
+func throttled(ss []agent.Store, global *throttle.Limiter) []agent.Store {
+	out := make([]agent.Store, len(ss))
+	for i, s := range ss {
+		out[i] = s
+		out[i].Store = throttle.NewStore(s.Store, s.Limiter, global)
+	}
+	return out
+}
+
+func limitsConfig(l config.Limits) throttle.Config {
+	return throttle.Config{UploadBytesPerSec: int64(l.UploadBytesPerSec), DownloadBytesPerSec: int64(l.DownloadBytesPerSec),
+		RequestsPerSec: l.RequestsPerSec, BulkUploadBytesPerSec: int64(l.BulkUploadBytesPerSec)}
 }
 
 func closeStores(ss []agent.Store) {

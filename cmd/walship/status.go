@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"text/tabwriter"
+	"time"
+
+	"github.com/walship/walship/agent"
+)
+
+func cmdStatus(args []string, stdout io.Writer) error {
+	fs := newFlagSet("status", "status --addr HOST:PORT [--json]")
+	addr := fs.String("addr", "127.0.0.1:9090", "the running agent's metrics `address` (metrics.addr / --metrics-addr)")
+	asJSON := fs.Bool("json", false, "print the agent's JSON as is")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageError("status takes no arguments")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+*addr+"/status", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("no agent answers at %s (%v): is walship replicate running with --metrics-addr %s?", *addr, err, *addr)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("agent at %s answered %s", *addr, resp.Status)
+	}
+	var st agent.Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return fmt.Errorf("agent at %s: bad status: %w", *addr, err)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(st)
+	}
+	fmt.Fprintf(stdout, "timeline %d, read up to entry %d, sealed up to %d, spool %d segments (%d bytes)\n",
+		st.Timeline, st.Tailed, st.Sealed, st.Spooled, st.SpoolBytes)
+	tw := tabwriter.NewWriter(stdout, 2, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "STORE\tTIMELINE\tSHIPPED\tLAG ENTRIES\tLAG\tSTATE\tGAPS")
+	for _, s := range st.Stores {
+		state := "ok"
+		if s.Degraded {
+			state = "DEGRADED"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.1fs\t%s\t%d\n", s.Name, s.Timeline, s.Shipped, s.LagEntries, s.LagSeconds, state, len(s.Gaps))
+	}
+	return tw.Flush()
+}
