@@ -343,7 +343,7 @@ func TestNoBackup(t *testing.T) {
 	ctx := context.Background()
 	st := newMem()
 	_, err := MakePlan(ctx, st, Target{})
-	if !errors.Is(err, ErrNoBackup) || !strings.Contains(err.Error(), "no walship backup found in mem:// (no timelines/ objects); check the URL/prefix") {
+	if !errors.Is(err, ErrNoBackup) || !strings.Contains(err.Error(), "no walship backup found in "+st.String()+" (no timelines/ objects); check the URL/prefix") {
 		t.Fatalf("got %v", err)
 	}
 	put(t, st, "timelines/foreign.json", []byte("{}"))

@@ -1,0 +1,425 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	mgo "github.com/minio/minio-go/v7"
+	mcreds "github.com/minio/minio-go/v7/pkg/credentials"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/walship/walship/agent"
+	"github.com/walship/walship/backends"
+	"github.com/walship/walship/backends/metered"
+	"github.com/walship/walship/backends/minio"
+	"github.com/walship/walship/backends/s3"
+	"github.com/walship/walship/pitr"
+	"github.com/walship/walship/segments"
+)
+
+// minioVars are the variables scripts/testenv.sh exports for its MinIO.
+var minioVars = []string{"WALSHIP_TEST_MINIO_ENDPOINT", "WALSHIP_TEST_MINIO_ACCESS_KEY", "WALSHIP_TEST_MINIO_SECRET_KEY"}
+
+type minioServer struct{ endpoint, access, secret string }
+
+func minioConfigured() error {
+	var missing []string
+	for _, v := range minioVars {
+		if os.Getenv(v) == "" {
+			missing = append(missing, v)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("-store minio needs a MinIO server (%s unset): run scripts/bench.sh, which starts one",
+			strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// restoreParallel is pitr's default number of concurrent segment fetches;
+// the raw GET baseline uses the same.
+const restoreParallel = 4
+
+// clientResult is one client's measurements.
+type clientResult struct {
+	client                 string
+	segments               int
+	storedBytes            int64
+	shipSecs, rawPutSecs   float64
+	restoreSecs, rawGetSec float64
+	ship, restore          metered.Counts
+	shipCPU, restoreCPU    float64 // CPU seconds of this process
+	shipTimes              times   // time inside store calls
+	restoreTimes           times
+}
+
+// benchMinIO generates one WAL and, for each client, ships it to a MinIO
+// bucket with the agent and restores it with pitr (both through a metered
+// store), then times plain PutObject/GetObject calls of the same stored
+// segment bytes with that client's SDK.
+func benchMinIO(dir string, size int64, clients []string) error {
+	if err := minioConfigured(); err != nil {
+		return err
+	}
+	srv := minioServer{os.Getenv(minioVars[0]), os.Getenv(minioVars[1]), os.Getenv(minioVars[2])}
+	ctx := context.Background()
+	walDir := filepath.Join(dir, "wal")
+	walBytes, err := generate(walDir, size)
+	if err != nil {
+		return err
+	}
+	last, err := lastIndex(walDir)
+	if err != nil {
+		return err
+	}
+	mc, err := mgo.New(srv.endpoint, &mgo.Options{Creds: mcreds.NewStaticV4(srv.access, srv.secret, ""),
+		Region: "us-east-1", BucketLookup: mgo.BucketLookupPath})
+	if err != nil {
+		return err
+	}
+	bucket := fmt.Sprintf("walship-bench-%d", time.Now().UnixNano())
+	if err := mc.MakeBucket(ctx, bucket, mgo.MakeBucketOptions{}); err != nil {
+		return fmt.Errorf("create bucket %s: %w", bucket, err)
+	}
+	fmt.Printf("\nMinIO %s, bucket %s: source WAL %s (%d entries of JSON-like records)\n", srv.endpoint, bucket, human(walBytes), last)
+	var results []clientResult
+	for _, c := range clients {
+		r, err := benchClient(ctx, c, srv, mc, bucket, dir, walDir, walBytes, last)
+		if err != nil {
+			return fmt.Errorf("client %s: %w", c, err)
+		}
+		results = append(results, r)
+	}
+	printMinIO(results, walBytes)
+	return nil
+}
+
+var clientNames = map[string]string{"minio": "minio-go", "s3": "aws-sdk-go-v2"}
+
+func benchClient(ctx context.Context, client string, srv minioServer, mc *mgo.Client, bucket, dir, walDir string, walBytes int64, last uint64) (clientResult, error) {
+	r := clientResult{client: client}
+	prefix := client + "-walship"
+	var inner backends.Store
+	var err error
+	switch client {
+	case "minio":
+		inner, err = minio.New(minio.Options{Endpoint: srv.endpoint, Bucket: bucket, Prefix: prefix, DisableTLS: true,
+			AccessKey: srv.access, SecretKey: srv.secret})
+	case "s3":
+		inner, err = s3.New(ctx, s3.Options{Bucket: bucket, Prefix: prefix, Endpoint: "http://" + srv.endpoint,
+			Credentials: credentials.NewStaticCredentialsProvider(srv.access, srv.secret, "")})
+	}
+	if err != nil {
+		return r, err
+	}
+	if err := inner.(backends.Checker).Check(ctx); err != nil {
+		return r, err
+	}
+	tm := &timed{Store: inner}
+	st := metered.New(tm) // agent/pitr -> metered -> timed -> store
+	defer st.Close()
+
+	// Ship: from a backlog to every entry durable and verified in the store.
+	a, err := agent.New(agent.Options{WALDir: walDir, StateDir: filepath.Join(dir, "state-"+client), Codec: segments.CodecZstd,
+		Stores: []agent.Store{{Store: st}}, SealInterval: 50 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		return r, err
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	cpu0 := cpuSeconds()
+	start := time.Now()
+	go func() { done <- a.Run(runCtx) }()
+	for a.Status().Stores[0].Shipped < last {
+		select {
+		case err := <-done:
+			cancel()
+			a.Close()
+			return r, fmt.Errorf("agent stopped: %v", err)
+		case <-time.After(time.Millisecond):
+		}
+	}
+	r.shipSecs = time.Since(start).Seconds()
+	r.shipCPU = cpuSeconds() - cpu0
+	r.shipTimes = tm.times()
+	cancel()
+	err = <-done
+	a.Close()
+	if err != nil {
+		return r, fmt.Errorf("agent: %w", err)
+	}
+	r.ship = st.Counts()
+
+	// What the agent stored.
+	type object struct {
+		key  string
+		size int64
+	}
+	var objs []object
+	if err := inner.List(ctx, segments.SegmentsPrefix, "", func(oi backends.ObjectInfo) error {
+		objs = append(objs, object{oi.Key, oi.Size})
+		r.storedBytes += oi.Size
+		return nil
+	}); err != nil {
+		return r, err
+	}
+	r.segments = len(objs)
+
+	// Restore through the metered store.
+	out := filepath.Join(dir, "restored-"+client)
+	before, beforeT := st.Counts(), tm.times()
+	cpu0 = cpuSeconds()
+	start = time.Now()
+	_, res, err := pitr.Restore(ctx, st, pitr.Target{Latest: true}, out, pitr.Options{})
+	if err != nil {
+		return r, err
+	}
+	r.restoreSecs = time.Since(start).Seconds()
+	r.restoreCPU = cpuSeconds() - cpu0
+	r.restoreTimes = tm.times().sub(beforeT)
+	r.restore = st.Counts().Sub(before)
+	if res.To != last {
+		return r, fmt.Errorf("restored entries %d..%d, source has 1..%d", res.From, res.To, last)
+	}
+	if err := sameLog(walDir, filepath.Join(out, "wal")); err != nil {
+		return r, err
+	}
+	os.RemoveAll(out)
+
+	// Raw baseline: the same segment bytes (fetched untimed into local
+	// files, as the agent's spool holds them), put one object at a time and
+	// got back restoreParallel at a time, with the client's own SDK.
+	rawDir := filepath.Join(dir, "raw-"+client)
+	defer os.RemoveAll(rawDir)
+	if err := os.MkdirAll(rawDir, 0o755); err != nil {
+		return r, err
+	}
+	files := make([]string, len(objs))
+	for i, o := range objs {
+		files[i] = filepath.Join(rawDir, fmt.Sprintf("%06d", i))
+		if err := mc.FGetObject(ctx, bucket, prefix+"/"+o.key, files[i], mgo.GetObjectOptions{}); err != nil {
+			return r, err
+		}
+	}
+	rawPrefix := client + "-raw/"
+	var put func(key, file string) error
+	var get func(key string) error
+	switch client {
+	case "minio":
+		put = func(key, file string) error {
+			f, err := os.Open(file)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			fi, err := f.Stat()
+			if err != nil {
+				return err
+			}
+			_, err = mc.PutObject(ctx, bucket, key, f, fi.Size(), mgo.PutObjectOptions{})
+			return err
+		}
+		get = func(key string) error {
+			o, err := mc.GetObject(ctx, bucket, key, mgo.GetObjectOptions{})
+			if err != nil {
+				return err
+			}
+			defer o.Close()
+			_, err = io.Copy(io.Discard, o)
+			return err
+		}
+	case "s3":
+		ac, err := rawS3Client(ctx, srv)
+		if err != nil {
+			return r, err
+		}
+		put = func(key, file string) error {
+			f, err := os.Open(file)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			fi, err := f.Stat()
+			if err != nil {
+				return err
+			}
+			_, err = ac.PutObject(ctx, &awss3.PutObjectInput{Bucket: &bucket, Key: &key, Body: f, ContentLength: aws.Int64(fi.Size())})
+			return err
+		}
+		get = func(key string) error {
+			o, err := ac.GetObject(ctx, &awss3.GetObjectInput{Bucket: &bucket, Key: &key})
+			if err != nil {
+				return err
+			}
+			defer o.Body.Close()
+			_, err = io.Copy(io.Discard, o.Body)
+			return err
+		}
+	}
+	start = time.Now()
+	for i, f := range files {
+		if err := put(fmt.Sprintf("%s%06d", rawPrefix, i), f); err != nil {
+			return r, fmt.Errorf("raw put: %w", err)
+		}
+	}
+	r.rawPutSecs = time.Since(start).Seconds()
+	start = time.Now()
+	var g errgroup.Group
+	g.SetLimit(restoreParallel)
+	for i := range files {
+		key := fmt.Sprintf("%s%06d", rawPrefix, i)
+		g.Go(func() error { return get(key) })
+	}
+	if err := g.Wait(); err != nil {
+		return r, fmt.Errorf("raw get: %w", err)
+	}
+	r.rawGetSec = time.Since(start).Seconds()
+
+	fmt.Printf("  %-14s ship %.2fs, restore %.2fs; raw put %.2fs, raw get %.2fs; %d segments, %s stored (%.3f of source)\n",
+		clientNames[client], r.shipSecs, r.restoreSecs, r.rawPutSecs, r.rawGetSec, r.segments, human(r.storedBytes),
+		float64(r.storedBytes)/float64(walBytes))
+	fmt.Printf("  %-14s ship: %.2fs CPU (bench process) in %.2fs, inside store calls: %s\n", "", r.shipCPU, r.shipSecs, r.shipTimes)
+	fmt.Printf("  %-14s restore: %.2fs CPU in %.2fs, inside store calls (%d in parallel): %s\n", "", r.restoreCPU, r.restoreSecs,
+		restoreParallel, r.restoreTimes)
+	return r, nil
+}
+
+// rawS3Client is a plain aws-sdk-go-v2 client for MinIO: path style, and
+// checksums only where required (see DESIGN.md).
+func rawS3Client(ctx context.Context, srv minioServer) (*awss3.Client, error) {
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion("us-east-1"),
+		awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(srv.access, srv.secret, "")),
+		awsconfig.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
+		awsconfig.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired))
+	if err != nil {
+		return nil, err
+	}
+	return awss3.NewFromConfig(cfg, func(o *awss3.Options) {
+		o.BaseEndpoint = aws.String("http://" + srv.endpoint)
+		o.UsePathStyle = true
+	}), nil
+}
+
+// sameLog checks that two tidwall/wal directories hold the same log: the
+// concatenation of their segment files, in name order, is byte-identical
+// (a binary log file is just its entries one after another, so this holds
+// however the log is split into files).
+func sameLog(a, b string) error {
+	ra, closeA, err := concat(a)
+	if err != nil {
+		return err
+	}
+	defer closeA()
+	rb, closeB, err := concat(b)
+	if err != nil {
+		return err
+	}
+	defer closeB()
+	ba, bb := make([]byte, 1<<20), make([]byte, 1<<20)
+	var off int64
+	for {
+		na, ea := io.ReadFull(ra, ba)
+		nb, eb := io.ReadFull(rb, bb)
+		if na != nb || !bytes.Equal(ba[:na], bb[:nb]) {
+			return fmt.Errorf("restored log %s differs from the source %s near byte %d", b, a, off)
+		}
+		off += int64(na)
+		if ea != nil || eb != nil {
+			if errors.Is(ea, io.ErrUnexpectedEOF) || errors.Is(ea, io.EOF) {
+				return nil
+			}
+			return errors.Join(ea, eb)
+		}
+	}
+}
+
+func concat(dir string) (io.Reader, func(), error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	var names []string
+	for _, e := range ents {
+		if e.Type().IsRegular() && !strings.HasPrefix(e.Name(), ".") {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	var files []*os.File
+	var rs []io.Reader
+	closeAll := func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}
+	for _, n := range names {
+		f, err := os.Open(filepath.Join(dir, n))
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		files = append(files, f)
+		rs = append(rs, bufio.NewReaderSize(f, 1<<20))
+	}
+	return io.MultiReader(rs...), closeAll, nil
+}
+
+func printMinIO(rs []clientResult, walBytes int64) {
+	if len(rs) == 0 {
+		return
+	}
+	gb := float64(walBytes) / 1e9
+	fmt.Printf("\n%-44s %12s %12s %8s\n", "measure (MB/s of source WAL)", "walship", "raw", "ratio")
+	row := func(name string, w, raw float64) {
+		fmt.Printf("%-44s %7.1f MB/s %7.1f MB/s %7.2fx\n", name, w, raw, w/raw)
+	}
+	for _, r := range rs {
+		row(fmt.Sprintf("ship %s WAL -> MinIO, %s", human(walBytes), clientNames[r.client]),
+			float64(walBytes)/1e6/r.shipSecs, float64(walBytes)/1e6/r.rawPutSecs)
+		row(fmt.Sprintf("restore %s WAL <- MinIO, %s", human(walBytes), clientNames[r.client]),
+			float64(walBytes)/1e6/r.restoreSecs, float64(walBytes)/1e6/r.rawGetSec)
+	}
+	fmt.Printf("raw = plain PutObject (1 stream, as the agent ships) / GetObject (%d streams, as pitr restores) of the\n"+
+		"same stored segment objects; on the wire that is:\n", restoreParallel)
+	for _, r := range rs {
+		fmt.Printf("  %-14s %d objects, %s: raw put %.1f MB/s, raw get %.1f MB/s; walship put %.1f MB/s of stored bytes\n",
+			clientNames[r.client], r.segments, human(r.storedBytes), float64(r.storedBytes)/1e6/r.rawPutSecs,
+			float64(r.storedBytes)/1e6/r.rawGetSec, float64(r.storedBytes)/1e6/r.shipSecs)
+	}
+
+	fmt.Printf("\nstore calls (backends/metered; one Put may be several HTTP requests) per GB of source WAL\n")
+	fmt.Printf("%-30s %8s %8s %8s %8s %8s %8s %8s %10s %10s\n", "", "put", "get", "stat", "list", "delete", "total", "errors", "MB up", "MB down")
+	counts := func(name string, c metered.Counts, per float64) {
+		f := func(n int64) string { return fmt.Sprintf("%.1f", float64(n)/per) }
+		fmt.Printf("%-30s %8s %8s %8s %8s %8s %8s %8s %10.1f %10.1f\n", name, f(c.Put.Calls), f(c.Get.Calls), f(c.Stat.Calls),
+			f(c.List.Calls), f(c.Delete.Calls), f(c.Calls()), f(c.Errors()), float64(c.BytesUp)/1e6/per, float64(c.BytesDown)/1e6/per)
+	}
+	for _, r := range rs {
+		counts("ship, "+clientNames[r.client], r.ship, gb)
+		counts("restore, "+clientNames[r.client], r.restore, gb)
+		fmt.Printf("%-30s %8.1f %8.1f\n", "raw baseline", float64(r.segments)/gb, float64(r.segments)/gb)
+	}
+	fmt.Printf("\nstore calls per restore of the whole %s WAL (absolute)\n", human(walBytes))
+	for _, r := range rs {
+		fmt.Printf("  %-14s %s\n", clientNames[r.client], r.restore)
+	}
+	fmt.Printf("store calls for shipping it (absolute)\n")
+	for _, r := range rs {
+		fmt.Printf("  %-14s %s\n", clientNames[r.client], r.ship)
+	}
+}
