@@ -231,3 +231,17 @@ func excerpt(b []byte) string {
 	}
 	return fmt.Sprintf("%q", b)
 }
+
+// bufferedEntry reports whether the buffer already holds the whole next
+// entry, so it can be returned without looking at the file again.
+func (r *segReader) bufferedEntry(fb *formatBox) bool {
+	b := r.buf[r.r:r.w]
+	switch fb.get() {
+	case FormatBinary:
+		size, n := binary.Uvarint(b)
+		return n > 0 && size <= uint64(len(b)-n)
+	case FormatJSON:
+		return bytes.IndexByte(b, '\n') >= 0
+	}
+	return false
+}

@@ -39,6 +39,7 @@ type segReader struct {
 	st     fileStat // at the last refresh
 	sysst  statBuf  // reused by refresh: no allocation per entry
 	sealed bool     // a newer segment file existed before the last read attempt
+	sinceRefresh int // entries served since the last refresh
 	sniffd bool     // the format check at offset 0 was done
 }
 

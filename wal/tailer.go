@@ -122,8 +122,12 @@ func (t *Tailer) Seek(index uint64) error {
 // the file and byte offset) for bytes that do not parse where the writer has
 // finished writing.
 //
-// Next observes any truncation that completed before it was called: it
-// fstats its open file once per entry, which costs no allocation.
+// Next observes a truncation that completed before it was called within
+// refreshEvery entries: it fstats its open file whenever it must read more
+// bytes and at least every refreshEvery entries, which costs no allocation.
+// Entries returned from bytes buffered before a truncation were in the log
+// when they were read; the agent's fork check compares them with the log
+// once the change is seen.
 func (t *Tailer) Next(ctx context.Context) (Entry, error) {
 	if t.closed {
 		return Entry{}, errClosed
@@ -157,9 +161,13 @@ func (t *Tailer) Next(ctx context.Context) (Entry, error) {
 // read returns the entry at pos from cur, or stWait when cur cannot give it
 // (not written yet, or cur was deleted or shrank: follow looks into that).
 func (t *Tailer) read(c *segReader) ([]byte, status, error) {
-	if err := c.refresh(); err != nil {
-		return nil, 0, err
+	if c.sinceRefresh >= refreshEvery || !c.bufferedEntry(t.fmt) {
+		if err := c.refresh(); err != nil {
+			return nil, 0, err
+		}
+		c.sinceRefresh = 0
 	}
+	c.sinceRefresh++
 	if c.changed() {
 		return nil, stWait, nil
 	}
@@ -170,6 +178,10 @@ func (t *Tailer) read(c *segReader) ([]byte, status, error) {
 	}
 	return c.entry(t.fmt, true)
 }
+
+// refreshEvery bounds how many entries are served from buffered bytes
+// without an fstat of the file.
+const refreshEvery = 64
 
 // stamp makes the Entry for data at pos and advances pos.
 func (t *Tailer) stamp(data []byte) Entry {

@@ -1,0 +1,309 @@
+package snapshot
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/walship/walship/backends"
+	"github.com/walship/walship/segments"
+)
+
+// Upload stores the snapshot of src: every chunk the store does not hold
+// yet, then the manifest, last. It returns the manifest written and what it
+// did. On error no manifest exists (chunks already stored stay, garbage for
+// a later prune). A file that changes while it is read fails the upload
+// with ErrModifiedDuringSnapshot.
+//
+// Chunks already stored are learnt from one listing of chunks/ up front; a
+// Put that finds its chunk stored meanwhile counts as skipped. ctx is passed
+// to every store call unchanged (it may carry a throttle priority).
+func Upload(ctx context.Context, st backends.Store, src Source, o Options) (Manifest, Stats, error) {
+	start := time.Now()
+	o, err := o.withDefaults()
+	if err != nil {
+		return Manifest{}, Stats{}, fmt.Errorf("snapshot: %w", err)
+	}
+	dir, err := resolveDir(src.Dir)
+	if err != nil {
+		return Manifest{}, Stats{}, fmt.Errorf("snapshot source %s: %w", src.Dir, err)
+	}
+	if o.Detail == "" {
+		o.Detail = dir
+	}
+	t, err := walkTree(dir, false, o.Logger, nil)
+	if err != nil {
+		return Manifest{}, Stats{Elapsed: time.Since(start)}, fmt.Errorf("snapshot %s: %w", dir, err)
+	}
+	m, stats, err := upload(ctx, st, dir, t, src.Index, o)
+	stats.Elapsed = time.Since(start)
+	return m, stats, err
+}
+
+// uploader carries one upload. known and the Stats fields other than the
+// atomics belong to the goroutine that reads files.
+type uploader struct {
+	st    backends.Store
+	o     Options
+	root  *os.Root
+	known map[segments.Digest]struct{} // chunks stored, or being stored
+	stats Stats
+
+	uploaded      atomic.Int64 // chunks stored by this upload
+	uploadedBytes atomic.Int64
+	raced         atomic.Int64 // chunks another writer stored first (ErrExists)
+
+	raw, obj sync.Pool // *[]byte chunk buffers
+}
+
+func upload(ctx context.Context, st backends.Store, dir string, t tree, index uint64, o Options) (Manifest, Stats, error) {
+	u := &uploader{st: st, o: o}
+	u.stats.Skipped = t.skipped
+	m, err := u.run(ctx, dir, t, index)
+	u.stats.ChunksUploaded = int(u.uploaded.Load())
+	u.stats.ChunksSkipped += int(u.raced.Load())
+	u.stats.BytesUploaded = u.uploadedBytes.Load()
+	if err != nil {
+		return Manifest{}, u.stats, fmt.Errorf("snapshot %s: %w", dir, err)
+	}
+	o.Logger.Info("snapshot stored", "key", m.Key(), "files", u.stats.Files, "bytes", u.stats.BytesRead,
+		"chunks", u.stats.Chunks, "uploaded", u.stats.ChunksUploaded, "uploaded_bytes", u.stats.BytesUploaded)
+	return m, u.stats, nil
+}
+
+func (u *uploader) run(ctx context.Context, dir string, t tree, index uint64) (Manifest, error) {
+	cs := u.o.ChunkSize
+	u.raw.New = func() any { b := make([]byte, cs); return &b }
+	u.obj.New = func() any { b := make([]byte, 0, cs+segments.ChunkHeaderSizeV1); return &b }
+	known, err := listChunks(ctx, u.st)
+	if err != nil {
+		return Manifest{}, err
+	}
+	u.known = known
+	if u.root, err = os.OpenRoot(dir); err != nil {
+		return Manifest{}, err
+	}
+	defer u.root.Close()
+
+	m := Manifest{Timeline: u.o.Timeline, Index: index, ChunkSize: int64(cs), RootMode: t.rootMode,
+		Source: segments.SnapshotSource{Method: u.o.method, Detail: u.o.Detail},
+		Files:  make([]segments.SnapshotFile, 0, len(t.entries))}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(u.o.Parallel)
+	var readErr error
+	for _, e := range t.entries {
+		f := segments.SnapshotFile{Path: e.rel, Type: e.typ, Mode: e.perm, Target: e.target}
+		switch e.typ {
+		case segments.TypeDir:
+			u.stats.Dirs++
+		case segments.TypeSymlink:
+			u.stats.Symlinks++
+		case segments.TypeFile:
+			readErr = u.readFile(gctx, g, e, &f)
+		}
+		if readErr != nil {
+			break
+		}
+		if e.typ == segments.TypeFile {
+			u.stats.Files++
+			m.TotalSize += f.Size
+			if u.o.afterFile != nil {
+				u.o.afterFile(u.stats.Files)
+			}
+		}
+		m.Files = append(m.Files, f)
+	}
+	waitErr := g.Wait() // every upload goroutine is done before we return
+	switch {
+	case readErr != nil && (waitErr == nil || !isCanceled(readErr)):
+		return Manifest{}, readErr
+	case waitErr != nil:
+		return Manifest{}, waitErr
+	}
+	if err := ctx.Err(); err != nil {
+		return Manifest{}, err
+	}
+	return u.writeManifest(ctx, m)
+}
+
+func isCanceled(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// readFile reads one file chunk by chunk, hashing it whole and handing each
+// chunk the store lacks to an upload goroutine. The file is checked against
+// its captured size and modification time before and after it is read.
+func (u *uploader) readFile(ctx context.Context, g *errgroup.Group, e entry, f *segments.SnapshotFile) error {
+	h, err := u.root.Open(filepath.FromSlash(e.rel))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return modified(e, "removed")
+		}
+		return err
+	}
+	defer h.Close()
+	if err := checkUnchanged(h, e); err != nil {
+		return err
+	}
+	sum := sha256.New()
+	var n int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		bp := u.raw.Get().(*[]byte)
+		k, rerr := io.ReadFull(h, *bp)
+		if k > 0 {
+			data := (*bp)[:k]
+			sum.Write(data)
+			if n += int64(k); n > e.size {
+				u.raw.Put(bp)
+				return modified(e, fmt.Sprintf("grew past its captured size %d", e.size))
+			}
+			d := segments.DigestOf(data)
+			f.Chunks = append(f.Chunks, d)
+			u.store(ctx, g, d, bp, k)
+		} else {
+			u.raw.Put(bp)
+		}
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			break
+		}
+		if rerr != nil {
+			return fmt.Errorf("read %s: %w", e.rel, rerr)
+		}
+	}
+	u.stats.BytesRead += n
+	if err := checkUnchanged(h, e); err != nil {
+		return err
+	}
+	if n != e.size {
+		return modified(e, fmt.Sprintf("read %d bytes, captured size %d", n, e.size))
+	}
+	f.Size = n
+	copy(f.SHA256[:], sum.Sum(nil))
+	return nil
+}
+
+// store uploads a chunk unless it is known to be stored; the buffer goes
+// back to the pool when done with.
+func (u *uploader) store(ctx context.Context, g *errgroup.Group, d segments.Digest, bp *[]byte, k int) {
+	u.stats.Chunks++
+	if _, ok := u.known[d]; ok {
+		u.stats.ChunksSkipped++
+		u.raw.Put(bp)
+		return
+	}
+	u.known[d] = struct{}{}
+	g.Go(func() error {
+		defer u.raw.Put(bp)
+		op := u.obj.Get().(*[]byte)
+		defer u.obj.Put(op)
+		obj, err := segments.EncodeChunk((*op)[:0], (*bp)[:k], u.o.codec)
+		if err != nil {
+			return err
+		}
+		*op = obj
+		key := segments.ChunkKey(d)
+		switch err := u.st.Put(ctx, key, bytes.NewReader(obj), int64(len(obj))); {
+		case backends.IsExists(err):
+			u.raced.Add(1) // same name, same content: someone stored it first
+		case err != nil:
+			return fmt.Errorf("store chunk %s: %w", key, err)
+		default:
+			u.uploaded.Add(1)
+			u.uploadedBytes.Add(int64(len(obj)))
+		}
+		return nil
+	})
+}
+
+// checkUnchanged compares an open file's size and modification time with
+// what was captured.
+func checkUnchanged(h *os.File, e entry) error {
+	fi, err := h.Stat()
+	if err != nil {
+		return fmt.Errorf("stat %s: %w", e.rel, err)
+	}
+	switch {
+	case !fi.Mode().IsRegular():
+		return modified(e, "no longer a regular file")
+	case fi.Size() != e.size:
+		return modified(e, fmt.Sprintf("size %d, captured %d", fi.Size(), e.size))
+	case !fi.ModTime().Equal(e.mtime):
+		return modified(e, fmt.Sprintf("modification time %s, captured %s",
+			fi.ModTime().UTC().Format(time.RFC3339Nano), e.mtime.UTC().Format(time.RFC3339Nano)))
+	}
+	return nil
+}
+
+func modified(e entry, why string) error {
+	return fmt.Errorf("%w: %s: %s; the snapshot was discarded, retry it", ErrModifiedDuringSnapshot, e.rel, why)
+}
+
+// writeManifest stores the manifest under a fresh id and checks the stored
+// size: from here on the snapshot exists.
+func (u *uploader) writeManifest(ctx context.Context, m Manifest) (Manifest, error) {
+	id, err := newID()
+	if err != nil {
+		return Manifest{}, err
+	}
+	m.ID = id
+	m.Time = time.Now().UTC().Round(0)
+	b, err := segments.EncodeSnapshot(m)
+	if err != nil {
+		return Manifest{}, err
+	}
+	key := m.Key()
+	if err := u.st.Put(ctx, key, bytes.NewReader(b), int64(len(b))); err != nil {
+		return Manifest{}, fmt.Errorf("store manifest %s: %w", key, err)
+	}
+	oi, err := u.st.Stat(ctx, key)
+	if err != nil {
+		return Manifest{}, fmt.Errorf("check manifest %s: %w", key, err)
+	}
+	if oi.Size != int64(len(b)) {
+		return Manifest{}, fmt.Errorf("check manifest %s: %w: stored %d bytes, wrote %d", key, ErrCorrupt, oi.Size, len(b))
+	}
+	u.stats.ManifestBytes = int64(len(b))
+	return m, nil
+}
+
+func newID() (string, error) {
+	var b [segments.SnapshotIDLen / 2]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("snapshot id: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// listChunks learns which chunks the store holds with one listing. Keys
+// that are not chunk keys, and objects too small to be chunks, are left out
+// (their chunks get stored again under the proper name, or fail with
+// ErrExists and count as stored).
+func listChunks(ctx context.Context, st backends.Store) (map[segments.Digest]struct{}, error) {
+	known := make(map[segments.Digest]struct{})
+	err := st.List(ctx, segments.ChunksPrefix, "", func(oi backends.ObjectInfo) error {
+		if d, err := segments.ParseChunkKey(oi.Key); err == nil && oi.Size > segments.ChunkHeaderSizeV1 {
+			known[d] = struct{}{}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list %s in %s: %w", segments.ChunksPrefix, st, err)
+	}
+	return known, nil
+}
