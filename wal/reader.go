@@ -36,11 +36,11 @@ type segReader struct {
 	buf  []byte
 	r, w int
 
-	st     fileStat // at the last refresh
-	sysst  statBuf  // reused by refresh: no allocation per entry
-	sealed bool     // a newer segment file existed before the last read attempt
-	sinceRefresh int // entries served since the last refresh
-	sniffd bool     // the format check at offset 0 was done
+	st           fileStat // at the last refresh
+	sysst        statBuf  // reused by refresh: no allocation per entry
+	sealed       bool     // a newer segment file existed before the last read attempt
+	sinceRefresh int      // entries served since the last refresh
+	sniffd       bool     // the format check at offset 0 was done
 }
 
 func openSeg(dir string, s segFile, hash bool) (*segReader, error) {
