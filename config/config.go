@@ -18,15 +18,37 @@ import (
 
 // Config is the whole file. See DESIGN.md for an example.
 type Config struct {
-	Source      Source  `yaml:"source"`
-	State       string  `yaml:"state"`
-	Seal        Seal    `yaml:"seal"`
-	Compression string  `yaml:"compression"`
-	Stores      []Store `yaml:"stores"`
-	Limits      Limits  `yaml:"limits"`
-	Metrics     Metrics `yaml:"metrics"`
-	Spool       Spool   `yaml:"spool"`
-	Retry       Retry   `yaml:"retry"`
+	Source      Source    `yaml:"source"`
+	State       string    `yaml:"state"`
+	Seal        Seal      `yaml:"seal"`
+	Compression string    `yaml:"compression"`
+	Stores      []Store   `yaml:"stores"`
+	Limits      Limits    `yaml:"limits"`
+	Metrics     Metrics   `yaml:"metrics"`
+	Spool       Spool     `yaml:"spool"`
+	Retry       Retry     `yaml:"retry"`
+	Snapshot    Snapshot  `yaml:"snapshot"`
+	Retention   Retention `yaml:"retention"`
+}
+
+// Snapshot says how and when base snapshots are taken. Exactly one way:
+// Command (the database prints {"dir": ..., "index": N}) or a hard-link
+// freeze of source.data (optionally bracketed by Freeze and Thaw).
+type Snapshot struct {
+	Command       []string `yaml:"command"`         // argv; prints one JSON line {"dir","index"}
+	Release       []string `yaml:"release"`         // argv; run with the dir appended after upload
+	Freeze        []string `yaml:"freeze"`          // argv run before hard-linking source.data
+	Thaw          []string `yaml:"thaw"`            // argv run after
+	Interval      Duration `yaml:"interval"`        // take one this often (0: never by time)
+	AfterWALBytes Size     `yaml:"after_wal_bytes"` // take one after this much WAL (0: never by size)
+	ChunkSize     Size     `yaml:"chunk_size"`      // default 4MiB
+}
+
+// Retention says what prune keeps.
+type Retention struct {
+	Snapshots int      `yaml:"snapshots"` // keep the newest N bases (0: all)
+	Window    Duration `yaml:"window"`    // every point in the last D stays restorable (0: all)
+	Interval  Duration `yaml:"interval"`  // how often the agent prunes (0: never; 'walship prune' always works)
 }
 
 // Spool bounds the local spool of sealed segments.
@@ -141,6 +163,12 @@ func (c *Config) check() error {
 			return fmt.Errorf("stores[%d]: name %q used twice", i, s.Name)
 		}
 		names[c.Stores[i].Name] = true
+	}
+	if len(c.Snapshot.Command) > 0 && (len(c.Snapshot.Freeze) > 0 || len(c.Snapshot.Thaw) > 0) {
+		return errors.New("snapshot: give either command (the database makes the checkpoint) or freeze/thaw (walship hard-links source.data), not both")
+	}
+	if c.Retention.Snapshots < 0 {
+		return errors.New("retention.snapshots must be >= 0")
 	}
 	switch c.Compression {
 	case "", "zstd", "none":
