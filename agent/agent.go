@@ -63,6 +63,8 @@ type Options struct {
 	Admin func(*http.ServeMux)
 	// GlobalLimiter is the limiter shared by every store, for metrics.
 	GlobalLimiter *throttle.Limiter
+	// Snapshot configures base snapshots (none when zero).
+	Snapshot SnapshotOptions
 }
 
 // DefaultStateDir is where an agent for walDir keeps its state by default.
@@ -90,7 +92,11 @@ type Agent struct {
 	shippers   []*shipper
 	sealerDone chan struct{}
 	spoolFreed chan struct{} // signalled when spool items are removed
-	metrics    *metrics
+
+	snapReqs         chan snapReq
+	walSinceSnapshot atomic.Int64 // raw WAL bytes sealed since the last snapshot
+	gapSnapshotDue   atomic.Bool  // a new timeline after a gap wants a base
+	metrics          *metrics
 }
 
 // itemInfo is what the agent knows of a spool item without reading it.
@@ -154,6 +160,9 @@ func New(opt Options) (*Agent, error) {
 	if opt.MaxLag <= 0 {
 		opt.MaxLag = 5 * time.Minute
 	}
+	if opt.Snapshot.RetryAfter <= 0 {
+		opt.Snapshot.RetryAfter = time.Minute
+	}
 	if opt.Tail.Logger == nil {
 		opt.Tail.Logger = opt.Logger
 	}
@@ -172,7 +181,7 @@ func New(opt Options) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{opt: opt, log: opt.Logger, tail: tail, sealerDone: make(chan struct{}), spoolFreed: make(chan struct{}, 1), info: map[string]itemInfo{}}
+	a := &Agent{opt: opt, log: opt.Logger, tail: tail, sealerDone: make(chan struct{}), spoolFreed: make(chan struct{}, 1), snapReqs: make(chan snapReq), info: map[string]itemInfo{}}
 	for _, s := range opt.Stores {
 		a.shippers = append(a.shippers, newShipper(a, s))
 	}
@@ -262,6 +271,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	for _, sh := range a.shippers {
 		g.Go(func() error { return sh.run(shipCtx) })
 	}
+	snapCtx, stopSnaps := context.WithCancel(ctx)
+	snapDone := make(chan struct{})
+	go func() { defer close(snapDone); a.runSnapshots(snapCtx) }()
+	defer func() { stopSnaps(); <-snapDone }()
 	if ln != nil {
 		httpCtx, stopHTTP := context.WithCancel(context.Background())
 		defer stopHTTP()

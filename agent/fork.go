@@ -113,6 +113,7 @@ func (a *Agent) startGapTimeline(first uint64) error {
 		return err
 	}
 	a.metrics.timelinesStarted.WithLabelValues("truncate_front").Inc()
+	a.gapSnapshotDue.Store(true) // a base closes the gap
 	return a.tail.Seek(first)
 }
 

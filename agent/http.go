@@ -18,6 +18,7 @@ import (
 //	GET /healthz  200 "ok", or 503 naming each store whose lag exceeds MaxLag
 //	              or that is degraded
 //	GET /status   Status as JSON (what `walship status` prints)
+//	POST /snapshot take a base snapshot now (what `walship snapshot` asks)
 //
 // plus whatever Options.Admin adds (runtime limit changes).
 func (a *Agent) Handler() http.Handler {
@@ -38,6 +39,15 @@ func (a *Agent) Handler() http.Handler {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		enc.Encode(a.Status())
+	})
+	mux.HandleFunc("POST /snapshot", func(w http.ResponseWriter, r *http.Request) {
+		m, err := a.TakeSnapshot(r.Context())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"key": m.Key(), "timeline": m.Timeline, "index": m.Index, "files": len(m.Files), "bytes": m.TotalSize})
 	})
 	if a.opt.Admin != nil {
 		a.opt.Admin(mux)

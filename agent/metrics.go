@@ -16,6 +16,7 @@ type metrics struct {
 	reconciles       *prometheus.CounterVec
 	gaps             *prometheus.CounterVec
 	timelinesStarted *prometheus.CounterVec
+	snapshots        *prometheus.CounterVec
 }
 
 func newMetrics(a *Agent) *metrics {
@@ -33,7 +34,9 @@ func newMetrics(a *Agent) *metrics {
 		Help: "Segments dropped for a store that was down while the spool reached its bound."}, store)
 	m.timelinesStarted = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "walship_timelines_started_total",
 		Help: "New timelines started, by cause."}, []string{"cause"})
-	m.reg.MustRegister(m.uploadedBytes, m.uploadedObjects, m.retries, m.reconciles, m.gaps, m.timelinesStarted)
+	m.snapshots = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "walship_snapshots_total",
+		Help: "Base snapshots attempted, by result."}, []string{"result"})
+	m.reg.MustRegister(m.uploadedBytes, m.uploadedObjects, m.retries, m.reconciles, m.gaps, m.timelinesStarted, m.snapshots)
 	m.reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "walship_sealed_index", Help: "Last entry sealed into the spool."},
 			func() float64 { return float64(a.Status().Sealed) }),

@@ -113,6 +113,7 @@ func (a *Agent) startSegment(ctx context.Context) (*openSegment, error) {
 			return nil, err
 		}
 		a.metrics.timelinesStarted.WithLabelValues("store_gap").Inc()
+		a.gapSnapshotDue.Store(true) // a base closes the gap
 	}
 	now := time.Now()
 	f, err := a.spool.create()
@@ -156,6 +157,7 @@ func (a *Agent) seal(ctx context.Context, seg *openSegment) error {
 	}
 	a.items = append(a.items, name)
 	a.info[name] = itemInfo{size: hdr.ObjectSize(), last: hdr.Last, firstRead: seg.firstRead}
+	a.walSinceSnapshot.Add(int64(hdr.RawLen))
 	a.openFirst = time.Time{}
 	err = a.saveState()
 	a.mu.Unlock()

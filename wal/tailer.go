@@ -161,7 +161,11 @@ func (t *Tailer) Next(ctx context.Context) (Entry, error) {
 // read returns the entry at pos from cur, or stWait when cur cannot give it
 // (not written yet, or cur was deleted or shrank: follow looks into that).
 func (t *Tailer) read(c *segReader) ([]byte, status, error) {
-	if c.sinceRefresh >= refreshEvery || !c.bufferedEntry(t.fmt) {
+	// Serve from the buffer without an fstat only while the last fstat
+	// covers every buffered byte (else changed() would misread a stale
+	// size as a shrink) and the whole next entry is buffered.
+	known := c.st.size >= c.off+int64(c.w-c.r)
+	if c.sinceRefresh >= refreshEvery || !known || !c.bufferedEntry(t.fmt) {
 		if err := c.refresh(); err != nil {
 			return nil, 0, err
 		}

@@ -1,0 +1,188 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/walship/walship/backends"
+	"github.com/walship/walship/backends/fanout"
+	"github.com/walship/walship/snapshot"
+	"github.com/walship/walship/throttle"
+)
+
+// SnapshotOptions configure base snapshots. Set Command (the database makes
+// a checkpoint and prints {"dir": ..., "index": N}) or DataDir (walship
+// hard-links it, bracketed by the optional Freeze and Thaw commands, which
+// must leave the data dir holding every entry the WAL holds).
+type SnapshotOptions struct {
+	Command, Release []string
+	DataDir          string
+	Freeze, Thaw     []string
+	// Interval takes a snapshot this often; AfterWALBytes after this many
+	// raw WAL bytes were sealed since the last one (bounding replay). Zero:
+	// not by that trigger. A new timeline after a gap always takes one.
+	Interval      time.Duration
+	AfterWALBytes int64
+	ChunkSize     int
+	// RetryAfter is the wait after a failed snapshot; default 1 minute.
+	RetryAfter time.Duration
+}
+
+func (o SnapshotOptions) configured() bool { return len(o.Command) > 0 || o.DataDir != "" }
+
+// snapReq asks the snapshot loop for a snapshot; src is set for the Go API.
+type snapReq struct {
+	why   string
+	src   *snapshot.Source
+	reply chan snapResult
+}
+
+type snapResult struct {
+	m   snapshot.Manifest
+	err error
+}
+
+// TakeSnapshot captures a base snapshot with the configured method and
+// uploads it to every store that is not degraded; it waits for the result.
+// Safe to call while Run runs (it is what `walship snapshot` triggers).
+func (a *Agent) TakeSnapshot(ctx context.Context) (snapshot.Manifest, error) {
+	if !a.opt.Snapshot.configured() {
+		return snapshot.Manifest{}, errors.New("no snapshot method configured: set snapshot.command, or source.data for a hard-link snapshot")
+	}
+	return a.requestSnapshot(ctx, snapReq{why: "requested"})
+}
+
+// SnapshotFrom is the Go API for a database that embeds walship: dir is a
+// consistent copy of its data holding every WAL entry <= index. walship
+// uploads it to every store that is not degraded and waits for the result.
+func (a *Agent) SnapshotFrom(ctx context.Context, dir string, index uint64) (snapshot.Manifest, error) {
+	return a.requestSnapshot(ctx, snapReq{why: "api", src: &snapshot.Source{Dir: dir, Index: index}})
+}
+
+func (a *Agent) requestSnapshot(ctx context.Context, r snapReq) (snapshot.Manifest, error) {
+	r.reply = make(chan snapResult, 1)
+	select {
+	case a.snapReqs <- r:
+	case <-ctx.Done():
+		return snapshot.Manifest{}, ctx.Err()
+	case <-a.sealerDone:
+		return snapshot.Manifest{}, errors.New("agent is stopping")
+	}
+	select {
+	case res := <-r.reply:
+		return res.m, res.err
+	case <-ctx.Done():
+		return snapshot.Manifest{}, ctx.Err()
+	}
+}
+
+// runSnapshots takes snapshots on schedule and on request, one at a time,
+// until ctx ends. Failures are logged and retried after RetryAfter; they
+// never stop the agent (the WAL keeps shipping).
+func (a *Agent) runSnapshots(ctx context.Context) {
+	o := a.opt.Snapshot
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	last := time.Now()
+	var retryAt time.Time
+	for {
+		var req snapReq
+		select {
+		case <-ctx.Done():
+			return
+		case req = <-a.snapReqs:
+		case <-tick.C:
+			now := time.Now()
+			due := ""
+			switch {
+			case !o.configured() || now.Before(retryAt):
+			case a.gapSnapshotDue.Load():
+				due = "new timeline after a gap"
+			case o.Interval > 0 && now.Sub(last) >= o.Interval:
+				due = "interval"
+			case o.AfterWALBytes > 0 && a.walSinceSnapshot.Load() >= o.AfterWALBytes:
+				due = "after_wal_bytes"
+			}
+			if due == "" {
+				continue
+			}
+			req = snapReq{why: due}
+		}
+		m, err := a.snapshot(ctx, req)
+		if req.reply != nil {
+			req.reply <- snapResult{m, err}
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			a.metrics.snapshots.WithLabelValues("failed").Inc()
+			a.log.Error("base snapshot failed; the WAL keeps shipping, retrying later", "why", req.why, "retry_in", o.RetryAfter, "err", err)
+			retryAt = time.Now().Add(o.RetryAfter)
+			continue
+		}
+		last, retryAt = time.Now(), time.Time{}
+	}
+}
+
+// snapshot captures and uploads one base to every healthy store at low
+// priority (behind live WAL segments, under the bulk rate cap).
+func (a *Agent) snapshot(ctx context.Context, req snapReq) (snapshot.Manifest, error) {
+	var stores []backends.Store
+	var names []string
+	for i, s := range a.opt.Stores {
+		if !a.shippers[i].degraded.Load() {
+			stores = append(stores, s.Store)
+			names = append(names, s.Name)
+		}
+	}
+	if len(stores) == 0 {
+		return snapshot.Manifest{}, errors.New("every store is degraded")
+	}
+	a.mu.Lock()
+	tl := a.st.current().ID
+	a.mu.Unlock()
+	walBefore := a.walSinceSnapshot.Load()
+	gapBefore := a.gapSnapshotDue.Load()
+	st := fanout.New(stores...)
+	ctx = throttle.WithPriority(ctx, throttle.Low)
+	so := snapshot.Options{Timeline: tl, ChunkSize: a.opt.Snapshot.ChunkSize, Logger: a.log}
+	start := time.Now()
+	var m snapshot.Manifest
+	var stats snapshot.Stats
+	var err error
+	switch {
+	case req.src != nil:
+		m, stats, err = snapshot.Upload(ctx, st, *req.src, so)
+	case len(a.opt.Snapshot.Command) > 0:
+		m, stats, err = snapshot.Command{Argv: a.opt.Snapshot.Command, Release: a.opt.Snapshot.Release}.Snapshot(ctx, st, so)
+	default:
+		m, stats, err = snapshot.Freeze{DataDir: a.opt.Snapshot.DataDir, StateDir: a.opt.StateDir,
+			FreezeCmd: a.opt.Snapshot.Freeze, ThawCmd: a.opt.Snapshot.Thaw, Index: a.frozenIndex}.Snapshot(ctx, st, so)
+	}
+	if err != nil {
+		return m, fmt.Errorf("snapshot (%s): %w", req.why, err)
+	}
+	a.walSinceSnapshot.Add(-walBefore)
+	if gapBefore {
+		a.gapSnapshotDue.Store(false)
+	}
+	a.metrics.snapshots.WithLabelValues("ok").Inc()
+	a.log.Info("base snapshot stored", "why", req.why, "timeline", m.Timeline, "index", m.Index, "key", m.Key(),
+		"stores", names, "files", stats.Files, "bytes", stats.BytesRead, "uploaded_bytes", stats.BytesUploaded,
+		"chunks_skipped", stats.ChunksSkipped, "elapsed", time.Since(start).Round(time.Millisecond))
+	return m, nil
+}
+
+// frozenIndex is the WAL index a hard-link copy holds: the source log's last
+// entry while the database is frozen (Freeze must make the data dir hold
+// every entry the WAL holds).
+func (a *Agent) frozenIndex() uint64 {
+	_, last, err := a.tail.Bounds()
+	if err != nil {
+		return 0 // Upload refuses index 0: the snapshot fails and is retried
+	}
+	return last
+}
