@@ -22,6 +22,7 @@ func cmdReplicate(args []string, stdout io.Writer) error {
 	stateDir := fs.String("state", "", "state `dir` (cursors, spool); default WAL_DIR.walship")
 	format := fs.String("format", "", "source log format: auto, binary or json (default auto)")
 	stamp := fs.String("timestamp", "", "entry time: observed, json:FIELD or be64:OFFSET (default observed)")
+	dataDir := fs.String("data", "", "the database's data `dir`, hard-linked for base snapshots (source.data)")
 	sealSize := fs.String("seal-size", "", "seal a segment at this raw size (default 16MiB)")
 	sealEvery := fs.Duration("seal-interval", 0, "seal a segment when its first entry is this old (default 1s)")
 	compression := fs.String("compression", "", "segment compression: zstd or none (default zstd)")
@@ -52,6 +53,7 @@ func cmdReplicate(args []string, stdout io.Writer) error {
 		return usageError("missing STORE_URL (or stores in --config)")
 	}
 	setStr(&cfg.State, *stateDir)
+	setStr(&cfg.Source.Data, *dataDir)
 	setStr(&cfg.Source.Format, *format)
 	setStr(&cfg.Source.Timestamp, *stamp)
 	setStr(&cfg.Compression, *compression)
@@ -124,6 +126,16 @@ func cmdReplicate(args []string, stdout io.Writer) error {
 		MetricsAddr:         cfg.Metrics.Addr,
 		MaxLag:              time.Duration(cfg.Metrics.MaxLag),
 		Admin:               lims.register,
+		Snapshot: agent.SnapshotOptions{
+			Command:       cfg.Snapshot.Command,
+			Release:       cfg.Snapshot.Release,
+			DataDir:       snapshotDataDir(cfg),
+			Freeze:        cfg.Snapshot.Freeze,
+			Thaw:          cfg.Snapshot.Thaw,
+			Interval:      time.Duration(cfg.Snapshot.Interval),
+			AfterWALBytes: int64(cfg.Snapshot.AfterWALBytes),
+			ChunkSize:     int(cfg.Snapshot.ChunkSize),
+		},
 	})
 	if err != nil {
 		return err
@@ -160,6 +172,15 @@ func reloadOnHUP(ctx context.Context, path string, lims *limits, log *slog.Logge
 			log.Error("config reload failed; limits unchanged", "config", path, "err", err)
 		}
 	}
+}
+
+// snapshotDataDir is source.data when walship hard-links it itself (no
+// snapshot.command).
+func snapshotDataDir(cfg *config.Config) string {
+	if len(cfg.Snapshot.Command) > 0 {
+		return ""
+	}
+	return cfg.Source.Data
 }
 
 func setStr(dst *string, v string) {

@@ -1,13 +1,14 @@
 // Package demo runs walship's whole loop on a temp dir and a file store: a
-// built-in database appends to a tidwall/wal log at a steady rate while the
-// agent ships it; then restores to the latest entry, to a middle index and to
-// a middle time are compared byte for byte with the source.
+// tiny key-value database appends mutations to a tidwall/wal log at a steady
+// rate and makes checkpoints, while the agent ships the log and takes base
+// snapshots through snapshot.command; then restores to the latest entry, to
+// a middle index, to a middle time and to random targets are checked: the
+// restored WAL byte for byte against the source, and the rebuilt key-value
+// state (base data + replayed WAL) against the state the database had then.
 package demo
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,12 +23,13 @@ import (
 	"github.com/walship/walship/backends/file"
 	"github.com/walship/walship/pitr"
 	"github.com/walship/walship/segments"
+	"github.com/walship/walship/snapshot"
 	"github.com/walship/walship/wal"
 )
 
 // Options size the demo.
 type Options struct {
-	Entries int           // entries the built-in writer appends (default 3000)
+	Entries int           // mutations the database writes (default 3000)
 	Rate    int           // entries per second (default 1500)
 	Dir     string        // work dir (default a new temp dir, removed afterwards)
 	Out     io.Writer     // report
@@ -63,12 +65,12 @@ func Run(ctx context.Context, o Options) error {
 		o.Dir = d
 	}
 	r := &report{out: o.Out}
-	walDir := filepath.Join(o.Dir, "db", "wal")
+	dbDir := filepath.Join(o.Dir, "db")
+	walDir := filepath.Join(dbDir, "wal")
 	storeDir := filepath.Join(o.Dir, "store")
 	fmt.Fprintf(o.Out, "walship demo in %s\n", o.Dir)
 
-	// The "database": a tidwall/wal log with a first entry, so it exists.
-	db, err := tidwal.Open(walDir, &tidwal.Options{LogFormat: tidwal.Binary, SegmentSize: 256 << 10})
+	db, err := tidwal.Open(walDir, &tidwal.Options{LogFormat: tidwal.Binary, SegmentSize: 256 << 10, NoSync: true}) // the demo database does not fsync; walship does
 	if err != nil {
 		return fmt.Errorf("create demo log: %w", err)
 	}
@@ -81,11 +83,16 @@ func Run(ctx context.Context, o Options) error {
 	a, err := agent.New(agent.Options{
 		WALDir:       walDir,
 		Tail:         wal.Options{Time: ts},
-		SealSize:     128 << 10,
+		SealSize:     64 << 10,
 		SealInterval: 200 * time.Millisecond,
 		Codec:        segments.CodecZstd,
 		Stores:       []agent.Store{{Name: "file", Store: store}},
 		Logger:       o.Logger,
+		Snapshot: agent.SnapshotOptions{
+			Command:    []string{"cat", filepath.Join(dbDir, "latest.json")},
+			Interval:   time.Duration(o.Entries/4) * time.Second / time.Duration(o.Rate),
+			RetryAfter: 100 * time.Millisecond,
+		},
 	})
 	if err != nil {
 		return err
@@ -96,62 +103,69 @@ func Run(ctx context.Context, o Options) error {
 	agentErr := make(chan error, 1)
 	go func() { agentErr <- a.Run(runCtx) }()
 
-	// Write at a steady rate; each entry carries its write time (be64 at
-	// offset 0), which the agent uses as the entry's timestamp.
+	// The database: mutations at a steady rate, a checkpoint every tenth of
+	// the run. Each entry carries its write time (be64 at offset 0), which
+	// the agent uses as the entry's timestamp.
 	start := time.Now()
+	entries := make([][]byte, o.Entries+1)
 	times := make([]time.Time, o.Entries+1)
+	state := kvState{}
 	rng := rand.New(rand.NewPCG(1, 2))
 	tick := time.NewTicker(time.Second / time.Duration(o.Rate))
-	var bytesWritten int64
+	checkpoints := 0
 	for i := 1; i <= o.Entries; i++ {
 		select {
 		case <-ctx.Done():
-			stopAgent()
-			return fmt.Errorf("demo writer: %w", ctx.Err())
+			return fmt.Errorf("demo database: %w", ctx.Err())
 		case <-tick.C:
 		}
+		m := mutation{Op: "set", K: fmt.Sprintf("key%03d", rng.IntN(300)), V: fmt.Sprintf("v%d-%x", i, rng.Uint32())}
+		if rng.IntN(10) == 0 {
+			m = mutation{Op: "del", K: m.K}
+		}
 		now := time.Now()
-		times[i] = now
-		e := make([]byte, 8+rng.IntN(400))
-		binary.BigEndian.PutUint64(e, uint64(now.UnixNano()))
-		for j := 8; j < len(e); j++ {
-			e[j] = byte('a' + rng.IntN(26))
-		}
+		e := encodeMutation(now.UnixNano(), m)
 		if err := db.Write(uint64(i), e); err != nil {
-			stopAgent()
-			return fmt.Errorf("demo writer: %w", err)
+			return fmt.Errorf("demo database: %w", err)
 		}
-		bytesWritten += int64(len(e))
+		state.apply(e)
+		entries[i], times[i] = e, now
+		if i%(o.Entries/10) == 0 {
+			if err := state.checkpoint(dbDir, uint64(i)); err != nil {
+				return fmt.Errorf("demo checkpoint: %w", err)
+			}
+			checkpoints++
+		}
 	}
 	tick.Stop()
-	r.step("database wrote entries 1..%d (%d bytes) at %d entries/s", start, o.Entries, bytesWritten, o.Rate)
+	r.step("database wrote %d mutations at %d/s, made %d checkpoints", start, o.Entries, o.Rate, checkpoints)
 
-	// Wait until the store holds everything.
 	start = time.Now()
-	for {
-		st := a.Status()
-		if st.Stores[0].Shipped >= uint64(o.Entries) {
-			break
-		}
+	for a.Status().Stores[0].Shipped < uint64(o.Entries) {
 		select {
 		case err := <-agentErr:
 			return fmt.Errorf("agent stopped: %v", err)
 		case <-ctx.Done():
-			stopAgent()
-			return fmt.Errorf("waiting for the agent: %w (shipped %d of %d)", ctx.Err(), st.Stores[0].Shipped, o.Entries)
+			return fmt.Errorf("waiting for the agent: %w", ctx.Err())
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	r.step("agent shipped and verified entries 1..%d in the file store", start, o.Entries)
+	r.step("agent shipped and verified entries 1..%d", start, o.Entries)
+	start = time.Now()
+	m, err := a.TakeSnapshot(ctx)
+	if err != nil {
+		return fmt.Errorf("snapshot: %w", err)
+	}
+	bases, err := snapshot.List(ctx, store)
+	if err != nil {
+		return err
+	}
+	r.step("base snapshots in the store: %d (newest at index %d, taken on request)", start, len(bases), m.Index)
 	stopAgent()
 	if err := <-agentErr; err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
 
-	source, err := readLog(walDir, 1, uint64(o.Entries))
-	if err != nil {
-		return err
-	}
 	mid := uint64(o.Entries/2 + rng.IntN(o.Entries/4))
 	tmid := uint64(o.Entries/4 + rng.IntN(o.Entries/4))
 	checks := []struct {
@@ -162,6 +176,15 @@ func Run(ctx context.Context, o Options) error {
 		{"latest", pitr.Target{Latest: true}, uint64(o.Entries)},
 		{fmt.Sprintf("--index %d", mid), pitr.Target{Index: mid}, mid},
 		{fmt.Sprintf("--time %s (entry %d's time)", times[tmid].UTC().Format(time.RFC3339Nano), tmid), pitr.Target{Time: times[tmid]}, tmid},
+		{"--index 5 (before any base)", pitr.Target{Index: 5}, 5},
+	}
+	for k := 0; k < 4; k++ {
+		x := 1 + uint64(rng.IntN(o.Entries))
+		checks = append(checks, struct {
+			what string
+			t    pitr.Target
+			want uint64
+		}{fmt.Sprintf("--index %d (random)", x), pitr.Target{Index: x}, x})
 	}
 	for i, c := range checks {
 		start = time.Now()
@@ -169,64 +192,29 @@ func Run(ctx context.Context, o Options) error {
 		if _, _, err := pitr.Restore(ctx, store, c.t, out, pitr.Options{}); err != nil {
 			return fmt.Errorf("restore %s: %w", c.what, err)
 		}
-		got, err := readLog(filepath.Join(out, "wal"), 1, c.want)
+		base, replayed, err := checkRestore(out, entries, c.want)
 		if err != nil {
 			return fmt.Errorf("restore %s: %w", c.what, err)
 		}
-		if err := compare(got, source[:c.want]); err != nil {
-			return fmt.Errorf("restore %s: %w", c.what, err)
+		from := "no base, WAL from entry 1"
+		if base > 0 {
+			from = fmt.Sprintf("base at %d", base)
 		}
-		r.step("restore %s: entries 1..%d byte-identical to the source, nothing after", start, c.what, c.want)
+		r.step("restore %s: %s + %d WAL entries byte-identical; key-value state = the database's at entry %d", start, c.what, from, replayed, c.want)
 	}
 	rep, err := pitr.Verify(ctx, store)
 	if err != nil {
 		return err
 	}
-	if len(rep.Damaged)+len(rep.Gaps) > 0 {
+	if !rep.OK() {
 		return fmt.Errorf("verify found damage: %+v", rep)
 	}
 	fmt.Fprintf(o.Out, "verify: %d segments, %d bytes in the store, all checksums good\nPASS: every restore matched the source exactly\n", rep.Segments, rep.Bytes)
 	return nil
 }
 
-// readLog reads entries first..last of a tidwall/wal log and checks that the
-// log ends there.
-func readLog(dir string, first, last uint64) ([][]byte, error) {
-	l, err := tidwal.Open(dir, &tidwal.Options{LogFormat: tidwal.Binary, AllowEmpty: true})
-	if err != nil {
-		return nil, fmt.Errorf("open log %s: %w", dir, err)
-	}
-	defer l.Close()
-	f, _ := l.FirstIndex()
-	li, _ := l.LastIndex()
-	if f != first || li != last {
-		return nil, fmt.Errorf("log %s holds entries %d..%d, want %d..%d", dir, f, li, first, last)
-	}
-	var out [][]byte
-	for i := first; i <= last; i++ {
-		b, err := l.Read(i)
-		if err != nil {
-			return nil, fmt.Errorf("read entry %d of %s: %w", i, dir, err)
-		}
-		out = append(out, b)
-	}
-	return out, nil
-}
-
-func compare(got, want [][]byte) error {
-	if len(got) != len(want) {
-		return fmt.Errorf("%d entries, want %d", len(got), len(want))
-	}
-	for i := range got {
-		if !bytes.Equal(got[i], want[i]) {
-			return fmt.Errorf("entry %d differs", i+1)
-		}
-	}
-	return nil
-}
-
 type report struct{ out io.Writer }
 
 func (r *report) step(format string, start time.Time, args ...any) {
-	fmt.Fprintf(r.out, "  ok  %-90s %8v\n", fmt.Sprintf(format, args...), time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(r.out, "  ok  %-100s %8v\n", fmt.Sprintf(format, args...), time.Since(start).Round(time.Millisecond))
 }

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+)
+
+func cmdSnapshot(args []string, stdout io.Writer) error {
+	fs := newFlagSet("snapshot", "snapshot [--addr HOST:PORT]")
+	addr := fs.String("addr", "127.0.0.1:9090", "the running agent's metrics `address` (metrics.addr / --metrics-addr)")
+	timeout := fs.Duration("timeout", time.Hour, "how long to wait for the snapshot to be stored")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageError("snapshot takes no arguments: it asks the running agent to take one")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "POST", "http://"+*addr+"/snapshot", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("no agent answers at %s (%v): is walship replicate running with --metrics-addr %s?", *addr, err, *addr)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("agent at %s: %s", *addr, body)
+	}
+	var r struct {
+		Key      string `json:"key"`
+		Timeline uint32 `json:"timeline"`
+		Index    uint64 `json:"index"`
+		Files    int    `json:"files"`
+		Bytes    int64  `json:"bytes"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil {
+		return fmt.Errorf("agent at %s: bad answer: %w", *addr, err)
+	}
+	fmt.Fprintf(stdout, "base snapshot stored: timeline %d, index %d, %d files, %d bytes (%s)\n", r.Timeline, r.Index, r.Files, r.Bytes, r.Key)
+	return nil
+}
