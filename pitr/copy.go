@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/walship/walship/backends"
 	"github.com/walship/walship/segments"
+	"github.com/walship/walship/snapshot"
 )
 
 // CopyStats is what Copy did.
@@ -27,7 +29,10 @@ type CopyStats struct {
 // Copy backfills dst with every walship object of src that dst lacks: a
 // new store joining a replica set, or a damaged one being repaired. Each
 // object is checked before it is written (segments: header CRC, SHA-256 and
-// key; records: envelope checksum), so damage is never copied. Data objects
+// key; chunks: decoded and hashed against their key; timeline records,
+// snapshot manifests and restore points: envelope checksum, format rules,
+// key), so damage is never copied; nor is a manifest naming a chunk that
+// dst neither holds nor received. Data objects
 // go before the records that refer to them (segments and chunks before
 // timeline, snapshot and restore point records). It is resumable: a rerun
 // lists both stores and copies only what is still missing. Rate limits are
@@ -46,6 +51,9 @@ func Copy(ctx context.Context, src, dst backends.Store, parallel int, tmpDir str
 	}
 	var todo []backends.ObjectInfo
 	if err := src.List(ctx, "", "", func(oi backends.ObjectInfo) error {
+		if strings.HasPrefix(oi.Key, snapshot.InProgressPrefix) {
+			return nil // another store's upload in progress: nothing to copy
+		}
 		if size, ok := have[oi.Key]; ok {
 			if size != oi.Size {
 				stats.Skipped = append(stats.Skipped, Damage{oi.Key, fmt.Sprintf("destination holds %d bytes, source %d: left alone, run walship verify on both", size, oi.Size)})
@@ -60,6 +68,9 @@ func Copy(ctx context.Context, src, dst backends.Store, parallel int, tmpDir str
 		return stats, fmt.Errorf("copy: list source %s: %w", src, err)
 	}
 	sort.SliceStable(todo, func(i, j int) bool { return copyRank(todo[i].Key) < copyRank(todo[j].Key) })
+	// dstHas answers for the chunks a manifest names. It is read in rank 1
+	// only, after rank 0 (which adds the chunks it copies) has finished.
+	dstHas := func(key string) bool { _, ok := have[key]; return ok }
 	var mu sync.Mutex
 	for rank := 0; rank <= 2; rank++ { // a rank is finished before the next starts
 		g, gctx := errgroup.WithContext(ctx)
@@ -69,7 +80,7 @@ func Copy(ctx context.Context, src, dst backends.Store, parallel int, tmpDir str
 				continue
 			}
 			g.Go(func() error {
-				n, problem, err := copyOne(gctx, src, dst, oi, tmpDir)
+				n, problem, err := copyOne(gctx, src, dst, oi, tmpDir, dstHas)
 				mu.Lock()
 				defer mu.Unlock()
 				switch {
@@ -80,6 +91,9 @@ func Copy(ctx context.Context, src, dst backends.Store, parallel int, tmpDir str
 				default:
 					stats.Copied++
 					stats.Bytes += n
+					if rank == 0 {
+						have[oi.Key] = oi.Size
+					}
 				}
 				return nil
 			})
@@ -106,7 +120,7 @@ func copyRank(key string) int {
 // copyOne copies one object through a temp file. A problem with the
 // source object is returned as text (the copy goes on); a failure of either
 // store is an error.
-func copyOne(ctx context.Context, src, dst backends.Store, oi backends.ObjectInfo, tmpDir string) (int64, string, error) {
+func copyOne(ctx context.Context, src, dst backends.Store, oi backends.ObjectInfo, tmpDir string, dstHas func(key string) bool) (int64, string, error) {
 	if copyRank(oi.Key) == 2 {
 		return 0, "not a walship object key: not copied", nil
 	}
@@ -130,7 +144,7 @@ func copyOne(ctx context.Context, src, dst backends.Store, oi backends.ObjectInf
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return 0, "", err
 	}
-	if problem := checkObject(oi.Key, f); problem != "" {
+	if problem := checkObject(oi.Key, f, dstHas); problem != "" {
 		return 0, problem, nil
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
@@ -147,7 +161,9 @@ func copyOne(ctx context.Context, src, dst backends.Store, oi backends.ObjectInf
 }
 
 // checkObject verifies an object's checksums by kind; "" means intact.
-func checkObject(key string, r io.Reader) string {
+// dstHas says whether the destination holds a key (for the chunks a
+// manifest names).
+func checkObject(key string, r io.Reader, dstHas func(key string) bool) string {
 	switch {
 	case strings.HasPrefix(key, segments.SegmentsPrefix):
 		name, err := segments.ParseSegmentKey(key)
@@ -161,6 +177,14 @@ func checkObject(key string, r io.Reader) string {
 		if segments.NameOf(h) != name {
 			return "damaged in the source: header does not match key"
 		}
+	case strings.HasPrefix(key, segments.ChunksPrefix):
+		d, err := segments.ParseChunkKey(key)
+		if err != nil {
+			return "not a walship chunk key: not copied"
+		}
+		if _, err := segments.ReadChunk(bufio.NewReader(r), d); err != nil {
+			return "damaged in the source: " + err.Error()
+		}
 	case strings.HasPrefix(key, segments.TimelinesPrefix):
 		id, err := segments.ParseTimelineKey(key)
 		if err != nil {
@@ -173,6 +197,49 @@ func checkObject(key string, r io.Reader) string {
 		t, err := segments.DecodeTimeline(b)
 		if err != nil || t.ID != id {
 			return fmt.Sprintf("damaged in the source: %v", err)
+		}
+	case strings.HasPrefix(key, segments.SnapshotsPrefix):
+		name, err := segments.ParseSnapshotKey(key)
+		if err != nil {
+			return "not a walship snapshot manifest key: not copied"
+		}
+		b, err := io.ReadAll(r)
+		if err != nil {
+			return err.Error()
+		}
+		m, err := segments.DecodeSnapshot(b)
+		if err != nil {
+			return "damaged in the source: " + err.Error()
+		}
+		if m.Name() != name {
+			return fmt.Sprintf("damaged in the source: the manifest describes %s", m.Key())
+		}
+		var missing []string
+		for _, f := range m.Files {
+			for _, d := range f.Chunks {
+				if k := segments.ChunkKey(d); !dstHas(k) && !slices.Contains(missing, k) {
+					missing = append(missing, k)
+				}
+			}
+		}
+		if len(missing) > 0 {
+			return fmt.Sprintf("names %d chunk(s) the destination does not hold and that were not copied (missing or damaged in the source), e.g. %s: not copied, it could not be restored there", len(missing), examples(missing))
+		}
+	case strings.HasPrefix(key, segments.PointsPrefix):
+		name, err := segments.ParsePointKey(key)
+		if err != nil {
+			return "not a walship restore point key: not copied"
+		}
+		b, err := io.ReadAll(io.LimitReader(r, maxRecordSize+1))
+		if err != nil {
+			return err.Error()
+		}
+		p, err := segments.DecodePoint(b)
+		if err != nil {
+			return "damaged in the source: " + err.Error()
+		}
+		if p.Name != name {
+			return fmt.Sprintf("damaged in the source: the record names point %q", p.Name)
 		}
 	}
 	return ""

@@ -39,19 +39,3 @@ func cover(tl uint32, segs []SegmentInfo, from, to uint64) (used []PlannedSegmen
 	}
 	return used, holes
 }
-
-// lastContiguous returns the last entry of the unbroken run of segments that
-// starts at from (from-1 if no segment holds from) and the first hole after
-// it, if segments resume after one.
-func lastContiguous(tl uint32, segs []SegmentInfo, from uint64) (last uint64, hole *Span) {
-	_, holes := cover(tl, segs, from, math.MaxUint64)
-	if len(holes) == 0 {
-		return math.MaxUint64, nil
-	}
-	last = holes[0].From - 1
-	if holes[0].To != math.MaxUint64 {
-		h := holes[0]
-		return last, &h
-	}
-	return last, nil
-}

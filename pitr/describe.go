@@ -4,15 +4,27 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
+
+	"github.com/walship/walship/wal"
 )
 
 // Describe writes the plan for a person (walship restore --dry-run): the
-// timeline history, the entry range and where it comes from, the segments
-// and bytes to fetch, and the notes.
+// timeline history, the base snapshot, the entry range and where it comes
+// from, the segments and bytes to fetch, an estimate of the time, and the
+// notes.
 func (p *Plan) Describe(w io.Writer) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "restore plan from %s\n", p.Store)
 	fmt.Fprintf(&b, "  target:    %s\n", p.Target)
+	if p.Point != nil {
+		pin := ""
+		if p.Point.Pinned {
+			pin = ", pinned"
+		}
+		fmt.Fprintf(&b, "  point:     %s: timeline %d, index %d, entry time %s (marked %s%s)\n", p.Point.Name, p.Point.Timeline, p.Point.Index,
+			p.Point.Time.UTC().Format(time.RFC3339Nano), p.Point.Created.UTC().Format(time.RFC3339), pin)
+	}
 	fmt.Fprintf(&b, "  timeline:  %d\n", p.Timeline)
 	b.WriteString("  history:\n")
 	for _, t := range p.History {
@@ -29,13 +41,42 @@ func (p *Plan) Describe(w io.Writer) {
 		}
 		b.WriteString("\n")
 	}
-	fmt.Fprintf(&b, "  entries:   %d..%d (%s): %s\n", p.From, p.To, plural(p.Entries(), "entry", "entries"), describeSpans(p.Spans))
+	if bs := p.Base; bs != nil {
+		fmt.Fprintf(&b, "  base:      %s\n", bs.Key)
+		fmt.Fprintf(&b, "             timeline %d, index %d (holds every entry up to it), taken %s\n", bs.Timeline, bs.Index, bs.Time.UTC().Format(time.RFC3339))
+		fmt.Fprintf(&b, "             %s, %s; %s to fetch in %s\n", plural(uint64(bs.Files), "file", "files"), humanBytes(bs.Bytes), humanBytes(bs.FetchBytes), plural(uint64(bs.Chunks), "chunk", "chunks"))
+	} else {
+		b.WriteString("  base:      none: the log is replayed from the history's start, no data directory is written\n")
+	}
+	if p.Entries() == 0 {
+		fmt.Fprintf(&b, "  entries:   none after the base: the restored log is empty and starts at %d\n", p.From)
+	} else {
+		fmt.Fprintf(&b, "  entries:   %d..%d (%s): %s\n", p.From, p.To, plural(p.Entries(), "entry", "entries"), describeSpans(p.Spans))
+	}
 	fmt.Fprintf(&b, "  segments:  %d to fetch, %s\n", len(p.Segments), humanBytes(p.Bytes))
-	fmt.Fprintf(&b, "  format:    tidwall/wal %s\n", p.Format)
+	fmt.Fprintf(&b, "  total:     %s to fetch\n", humanBytes(p.TotalBytes()))
+	fmt.Fprintf(&b, "  estimate:  about %s (an estimate, assuming %d MiB/s and %v per object, 4 at a time; not a measurement)\n",
+		roundEstimate(p.Estimate), EstimateBytesPerSec>>20, estimateRequestCost)
+	if p.Format == wal.FormatBinary || p.Format == wal.FormatJSON {
+		fmt.Fprintf(&b, "  format:    tidwall/wal %s\n", p.Format)
+	} else {
+		b.WriteString("  format:    unknown (no segment read; an empty log is the same in both formats)\n")
+	}
 	for _, n := range p.Notes {
 		fmt.Fprintf(&b, "  note: %s\n", n)
 	}
 	io.WriteString(w, b.String())
+}
+
+// roundEstimate keeps an estimate from looking precise.
+func roundEstimate(d time.Duration) time.Duration {
+	switch {
+	case d < time.Second:
+		return d.Round(10 * time.Millisecond)
+	case d < time.Minute:
+		return d.Round(time.Second)
+	}
+	return d.Round(time.Minute)
 }
 
 func humanBytes(n int64) string {

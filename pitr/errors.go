@@ -25,9 +25,17 @@ var (
 	// ErrOutDirNotEmpty: the output directory holds files and Force was not
 	// given.
 	ErrOutDirNotEmpty = errors.New("output directory is not empty")
-	// ErrBadTarget: the target asks for more than one of latest, index and
-	// time.
+	// ErrBadTarget: the target asks for more than one of latest, index,
+	// time and point, names an invalid point name, or a timeline that is not
+	// its point's.
 	ErrBadTarget = errors.New("invalid restore target")
+	// ErrNoPoint: the store holds no restore point of the name asked for.
+	ErrNoPoint = errors.New("restore point not found")
+	// ErrPointExists: Mark found a restore point of that name already.
+	ErrPointExists = errors.New("restore point exists")
+	// ErrInvalidPointName: a restore point name breaks the naming rules
+	// (segments.ValidPointName).
+	ErrInvalidPointName = errors.New("invalid restore point name")
 	// ErrCorrupt: a stored object fails its checks. It is the segments
 	// package's sentinel, so both packages' errors match it.
 	ErrCorrupt = segments.ErrCorrupt

@@ -15,6 +15,8 @@ import (
 
 	"github.com/walship/walship/backends"
 	"github.com/walship/walship/segments"
+	"github.com/walship/walship/snapshot"
+	"github.com/walship/walship/wal"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -23,8 +25,13 @@ type Options struct {
 	// WALDir is where the restored log goes; default OUT_DIR/wal. It must
 	// not be OUT_DIR itself or above it.
 	WALDir string
+	// DataDir is where a plan's base snapshot files go; default
+	// OUT_DIR/data. It must not be OUT_DIR or above it, nor the WAL
+	// directory or inside or above it. Unused without a base.
+	DataDir string
 	// Force restores into a non-empty OUT_DIR, replacing an existing WAL
-	// directory once the new log is complete (never before).
+	// directory (and data directory, with a base) once the new ones are
+	// complete (never before).
 	Force bool
 	// Parallel is the number of concurrent segment downloads; default 4.
 	// At most Parallel+1 segments are downloaded (or downloading) and not
@@ -41,14 +48,18 @@ type Options struct {
 
 // Result says what Execute did.
 type Result struct {
-	Entries  uint64        // entries written
-	From, To uint64        // first and last index of the restored log
-	Bytes    int64         // segment bytes fetched
-	Segments int           // segments fetched
-	Files    int           // tidwall/wal files written
-	LogBytes int64         // bytes of the restored log
-	WALDir   string        // where the log is
-	Elapsed  time.Duration // wall time of Execute
+	Entries   uint64        // entries written
+	From, To  uint64        // first and last index of the restored log (From = To+1: empty log)
+	Bytes     int64         // segment bytes fetched
+	Segments  int           // segments fetched
+	Files     int           // tidwall/wal files written
+	LogBytes  int64         // bytes of the restored log
+	WALDir    string        // where the log is
+	Base      string        // key of the base snapshot restored; "" without one
+	DataDir   string        // where its files are; "" without a base
+	BaseFiles int           // regular files restored from the base
+	BaseBytes int64         // their bytes
+	Elapsed   time.Duration // wall time of Execute
 }
 
 // Restore plans a restore of t and executes it: MakePlan, then Execute.
@@ -62,10 +73,20 @@ func Restore(ctx context.Context, st backends.Store, t Target, outDir string, o 
 }
 
 // Execute carries out a plan: it writes entries p.From..p.To as a
-// tidwall/wal log into o.WALDir (default outDir/wal). The log is built in a
-// temporary directory inside the WAL directory's parent and renamed into
-// place only when every entry is written and synced; on any error nothing
-// is left at the WAL directory (an existing one, with Force, is untouched).
+// tidwall/wal log into o.WALDir (default outDir/wal) and, when the plan has
+// a base snapshot, the base's files into o.DataDir (default outDir/data).
+// Both are built in temporary directories beside their destinations (at
+// the same time) and renamed into place only when both are complete,
+// verified and synced: the data directory first, then the log, the data
+// directory taken back if the second rename fails. On any error neither is
+// left (existing ones, with Force, are untouched).
+//
+// A log restored from a base starts at Base.Index+1: its first file is
+// named by that index, as tidwall names it. When the target is the base's
+// own index the log is empty: one empty file named Index+1, which
+// tidwall/wal opens only with Options.AllowEmpty (FirstIndex Index+1,
+// LastIndex Index) and then appends Index+1 to as the database would;
+// without AllowEmpty it refuses it with ErrEmptyLog.
 func Execute(ctx context.Context, st backends.Store, p *Plan, outDir string, o Options) (Result, error) {
 	res, err := execute(ctx, st, p, outDir, o)
 	if err != nil {
@@ -76,8 +97,11 @@ func Execute(ctx context.Context, st backends.Store, p *Plan, outDir string, o O
 
 func execute(ctx context.Context, st backends.Store, p *Plan, outDir string, o Options) (res Result, err error) {
 	start := time.Now()
-	if len(p.Segments) == 0 || p.To < p.From {
+	switch {
+	case p.Base == nil && (len(p.Segments) == 0 || p.To < p.From):
 		return res, errors.New("empty restore plan")
+	case p.Base != nil && (p.From != p.Base.Index+1 || p.To+1 < p.From || (len(p.Segments) == 0) != (p.To < p.From)):
+		return res, fmt.Errorf("inconsistent restore plan: base at %d, entries %d..%d from %d segments", p.Base.Index, p.From, p.To, len(p.Segments))
 	}
 	if o.Parallel <= 0 {
 		o.Parallel = 4
@@ -88,59 +112,119 @@ func execute(ctx context.Context, st backends.Store, p *Plan, outDir string, o O
 	if o.WALDir == "" {
 		o.WALDir = filepath.Join(outDir, "wal")
 	}
-	created, err := prepareOutDir(outDir, o.WALDir, o.Force)
+	if p.Base == nil {
+		o.DataDir = ""
+	} else if o.DataDir == "" {
+		o.DataDir = filepath.Join(outDir, "data")
+	}
+	created, err := prepareOutDir(outDir, o.WALDir, o.DataDir, o.Force)
 	if err != nil {
 		return res, err
 	}
-	tmp, err := os.MkdirTemp(filepath.Dir(o.WALDir), ".walship-restore-")
-	if err != nil {
-		return res, fmt.Errorf("create temporary directory: %w", err)
-	}
+	var tmp, tmpData string
 	defer func() {
-		if rmErr := os.RemoveAll(tmp); rmErr != nil && err == nil {
-			err = fmt.Errorf("remove temporary directory: %w", rmErr)
+		for _, d := range []string{tmp, tmpData} {
+			if d == "" {
+				continue
+			}
+			if rmErr := removeTree(d); rmErr != nil && err == nil {
+				err = fmt.Errorf("remove temporary directory: %w", rmErr)
+			}
 		}
 		if err != nil && created {
 			os.Remove(outDir) // only if still empty
 		}
 	}()
+	if tmp, err = os.MkdirTemp(filepath.Dir(o.WALDir), ".walship-restore-"); err != nil {
+		return res, fmt.Errorf("create temporary directory: %w", err)
+	}
 	dl := filepath.Join(tmp, "fetch")
 	if err := os.Mkdir(dl, 0o700); err != nil {
 		return res, fmt.Errorf("create temporary directory: %w", err)
 	}
-	lw, err := newLogWriter(filepath.Join(tmp, "wal"), p.Format, o.SegmentSize, p.From)
+	format := p.Format
+	if p.Entries() == 0 && format != wal.FormatBinary && format != wal.FormatJSON {
+		format = wal.FormatBinary // an empty file is the same in both formats
+	}
+	lw, err := newLogWriter(filepath.Join(tmp, "wal"), format, o.SegmentSize, p.From)
 	if err != nil {
 		return res, err
 	}
-	x := &executor{st: st, p: p, par: o.Parallel, dl: dl, lw: lw, observe: o.observe}
-	if err := x.run(ctx); err != nil {
-		lw.abort()
+	var builtData string
+	g, gctx := errgroup.WithContext(ctx)
+	if p.Base != nil {
+		if tmpData, err = os.MkdirTemp(filepath.Dir(o.DataDir), ".walship-restore-data-"); err != nil {
+			return res, fmt.Errorf("create temporary directory: %w", err)
+		}
+		builtData = filepath.Join(tmpData, "data")
+		g.Go(func() error {
+			if err := snapshot.RestoreFiles(gctx, chunkReplicas(st), p.Base.Manifest, builtData); err != nil {
+				return fmt.Errorf("base snapshot %s: %w", p.Base.Key, err)
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		x := &executor{st: st, p: p, par: o.Parallel, dl: dl, lw: lw, observe: o.observe}
+		if err := x.run(gctx); err != nil {
+			lw.abort()
+			return err
+		}
+		if err := lw.Close(); err != nil {
+			return err
+		}
+		if lw.next != p.To+1 {
+			return fmt.Errorf("restore ended at entry %d, the plan needs up to %d", lw.next-1, p.To)
+		}
+		return nil
+	})
+	if err := g.Wait(); err != nil {
 		return res, err
 	}
-	if err := lw.Close(); err != nil {
+	if err := ctx.Err(); err != nil {
 		return res, err
 	}
-	if lw.next != p.To+1 {
-		return res, fmt.Errorf("restore ended at entry %d, the plan needs up to %d", lw.next-1, p.To)
+	var undoData func() error
+	if p.Base != nil {
+		if undoData, err = install(builtData, o.DataDir, tmpData); err != nil {
+			return res, takeBack(err, o.DataDir, undoData)
+		}
 	}
-	if err := install(lw.dir, o.WALDir, tmp); err != nil {
-		return res, err
+	if undoWAL, err := install(lw.dir, o.WALDir, tmp); err != nil {
+		err = takeBack(err, o.WALDir, undoWAL)
+		return res, takeBack(err, o.DataDir, undoData)
 	}
 	res = Result{Entries: p.Entries(), From: p.From, To: p.To, Bytes: p.Bytes, Segments: len(p.Segments),
 		Files: lw.files, LogBytes: lw.bytes, WALDir: o.WALDir, Elapsed: time.Since(start)}
+	if p.Base != nil {
+		res.Base, res.DataDir, res.BaseFiles, res.BaseBytes = p.Base.Key, o.DataDir, p.Base.Files, p.Base.Bytes
+	}
 	return res, nil
 }
 
 // prepareOutDir creates outDir if needed, or refuses a non-empty one without
 // force. created says whether it made outDir, to remove it again on failure.
-func prepareOutDir(outDir, walDir string, force bool) (created bool, err error) {
+// dataDir is "" without a base.
+func prepareOutDir(outDir, walDir, dataDir string, force bool) (created bool, err error) {
 	absOut, err1 := filepath.Abs(outDir)
 	absWAL, err2 := filepath.Abs(walDir)
 	if err := errors.Join(err1, err2); err != nil {
 		return false, err
 	}
-	if rel, err := filepath.Rel(absWAL, absOut); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+	if within(absOut, absWAL) {
 		return false, fmt.Errorf("the WAL directory %s must not be the output directory or above it", walDir)
+	}
+	if dataDir != "" {
+		absData, err := filepath.Abs(dataDir)
+		if err != nil {
+			return false, err
+		}
+		switch {
+		case within(absOut, absData):
+			return false, fmt.Errorf("the data directory %s must not be the output directory or above it", dataDir)
+		case within(absWAL, absData) || within(absData, absWAL):
+			return false, fmt.Errorf("the data directory %s and the WAL directory %s must not be one inside the other", dataDir, walDir)
+		}
 	}
 	fi, err := os.Stat(outDir)
 	switch {
@@ -158,16 +242,27 @@ func prepareOutDir(outDir, walDir string, force bool) (created bool, err error) 
 			return false, err
 		}
 	}
-	if !force {
-		// A WAL directory outside OUT_DIR must be empty too.
-		if err := refuseNonEmpty(walDir); err != nil {
-			return created, err
+	for _, d := range []string{walDir, dataDir} {
+		if d == "" {
+			continue
+		}
+		if !force {
+			// A WAL or data directory outside OUT_DIR must be empty too.
+			if err := refuseNonEmpty(d); err != nil {
+				return created, err
+			}
+		}
+		if err := os.MkdirAll(filepath.Dir(d), 0o755); err != nil {
+			return created, fmt.Errorf("create parent of %s: %w", d, err)
 		}
 	}
-	if err := os.MkdirAll(filepath.Dir(walDir), 0o755); err != nil {
-		return created, fmt.Errorf("create parent of the WAL directory: %w", err)
-	}
 	return created, nil
+}
+
+// within reports whether path is dir or inside it (both absolute).
+func within(path, dir string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
 func refuseNonEmpty(dir string) error {
@@ -189,30 +284,70 @@ func refuseNonEmpty(dir string) error {
 	return nil
 }
 
-// install renames the finished log to walDir, moving an existing walDir
-// into tmp (removed by the caller) first.
-func install(built, walDir, tmp string) error {
-	_, err := os.Lstat(walDir)
+// install renames the finished directory built to dst, moving an existing
+// dst into tmp (removed by the caller) first. undo takes the installed
+// directory back out (into tmp) and puts the old one back.
+func install(built, dst, tmp string) (undo func() error, err error) {
+	old := ""
+	_, err = os.Lstat(dst)
 	switch {
 	case err == nil:
-		old := filepath.Join(tmp, "replaced")
-		if err := os.Rename(walDir, old); err != nil {
-			return fmt.Errorf("move the existing %s aside: %w", walDir, err)
+		old = filepath.Join(tmp, "replaced")
+		if err := os.Rename(dst, old); err != nil {
+			return nil, fmt.Errorf("move the existing %s aside: %w", dst, err)
 		}
-		if err := os.Rename(built, walDir); err != nil {
-			if rbErr := os.Rename(old, walDir); rbErr != nil {
-				return fmt.Errorf("install %s: %w (and putting the old one back failed: %v; it is in %s)", walDir, err, rbErr, old)
+		if err := os.Rename(built, dst); err != nil {
+			if rbErr := os.Rename(old, dst); rbErr != nil {
+				return nil, fmt.Errorf("install %s: %w (and putting the old one back failed: %v; it is in %s)", dst, err, rbErr, old)
 			}
-			return fmt.Errorf("install %s: %w", walDir, err)
+			return nil, fmt.Errorf("install %s: %w", dst, err)
 		}
 	case errors.Is(err, fs.ErrNotExist):
-		if err := os.Rename(built, walDir); err != nil {
-			return fmt.Errorf("install %s: %w", walDir, err)
+		if err := os.Rename(built, dst); err != nil {
+			return nil, fmt.Errorf("install %s: %w", dst, err)
 		}
 	default:
-		return fmt.Errorf("install %s: %w", walDir, err)
+		return nil, fmt.Errorf("install %s: %w", dst, err)
 	}
-	return syncDir(filepath.Dir(walDir))
+	undo = func() error {
+		if err := os.Rename(dst, filepath.Join(tmp, "undone")); err != nil {
+			return err
+		}
+		if old != "" {
+			if err := os.Rename(old, dst); err != nil {
+				return err
+			}
+		}
+		return syncDir(filepath.Dir(dst))
+	}
+	if err := syncDir(filepath.Dir(dst)); err != nil {
+		return undo, err
+	}
+	return undo, nil
+}
+
+// takeBack undoes an install after err, if there is one to undo.
+func takeBack(err error, dir string, undo func() error) error {
+	if undo == nil {
+		return err
+	}
+	if uerr := undo(); uerr != nil {
+		return fmt.Errorf("%w (and taking back the restored %s failed: %v)", err, dir, uerr)
+	}
+	return err
+}
+
+// removeTree removes dir and everything below it, first making its
+// directories writable (restored base files keep their modes, which may
+// make a directory read-only). Symlinks are removed, never followed.
+func removeTree(dir string) error {
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			os.Chmod(p, 0o700)
+		}
+		return nil
+	})
+	return os.RemoveAll(dir)
 }
 
 // executor fetches a plan's segments in parallel and writes them in order.

@@ -2,6 +2,7 @@ package pitr
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -97,4 +98,44 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(p)
+}
+
+// chunkReplicas returns the store a base snapshot's chunks are read
+// through. With several stores (multi.Store) a chunk is read from each in
+// preference order until a copy decodes and hashes to its name
+// (segments.DecodeChunk), so a missing or damaged copy falls back to the
+// next store; snapshot.RestoreFiles checks it again. With one store it is
+// the store itself.
+func chunkReplicas(st backends.Store) backends.Store {
+	rs := multi.ReplicasOf(st)
+	if len(rs) < 2 {
+		return st
+	}
+	return &verifiedChunks{Store: st, replicas: rs}
+}
+
+type verifiedChunks struct {
+	backends.Store
+	replicas []multi.Member
+}
+
+func (v *verifiedChunks) Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
+	d, err := segments.ParseChunkKey(key)
+	if err != nil || offset != 0 || length >= 0 {
+		return v.Store.Get(ctx, key, offset, length)
+	}
+	var errs []error
+	for _, r := range v.replicas {
+		b, err := readSmall(ctx, r.Store, key, segments.MaxChunkSize+segments.ChunkHeaderSizeV1)
+		if err == nil {
+			if _, err = segments.DecodeChunk(b, d); err == nil {
+				return io.NopCloser(bytes.NewReader(b)), nil
+			}
+		}
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", r.Name, err))
+	}
+	return nil, fmt.Errorf("no intact copy of %s in any store: %w", key, errors.Join(errs...))
 }

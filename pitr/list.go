@@ -9,6 +9,7 @@ import (
 
 	"github.com/walship/walship/backends"
 	"github.com/walship/walship/segments"
+	"github.com/walship/walship/snapshot"
 )
 
 // SegmentInfo is one segment object as a listing shows it: its key, its
@@ -77,4 +78,55 @@ func listSegments(ctx context.Context, st backends.Store, prefix string) (segs [
 			cmp.Compare(a.Name.First, b.Name.First), cmp.Compare(a.Name.Last, b.Name.Last))
 	})
 	return segs, ignored, nil
+}
+
+// SnapshotInfo is a stored base snapshot: what its key names and, when its
+// manifest reads and verifies, what the manifest says; otherwise Problem
+// says why not.
+type SnapshotInfo struct {
+	Key      string    `json:"key"`
+	Size     int64     `json:"size"` // of the manifest object
+	Timeline uint32    `json:"timeline"`
+	Index    uint64    `json:"index"`
+	ID       string    `json:"id"`
+	Time     time.Time `json:"time,omitzero"`
+	Method   string    `json:"method,omitempty"`
+	Files    int       `json:"files"`
+	Bytes    int64     `json:"bytes"`
+	Chunks   int       `json:"chunks"`
+	Problem  string    `json:"problem,omitempty"`
+}
+
+// ListSnapshots returns the base snapshots in st by (timeline, index), each
+// manifest read and verified (with several stores, the first intact copy).
+// Keys under snapshots/ that are not manifest keys are skipped (Verify
+// reports them); a manifest that does not read is listed with its Problem.
+// The chunks are not read: walship verify does that.
+func ListSnapshots(ctx context.Context, st backends.Store) ([]SnapshotInfo, error) {
+	list, err := snapshot.List(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]SnapshotInfo, 0, len(list))
+	for _, mi := range list {
+		s := SnapshotInfo{Key: mi.Key, Size: mi.Size, Timeline: mi.Timeline, Index: mi.Index, ID: mi.ID}
+		m, err := loadManifest(ctx, st, mi.Key)
+		if err != nil {
+			problem, ok := dataProblem(err)
+			if !ok {
+				return nil, err
+			}
+			s.Problem = problem
+		} else {
+			s.Time, s.Method, s.Bytes = m.Time, string(m.Source.Method), m.TotalSize
+			for _, f := range m.Files {
+				if f.Type == segments.TypeFile {
+					s.Files++
+					s.Chunks += len(f.Chunks)
+				}
+			}
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }

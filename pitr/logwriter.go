@@ -28,6 +28,11 @@ import (
 //
 // tidwall creates an empty next file when the last entry fills a file; the
 // restore does not, and wal.Open does not need it.
+//
+// A log without entries (a restore whose base snapshot holds the target)
+// is one empty file named by the index the next entry will carry, which is
+// how tidwall leaves a log emptied by truncation: tidwall opens it with
+// AllowEmpty (FirstIndex = next, LastIndex = next-1) and appends at next.
 
 const (
 	logFilePerm = 0o640 // tidwall's DefaultOptions.FilePerms
@@ -153,8 +158,14 @@ func (w *logWriter) closeFile() error {
 	return nil
 }
 
-// Close finishes the open file and fsyncs the directory.
+// Close finishes the open file and fsyncs the directory. A log without
+// entries gets its one empty file, named by the next index.
 func (w *logWriter) Close() error {
+	if w.files == 0 {
+		if err := w.openFile(w.next); err != nil {
+			return err
+		}
+	}
 	if w.f != nil {
 		if err := w.closeFile(); err != nil {
 			return err

@@ -12,17 +12,25 @@ import (
 
 	"github.com/walship/walship/backends"
 	"github.com/walship/walship/segments"
+	"github.com/walship/walship/snapshot"
 	"github.com/walship/walship/wal"
 )
 
-// Target says what to restore: the latest entry, an entry index, or the
-// state at a time, on a timeline (0: the newest). At most one of Latest,
-// Index and Time may be set; the zero Target means Latest.
+// Target says what to restore: the latest entry, an entry index, the state
+// at a time, or a named restore point, on a timeline (0: the newest; a
+// point carries its own). At most one of Latest, Index, Time and Point may
+// be set; the zero Target means Latest.
+//
+// A restore starts from the newest base snapshot on the target's history at
+// or before the target's index, unless NoBase is set; without one it
+// replays the log from the history's start.
 type Target struct {
 	Latest   bool
 	Index    uint64
 	Time     time.Time
+	Point    string // name of a restore point (segments.Point)
 	Timeline uint32
+	NoBase   bool // never use a base snapshot: replay from the history's start
 }
 
 type targetKind int
@@ -31,6 +39,7 @@ const (
 	targetLatest targetKind = iota
 	targetIndex
 	targetTime
+	targetPoint
 )
 
 func (t Target) kind() (targetKind, error) {
@@ -47,8 +56,17 @@ func (t Target) kind() (targetKind, error) {
 		n++
 		k = targetTime
 	}
+	if t.Point != "" {
+		n++
+		k = targetPoint
+	}
 	if n > 1 {
-		return 0, fmt.Errorf("%w: choose one of --latest, --index and --time", ErrBadTarget)
+		return 0, fmt.Errorf("%w: choose one of --latest, --index, --time and --point", ErrBadTarget)
+	}
+	if k == targetPoint {
+		if err := segments.ValidPointName(t.Point); err != nil {
+			return 0, fmt.Errorf("%w: %v", ErrBadTarget, err)
+		}
 	}
 	return k, nil
 }
@@ -61,28 +79,39 @@ func (t Target) String() string {
 		s = fmt.Sprintf("index %d", t.Index)
 	case targetTime:
 		s = "time " + t.Time.UTC().Format(time.RFC3339Nano)
+	case targetPoint:
+		s = fmt.Sprintf("point %q", t.Point)
 	default:
 		s = "latest"
 	}
 	if t.Timeline != 0 {
 		s += fmt.Sprintf(" on timeline %d", t.Timeline)
 	}
+	if t.NoBase {
+		s += " without a base snapshot"
+	}
 	return s
 }
 
 // Plan is a restore decided before anything is written: the log will hold
 // entries From..To of Timeline's history, taken from Segments in order.
+// With a Base, the base's files make the data directory and From is
+// Base.Index+1; when the target is the base's own index the log is empty
+// (From = To+1) and starts at To+1.
 type Plan struct {
 	Store    string              // the store planned from, for messages
 	Target   Target              // what was asked for
+	Point    *segments.Point     // the restore point the target named, if any
 	Timeline uint32              // the timeline restored
 	History  []segments.Timeline // Timeline's chain of records, root first
+	Base     *PlannedBase        // the base snapshot restored first; nil: replay from the history's start
 	From, To uint64              // the restored log's first and last index
 	Spans    []Span              // which timeline supplies which entries, in order
 	Segments []PlannedSegment    // in index order
-	Format   wal.Format          // the source log's format, from the segments
+	Format   wal.Format          // the source log's format, from the segments (FormatAuto if none was read)
 	Bytes    int64               // total size of Segments
-	Notes    []string            // what the user should know (lost entries, skipped keys)
+	Estimate time.Duration       // a rough guess of the restore's duration (see EstimateBytesPerSec)
+	Notes    []string            // what the user should know (lost entries, skipped keys, bases not used)
 }
 
 // PlannedSegment is a segment a restore fetches and the entries it uses.
@@ -94,23 +123,49 @@ type PlannedSegment struct {
 	From, To uint64 // entries used from it
 }
 
-// Entries is the number of entries the plan restores.
+// Entries is the number of entries the plan restores (0 when the base
+// holds the target).
 func (p *Plan) Entries() uint64 { return p.To - p.From + 1 }
 
-// planner holds what MakePlan learned from the store.
+// TotalBytes is what the restore fetches: the segments and the base's
+// chunks.
+func (p *Plan) TotalBytes() int64 {
+	n := p.Bytes
+	if p.Base != nil {
+		n += p.Base.FetchBytes
+	}
+	return n
+}
+
+// planner holds what MakePlan learned from the store. Listings are read
+// once and kept; Verify fills them in advance with intact objects only.
 type planner struct {
 	st    backends.Store
 	t     Target
 	tls   *timelineSet
 	segs  map[uint32][]SegmentInfo
 	notes []string
+
+	bases     []snapshot.ManifestInfo // snapshots/ listing; nil until listed
+	basesRead bool
+	chunks    map[segments.Digest]int64 // chunks/ listing: stored size; nil until listed
+	manifests map[string]manifestResult // manifests read, by key
+	timeScan  []Span                    // entries of unknown time a time target passed over
+	rejected  []string                  // why base snapshots were passed over
+}
+
+func newPlanner(st backends.Store, t Target, tls *timelineSet) *planner {
+	return &planner{st: st, t: t, tls: tls, segs: map[uint32][]SegmentInfo{}, manifests: map[string]manifestResult{}}
 }
 
 // MakePlan decides a restore of t from st. It reads timeline records and
 // segment listings, the header of the first planned segment (for the log
-// format) and, for a time target, the segment holding that time. Every
-// problem that would stop a restore is an error here, before anything is
-// written.
+// format), for a time target the segment holding that time, for a point
+// target the point's record, and, unless t.NoBase, the snapshots/ and
+// chunks/ listings and the manifests of the bases it considers (see the
+// package doc for which base is chosen). Every problem that would stop a
+// restore is an error here, before anything is written, except damage
+// inside chunks and segments, which Execute finds.
 func MakePlan(ctx context.Context, st backends.Store, t Target) (*Plan, error) {
 	p, err := makePlan(ctx, st, t)
 	if err != nil {
@@ -123,8 +178,7 @@ func MakePlan(ctx context.Context, st backends.Store, t Target) (*Plan, error) {
 }
 
 func makePlan(ctx context.Context, st backends.Store, t Target) (*Plan, error) {
-	kind, err := t.kind()
-	if err != nil {
+	if _, err := t.kind(); err != nil {
 		return nil, err
 	}
 	tls, err := loadTimelines(ctx, st)
@@ -134,15 +188,39 @@ func makePlan(ctx context.Context, st backends.Store, t Target) (*Plan, error) {
 	if len(tls.ids) == 0 {
 		return nil, fmt.Errorf("%w in %s (no timelines/ objects); check the URL/prefix", ErrNoBackup, st)
 	}
-	pl := &planner{st: st, t: t, tls: tls, segs: map[uint32][]SegmentInfo{}}
+	pl := newPlanner(st, t, tls)
 	if len(tls.ignored) > 0 {
 		pl.note(ignoredNote(segments.TimelinesPrefix, tls.ignored))
 	}
-	tl := t.Timeline
-	if tl == 0 {
-		tl = tls.newest()
+	return pl.plan(ctx)
+}
+
+// plan decides the restore of pl.t.
+func (pl *planner) plan(ctx context.Context) (*Plan, error) {
+	t := pl.t
+	kind, err := t.kind()
+	if err != nil {
+		return nil, err
 	}
-	hist, err := tls.history(tl)
+	var point *segments.Point
+	if kind == targetPoint {
+		pt, err := LoadPoint(ctx, pl.st, t.Point)
+		if err != nil {
+			return nil, err
+		}
+		if t.Timeline != 0 && t.Timeline != pt.Timeline {
+			return nil, fmt.Errorf("%w: restore point %q is on timeline %d, not %d; leave out --timeline", ErrBadTarget, pt.Name, pt.Timeline, t.Timeline)
+		}
+		point = &pt
+	}
+	tl := t.Timeline
+	switch {
+	case point != nil:
+		tl = point.Timeline
+	case tl == 0:
+		tl = pl.tls.newest()
+	}
+	hist, err := pl.tls.history(tl)
 	if err != nil {
 		return nil, err
 	}
@@ -155,18 +233,36 @@ func makePlan(ctx context.Context, st backends.Store, t Target) (*Plan, error) {
 		n = t.Index
 	case targetTime:
 		n, err = pl.atTime(ctx, tl, t.Time)
+	case targetPoint:
+		n = point.Index
 	}
 	if err != nil {
 		return nil, err
 	}
-	spans, notes, err := tls.resolve(tl, n, false)
-	if err != nil {
+	p := &Plan{Store: pl.st.String(), Target: t, Point: point, Timeline: tl, History: hist, To: n}
+
+	var spans []Span
+	var base *PlannedBase
+	if t.NoBase {
+		pl.note("--no-base: base snapshots are not used; the log is replayed from the history's start")
+	} else if base, spans, err = pl.chooseBase(ctx, hist, n); err != nil {
 		return nil, err
 	}
-	for _, s := range notes {
-		pl.note(s)
+	if base != nil {
+		p.Base, p.From = base, base.Index+1
+		pl.timeNotes(base.Index)
+	} else {
+		var notes []string
+		spans, notes, err = pl.tls.resolve(tl, n, false)
+		if err != nil {
+			return nil, pl.withBaseHint(ctx, err, hist, n, n)
+		}
+		for _, s := range notes {
+			pl.note(s)
+		}
+		p.From = spans[0].From
 	}
-	p := &Plan{Store: st.String(), Target: t, Timeline: tl, History: hist, From: spans[0].From, To: n, Spans: spans}
+	p.Spans = spans
 	for _, sp := range spans {
 		segs, err := pl.segments(ctx, sp.Timeline)
 		if err != nil {
@@ -174,23 +270,57 @@ func makePlan(ctx context.Context, st backends.Store, t Target) (*Plan, error) {
 		}
 		used, holes := cover(sp.Timeline, segs, sp.From, sp.To)
 		if len(holes) > 0 {
-			return nil, pl.missing(holes[0], p.From)
+			return nil, pl.withBaseHint(ctx, pl.missing(holes[0], p.From), hist, n, holes[0].To)
 		}
 		p.Segments = append(p.Segments, used...)
 	}
 	for _, ps := range p.Segments {
 		p.Bytes += ps.Size
 	}
-	h, err := readHeader(ctx, st, p.Segments[0])
-	if err != nil {
+	if p.Format, err = pl.format(ctx, p); err != nil {
 		return nil, err
 	}
-	p.Format = wal.Format(h.SourceFormat)
-	if p.Format != wal.FormatBinary && p.Format != wal.FormatJSON {
-		return nil, fmt.Errorf("segment %s: %w: unknown source log format %d", p.Segments[0].Key, ErrCorrupt, h.SourceFormat)
+	objects := len(p.Segments)
+	if p.Base != nil {
+		objects += p.Base.Chunks + 1
 	}
+	p.Estimate = estimate(p.TotalBytes(), objects)
 	p.Notes = pl.notes
 	return p, nil
+}
+
+// format reads the source log format from the header of the plan's first
+// segment, or, when the log is empty (the base holds the target), from any
+// segment of the history; FormatAuto if there is none (an empty log file
+// is the same in both formats).
+func (pl *planner) format(ctx context.Context, p *Plan) (wal.Format, error) {
+	ps, ok := PlannedSegment{}, false
+	if len(p.Segments) > 0 {
+		ps, ok = p.Segments[0], true
+	} else {
+		for i := len(p.History) - 1; i >= 0 && !ok; i-- {
+			segs, err := pl.segments(ctx, p.History[i].ID)
+			if err != nil {
+				return 0, err
+			}
+			if len(segs) > 0 {
+				s := segs[len(segs)-1]
+				ps, ok = PlannedSegment{Key: s.Key, Name: s.Name, Size: s.Size, Timeline: s.Name.Timeline, From: s.Name.First, To: s.Name.Last}, true
+			}
+		}
+		if !ok {
+			return wal.FormatAuto, nil
+		}
+	}
+	h, err := readHeader(ctx, pl.st, ps)
+	if err != nil {
+		return 0, err
+	}
+	f := wal.Format(h.SourceFormat)
+	if f != wal.FormatBinary && f != wal.FormatJSON {
+		return 0, fmt.Errorf("segment %s: %w: unknown source log format %d", ps.Key, ErrCorrupt, h.SourceFormat)
+	}
+	return f, nil
 }
 
 func (pl *planner) note(s string) {
@@ -224,8 +354,10 @@ func (pl *planner) segments(ctx context.Context, tl uint32) ([]SegmentInfo, erro
 	return segs, nil
 }
 
-// latest returns the last entry of tl's segments; a hole among them is an
-// error naming it and the last entry before it.
+// latest returns the last entry shipped on tl: the last entry of its
+// segments, or, with none, the fork point its parent supplies. Holes before
+// it are not judged here: the plan's segment cover reports them, unless a
+// base snapshot after them means the restore does not need them.
 func (pl *planner) latest(ctx context.Context, tl uint32) (uint64, error) {
 	rec := pl.tls.recs[tl]
 	segs, err := pl.segments(ctx, tl)
@@ -239,18 +371,14 @@ func (pl *planner) latest(ctx context.Context, tl uint32) (uint64, error) {
 		pl.note(fmt.Sprintf("timeline %d has no segments yet: its latest state is its parent %d's history up to the fork at entry %d", tl, rec.Parent, rec.ForkIndex))
 		return rec.ForkIndex, nil
 	}
-	last, hole := lastContiguous(tl, segs, rec.StartIndex)
-	if last < rec.StartIndex {
-		end := rec.StartIndex
-		if segs[0].Name.First > rec.StartIndex {
-			end = segs[0].Name.First - 1
-		}
-		return 0, pl.missing(Span{Timeline: tl, From: rec.StartIndex, To: end}, rec.StartIndex)
+	var last uint64
+	for _, s := range segs {
+		last = max(last, s.Name.Last)
 	}
-	if hole != nil {
-		// Latest means everything shipped; a hole makes that impossible,
-		// and stopping short silently would hide lost entries.
-		return 0, pl.missing(*hole, rec.StartIndex)
+	if last < rec.StartIndex {
+		// Only segments below the timeline's own start: none of its own
+		// entries is stored.
+		return 0, pl.missing(Span{Timeline: tl, From: rec.StartIndex, To: rec.StartIndex}, rec.StartIndex)
 	}
 	return last, nil
 }

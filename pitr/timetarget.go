@@ -32,14 +32,21 @@ func (pl *planner) atTime(ctx context.Context, tl uint32, at time.Time) (uint64,
 	}
 	ns := at.UnixNano()
 	first := spans[0].From
-	for _, sp := range spans {
+	for i, sp := range spans {
+		if i > 0 && sp.From > spans[i-1].To+1 {
+			pl.timeScan = append(pl.timeScan, Span{Timeline: sp.Timeline, From: spans[i-1].To + 1, To: sp.From - 1})
+		}
 		segs, err := pl.segments(ctx, sp.Timeline)
 		if err != nil {
 			return 0, err
 		}
 		// Holes are passed over here: if the target lies after one, the
-		// segment cover of the final plan reports it.
-		used, _ := cover(sp.Timeline, segs, sp.From, sp.To)
+		// segment cover of the final plan reports it (unless a base
+		// snapshot after the hole makes it unneeded: timeNotes).
+		used, holes := cover(sp.Timeline, segs, sp.From, sp.To)
+		for _, h := range holes {
+			pl.timeScan = append(pl.timeScan, h)
+		}
 		for _, ps := range used {
 			if ps.Name.MaxTime <= ns {
 				continue
@@ -91,6 +98,22 @@ func firstAfter(ctx context.Context, st backends.Store, ps PlannedSegment, ns in
 		}
 		if e.Index >= ps.From && e.Time > ns {
 			return e.Index, e.Time, true, nil
+		}
+	}
+}
+
+// timeNotes says, for a time target restored from a base at index
+// baseIndex, which entries the time scan could not see: they are in the base
+// but in no stored segment, so their times are unknown and the target
+// assumes none of them is later than the target time.
+func (pl *planner) timeNotes(baseIndex uint64) {
+	if pl.t.Time.IsZero() {
+		return
+	}
+	for _, s := range pl.timeScan {
+		if s.From <= baseIndex {
+			pl.note(fmt.Sprintf("entries %d..%d are in the base snapshot but in no stored segment, so their times are unknown: the time target assumes none of them is after %s (--index gives an exact position)",
+				s.From, min(s.To, baseIndex), fmtTime(pl.t.Time.UnixNano())))
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/walship/walship/backends"
 	"github.com/walship/walship/segments"
+	"github.com/walship/walship/snapshot"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -33,14 +34,23 @@ type Gap struct {
 
 // Report is what Verify found.
 type Report struct {
-	Objects   int      `json:"objects"`   // every object in the store
-	Segments  int      `json:"segments"`  // objects with a segment key
-	Timelines int      `json:"timelines"` // objects with a timeline record key
-	Entries   uint64   `json:"entries"`   // entries in intact segments
-	Bytes     int64    `json:"bytes"`     // bytes of every object
-	Damaged   []Damage `json:"damaged"`
-	Gaps      []Gap    `json:"gaps"`
-	Lost      []Gap    `json:"lost"` // recorded, not damage: see Gap
+	Objects    int      `json:"objects"`               // every object in the store
+	Segments   int      `json:"segments"`              // objects with a segment key
+	Timelines  int      `json:"timelines"`             // objects with a timeline record key
+	Snapshots  int      `json:"snapshots"`             // objects with a snapshot manifest key
+	Chunks     int      `json:"chunks"`                // objects with a chunk key
+	Points     int      `json:"points"`                // objects with a restore point key
+	Entries    uint64   `json:"entries"`               // entries in intact segments
+	Bytes      int64    `json:"bytes"`                 // bytes of every object
+	InProgress int      `json:"in_progress_snapshots"` // markers of snapshot uploads running or interrupted
+	Damaged    []Damage `json:"damaged"`
+	Gaps       []Gap    `json:"gaps"`
+	Lost       []Gap    `json:"lost"` // recorded, not damage: see Gap
+	// UnrestorablePoints are intact restore point records that no restore
+	// can reach from the intact objects of the store (Key: the point's
+	// key): a broken promise to whoever marked them, but not damage to an
+	// object, so OK does not count them.
+	UnrestorablePoints []Damage `json:"unrestorable_points"`
 }
 
 // OK reports whether the store is free of damage and gaps.
@@ -49,8 +59,11 @@ func (r *Report) OK() bool { return len(r.Damaged) == 0 && len(r.Gaps) == 0 }
 // Describe writes the report for a person.
 func (r *Report) Describe(w io.Writer) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d objects, %s: %d segments holding %d intact entries, %d timeline records\n",
-		r.Objects, humanBytes(r.Bytes), r.Segments, r.Entries, r.Timelines)
+	fmt.Fprintf(&b, "%d objects, %s: %d segments holding %d intact entries, %d timeline records, %d snapshots, %d chunks, %d restore points\n",
+		r.Objects, humanBytes(r.Bytes), r.Segments, r.Entries, r.Timelines, r.Snapshots, r.Chunks, r.Points)
+	if r.InProgress > 0 {
+		fmt.Fprintf(&b, "%d snapshot upload(s) in progress or interrupted (their chunks are reclaimed by prune once the marker expires)\n", r.InProgress)
+	}
 	for _, d := range r.Damaged {
 		fmt.Fprintf(&b, "DAMAGED %s: %s\n", d.Key, d.Problem)
 	}
@@ -60,8 +73,15 @@ func (r *Report) Describe(w io.Writer) {
 	for _, g := range r.Lost {
 		fmt.Fprintf(&b, "lost before shipping (recorded by the agent) timeline %d: entries %d..%d\n", g.Timeline, g.From, g.To)
 	}
+	for _, d := range r.UnrestorablePoints {
+		fmt.Fprintf(&b, "UNRESTORABLE POINT %s: %s\n", d.Key, d.Problem)
+	}
 	if r.OK() {
-		b.WriteString("OK: no damage, no gaps\n")
+		b.WriteString("OK: no damage, no gaps")
+		if n := len(r.UnrestorablePoints); n > 0 {
+			fmt.Fprintf(&b, " (but %d restore point(s) cannot be restored, see above)", n)
+		}
+		b.WriteString("\n")
 	}
 	io.WriteString(w, b.String())
 }
@@ -73,9 +93,15 @@ const verifyParallel = 4
 // CRC, per-entry CRC32C, payload SHA-256, size against the listing, header
 // against key); every timeline record is decoded and its parent must
 // exist; each timeline's own range must be held by intact segments without
-// a hole. Keys under segments/ or timelines/ that are not walship keys are
-// damage and are never read. Problems with the data go into the Report;
-// the error is for a store that cannot be listed or read.
+// a hole. Every chunk is decoded and hashed against its key; every
+// snapshot manifest is decoded and validated, and each chunk it names must
+// be stored and intact (else the manifest is damage too, naming the
+// chunk); every restore point record is decoded, and a restore to it is
+// planned from the intact objects alone: one that cannot be planned is
+// listed in UnrestorablePoints. Keys under segments/, timelines/,
+// snapshots/, chunks/ or points/ that are not walship keys are damage and
+// are never read. Problems with the data go into the Report; the error is
+// for a store that cannot be listed or read.
 func Verify(ctx context.Context, st backends.Store) (*Report, error) {
 	r, err := verify(ctx, st)
 	if err != nil {
@@ -87,7 +113,8 @@ func Verify(ctx context.Context, st backends.Store) (*Report, error) {
 func verify(ctx context.Context, st backends.Store) (*Report, error) {
 	r := &Report{}
 	var segs []SegmentInfo
-	var tlKeys []string
+	var chunks []chunkInfo
+	var tlKeys, snapKeys, pointKeys []string
 	err := st.List(ctx, "", "", func(oi backends.ObjectInfo) error {
 		r.Objects++
 		r.Bytes += oi.Size
@@ -105,6 +132,27 @@ func verify(ctx context.Context, st backends.Store) (*Report, error) {
 				return nil
 			}
 			tlKeys = append(tlKeys, oi.Key)
+		case strings.HasPrefix(oi.Key, snapshot.InProgressPrefix):
+			r.InProgress++ // an upload running or killed: its chunks are garbage for prune, not damage
+		case strings.HasPrefix(oi.Key, segments.SnapshotsPrefix):
+			if _, err := segments.ParseSnapshotKey(oi.Key); err != nil {
+				r.damage(oi.Key, "not a walship snapshot manifest key: foreign or hostile object under snapshots/ (restore ignores it)")
+				return nil
+			}
+			snapKeys = append(snapKeys, oi.Key)
+		case strings.HasPrefix(oi.Key, segments.ChunksPrefix):
+			d, err := segments.ParseChunkKey(oi.Key)
+			if err != nil {
+				r.damage(oi.Key, "not a walship chunk key: foreign or hostile object under chunks/ (restore ignores it)")
+				return nil
+			}
+			chunks = append(chunks, chunkInfo{key: oi.Key, size: oi.Size, digest: d})
+		case strings.HasPrefix(oi.Key, segments.PointsPrefix):
+			if _, err := segments.ParsePointKey(oi.Key); err != nil {
+				r.damage(oi.Key, "not a walship restore point key: foreign or hostile object under points/ (restore ignores it)")
+				return nil
+			}
+			pointKeys = append(pointKeys, oi.Key)
 		}
 		return nil
 	})
@@ -112,33 +160,230 @@ func verify(ctx context.Context, st backends.Store) (*Report, error) {
 		return nil, fmt.Errorf("list: %w", err)
 	}
 	r.Segments, r.Timelines = len(segs), len(tlKeys)
+	r.Snapshots, r.Chunks, r.Points = len(snapKeys), len(chunks), len(pointKeys)
 
-	recs := map[uint32]segments.Timeline{}
-	unreadable := map[uint32]bool{} // records reported damaged already
+	tls := &timelineSet{recs: map[uint32]segments.Timeline{}, bad: map[uint32]error{}}
 	for _, key := range tlKeys {
 		id, _ := segments.ParseTimelineKey(key)
+		tls.ids = append(tls.ids, id)
 		rec, err := readTimeline(ctx, st, key, id)
 		if err != nil {
 			if problem, ok := dataProblem(err); ok {
 				r.damage(key, problem)
-				unreadable[id] = true
+				tls.bad[id] = err
 				continue
 			}
 			return nil, err
 		}
-		recs[id] = rec
+		tls.recs[id] = rec
 	}
+	slices.Sort(tls.ids)
 
 	intact, err := r.verifySegments(ctx, st, segs)
 	if err != nil {
 		return nil, err
 	}
-	r.checkHistory(recs, unreadable, segs, intact)
+	unreadable := map[uint32]bool{}
+	for id := range tls.bad {
+		unreadable[id] = true
+	}
+	r.checkHistory(tls.recs, unreadable, segs, intact)
+
+	goodChunks, err := r.verifyChunks(ctx, st, chunks)
+	if err != nil {
+		return nil, err
+	}
+	bases, manifests, err := r.verifyManifests(ctx, st, snapKeys, chunks, goodChunks)
+	if err != nil {
+		return nil, err
+	}
+
+	// What a restore can use: intact objects only.
+	pl := newPlanner(st, Target{}, tls)
+	for _, id := range tls.ids {
+		pl.segs[id] = []SegmentInfo{}
+	}
+	for i, s := range segs {
+		if intact[i] {
+			pl.segs[s.Name.Timeline] = append(pl.segs[s.Name.Timeline], s)
+		}
+	}
+	pl.bases, pl.basesRead, pl.manifests, pl.chunks = bases, true, manifests, goodChunks
+	if err := r.verifyPoints(ctx, st, pointKeys, pl); err != nil {
+		return nil, err
+	}
+
 	slices.SortFunc(r.Damaged, func(a, b Damage) int { return cmp.Compare(a.Key, b.Key) })
 	slices.SortFunc(r.Gaps, func(a, b Gap) int {
 		return cmp.Or(cmp.Compare(a.Timeline, b.Timeline), cmp.Compare(a.From, b.From))
 	})
 	return r, nil
+}
+
+// chunkInfo is a listed chunk object.
+type chunkInfo struct {
+	key    string
+	size   int64
+	digest segments.Digest
+}
+
+// verifyChunks reads every chunk (segments.ReadChunk against the digest its
+// key names), verifyParallel at a time, and returns the intact ones with
+// their stored sizes. Damage goes into the report.
+func (r *Report) verifyChunks(ctx context.Context, st backends.Store, chunks []chunkInfo) (map[segments.Digest]int64, error) {
+	good := make(map[segments.Digest]int64, len(chunks))
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(verifyParallel)
+	for _, c := range chunks {
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			err := verifyChunk(gctx, st, c)
+			problem, damaged := "", false
+			if err != nil {
+				if problem, damaged = dataProblem(err); !damaged {
+					return err
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if damaged {
+				r.damage(c.key, problem)
+			} else {
+				good[c.digest] = c.size
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return good, ctx.Err()
+}
+
+func verifyChunk(ctx context.Context, st backends.Store, c chunkInfo) error {
+	rc, err := st.Get(ctx, c.key, 0, -1)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", c.key, err)
+	}
+	defer rc.Close()
+	cr := &countReader{r: &ctxReader{ctx: ctx, r: rc}}
+	if _, err := segments.ReadChunk(bufio.NewReaderSize(cr, 256<<10), c.digest); err != nil {
+		return readProblem(cr, c.key, err)
+	}
+	if cr.n != c.size {
+		return fmt.Errorf("%w: %d bytes read, the listing says %d", segments.ErrCorrupt, cr.n, c.size)
+	}
+	return nil
+}
+
+// verifyManifests reads every manifest (snapshot.Load: envelope, format
+// rules, key) and checks that every chunk it names is stored and intact.
+// It returns the usable ones (for planning restores to points) and every
+// manifest read.
+func (r *Report) verifyManifests(ctx context.Context, st backends.Store, keys []string, chunks []chunkInfo, good map[segments.Digest]int64) ([]snapshot.ManifestInfo, map[string]manifestResult, error) {
+	listed := make(map[segments.Digest]bool, len(chunks))
+	for _, c := range chunks {
+		listed[c.digest] = true
+	}
+	var usable []snapshot.ManifestInfo
+	read := map[string]manifestResult{}
+	for _, key := range keys {
+		m, err := snapshot.Load(ctx, st, key)
+		if err != nil {
+			problem, ok := dataProblem(err)
+			if !ok {
+				return nil, nil, err
+			}
+			r.damage(key, problem)
+			continue
+		}
+		var missing, damaged []string
+		seen := map[segments.Digest]bool{}
+		for _, f := range m.Files {
+			for _, d := range f.Chunks {
+				if seen[d] {
+					continue
+				}
+				seen[d] = true
+				switch {
+				case !listed[d]:
+					missing = append(missing, fmt.Sprintf("%s (of %s)", segments.ChunkKey(d), f.Path))
+				case !hasChunk(good, d):
+					damaged = append(damaged, fmt.Sprintf("%s (of %s)", segments.ChunkKey(d), f.Path))
+				}
+			}
+		}
+		if len(missing) > 0 {
+			r.damage(key, fmt.Sprintf("refers to %d chunk(s) the store does not hold: %s; this base snapshot cannot be restored", len(missing), examples(missing)))
+		}
+		if len(damaged) > 0 {
+			r.damage(key, fmt.Sprintf("refers to %d damaged chunk(s): %s; this base snapshot cannot be restored", len(damaged), examples(damaged)))
+		}
+		if len(missing) == 0 && len(damaged) == 0 {
+			n := m.Name()
+			usable = append(usable, snapshot.ManifestInfo{Key: key, Timeline: n.Timeline, Index: n.Index, ID: n.ID})
+			read[key] = manifestResult{m: m}
+		}
+	}
+	return usable, read, nil
+}
+
+func hasChunk(m map[segments.Digest]int64, d segments.Digest) bool {
+	_, ok := m[d]
+	return ok
+}
+
+// examples shows up to 3 items of a list.
+func examples(items []string) string {
+	s := strings.Join(items[:min(len(items), 3)], ", ")
+	if len(items) > 3 {
+		s += ", ..."
+	}
+	return s
+}
+
+// verifyPoints reads every restore point record and plans a restore to
+// each from what pl holds (the intact objects).
+func (r *Report) verifyPoints(ctx context.Context, st backends.Store, keys []string, pl *planner) error {
+	for _, key := range keys {
+		name, _ := segments.ParsePointKey(key)
+		p, err := readPoint(ctx, st, key, name)
+		if err != nil {
+			problem, ok := dataProblem(err)
+			if !ok {
+				return err
+			}
+			r.damage(key, problem)
+			continue
+		}
+		if len(pl.tls.ids) == 0 {
+			r.UnrestorablePoints = append(r.UnrestorablePoints, Damage{Key: key, Problem: "the store holds no timeline record"})
+			continue
+		}
+		pl.t, pl.notes, pl.rejected, pl.timeScan = Target{Index: p.Index, Timeline: p.Timeline}, nil, nil, nil
+		if _, err := pl.plan(ctx); err != nil {
+			if !isPlanProblem(err) {
+				return err
+			}
+			r.UnrestorablePoints = append(r.UnrestorablePoints, Damage{Key: key,
+				Problem: fmt.Sprintf("point %q (timeline %d, index %d): %v", p.Name, p.Timeline, p.Index, err)})
+		}
+	}
+	return nil
+}
+
+// isPlanProblem tells a restore that cannot be planned from the data from a
+// store failure.
+func isPlanProblem(err error) bool {
+	for _, e := range []error{ErrNotRestorable, ErrMissingSegments, ErrBrokenHistory, ErrCorrupt, segments.ErrUnknownVersion, ErrBadTarget, backends.ErrNotFound} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *Report) damage(key, problem string) {

@@ -72,6 +72,11 @@ type uploader struct {
 func upload(ctx context.Context, st backends.Store, dir string, t tree, index uint64, o Options) (Manifest, Stats, error) {
 	u := &uploader{st: st, o: o}
 	u.stats.Skipped = t.skipped
+	marker, err := beginUpload(ctx, st) // before chunks/ is listed: holds a prune's chunk deletion back
+	if err != nil {
+		return Manifest{}, u.stats, fmt.Errorf("snapshot %s: %w", dir, err)
+	}
+	defer endUpload(ctx, st, marker, o.Logger) // after the manifest is stored (or the upload failed)
 	m, err := u.run(ctx, dir, t, index)
 	u.stats.ChunksUploaded = int(u.uploaded.Load())
 	u.stats.ChunksSkipped += int(u.raced.Load())

@@ -12,7 +12,7 @@ import (
 )
 
 func cmdList(args []string, stdout io.Writer) error {
-	fs := newFlagSet("list", "list STORE_URL [segments|timelines] [--json]")
+	fs := newFlagSet("list", "list STORE_URL [segments|timelines|snapshots|points] [--json]")
 	cfgPath := fs.String("config", "", "YAML config `file`: list what all its stores hold together")
 	asJSON := fs.Bool("json", false, "print JSON")
 	timeline := fs.Uint("timeline", 0, "only this timeline's segments")
@@ -37,8 +37,10 @@ func cmdList(args []string, stdout io.Writer) error {
 	} else if len(pos) > 1 {
 		return usageError("too many arguments")
 	}
-	if what != "segments" && what != "timelines" {
-		return usageError("unknown listing %q: want segments or timelines", what)
+	switch what {
+	case "segments", "timelines", "snapshots", "points":
+	default:
+		return usageError("unknown listing %q: want segments, timelines, snapshots or points", what)
 	}
 	ctx := context.Background()
 	st, _, closeStore, err := readStores(ctx, url, cfg, "")
@@ -59,6 +61,34 @@ func cmdList(args []string, stdout io.Writer) error {
 			fmt.Fprintln(tw, "TIMELINE\tPARENT\tFORK\tSTART\tCREATED\tREASON")
 			for _, t := range tls {
 				fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%s\t%s\n", t.ID, t.Parent, t.ForkIndex, t.StartIndex, t.Time.Format(time.RFC3339), t.Reason)
+			}
+		}
+	case "snapshots":
+		snaps, err := pitr.ListSnapshots(ctx, st)
+		if err != nil {
+			return err
+		}
+		rows = snaps
+		if !*asJSON {
+			fmt.Fprintln(tw, "TIMELINE\tINDEX\tTAKEN\tFILES\tBYTES\tMETHOD\tKEY")
+			for _, s := range snaps {
+				if s.Problem != "" {
+					fmt.Fprintf(tw, "%d\t%d\t-\t-\t-\t-\t%s  UNREADABLE: %s\n", s.Timeline, s.Index, s.Key, s.Problem)
+					continue
+				}
+				fmt.Fprintf(tw, "%d\t%d\t%s\t%d\t%d\t%s\t%s\n", s.Timeline, s.Index, s.Time.UTC().Format(time.RFC3339), s.Files, s.Bytes, s.Method, s.Key)
+			}
+		}
+	case "points":
+		pts, err := pitr.ListPoints(ctx, st)
+		if err != nil {
+			return err
+		}
+		rows = pts
+		if !*asJSON {
+			fmt.Fprintln(tw, "NAME\tTIMELINE\tINDEX\tENTRY TIME\tCREATED\tPINNED")
+			for _, p := range pts {
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%v\n", p.Name, p.Timeline, p.Index, p.Time.UTC().Format(time.RFC3339Nano), p.Created.UTC().Format(time.RFC3339), p.Pinned)
 			}
 		}
 	case "segments":

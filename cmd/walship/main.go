@@ -16,11 +16,15 @@ const usage = `walship: continuous backup of a tidwall/wal log to object stores
 usage:
   walship replicate WAL_DIR STORE_URL [STORE_URL...] [--state DIR] [flags]
   walship replicate --config FILE
-  walship restore STORE_URL OUT_DIR [--latest|--index N|--time RFC3339] [--timeline N] [--dry-run] [--force]
-  walship list STORE_URL [segments|timelines] [--json]
+  walship restore STORE_URL OUT_DIR [--latest|--index N|--time RFC3339|--point NAME] [--timeline N] [--no-base] [--dry-run] [--force]
+  walship list STORE_URL [segments|timelines|snapshots|points] [--json]
+  walship mark STORE_URL NAME [--pin] [--index N|--time RFC3339]   # name a restore point
+  walship mark STORE_URL --delete NAME
   walship verify STORE_URL [--json]
+  walship prune STORE_URL [--dry-run] [--snapshots N] [--window D]   # or: prune --config FILE
   walship status [--addr HOST:PORT]           # a running agent's progress, per store
   walship copy --config FILE --from NAME --to NAME   # backfill a store from another
+  walship snapshot --config FILE              # take a base snapshot now (source.data or snapshot.command)
   walship demo
 
 Store URLs: file:///abs/path (or a plain path), s3://bucket/prefix?endpoint=...&region=...,
@@ -52,6 +56,9 @@ var commands = map[string]func(args []string, stdout io.Writer) error{
 	"demo":      cmdDemo,
 	"status":    cmdStatus,
 	"copy":      cmdCopy,
+	"prune":     cmdPrune,
+	"mark":      cmdMark,
+	"snapshot":  cmdSnapshot,
 }
 
 func main() {

@@ -10,14 +10,18 @@ import (
 	"time"
 
 	"github.com/walship/walship/pitr"
+	"github.com/walship/walship/segments"
 )
 
 func cmdRestore(args []string, stdout io.Writer) error {
-	fs := newFlagSet("restore", "restore STORE_URL OUT_DIR [--latest|--index N|--time RFC3339] [--timeline N] [--dry-run]")
+	fs := newFlagSet("restore", "restore STORE_URL OUT_DIR [--latest|--index N|--time RFC3339|--point NAME] [--timeline N] [--no-base] [--dry-run]")
 	cfgPath := fs.String("config", "", "YAML config `file` whose stores to restore from (instead of STORE_URL)")
 	latest := fs.Bool("latest", false, "restore everything shipped (the default)")
 	index := fs.Uint64("index", 0, "restore entries up to and including this `index`")
 	at := fs.String("time", "", "restore entries up to this `time` (RFC3339)")
+	point := fs.String("point", "", "restore to the restore point of this `name` (walship mark)")
+	noBase := fs.Bool("no-base", false, "never start from a base snapshot: replay the log from the history's start, write no data directory")
+	dataDir := fs.String("data-dir", "", "where to write the base snapshot's files (default OUT_DIR/data)")
 	timeline := fs.Uint("timeline", 0, "restore this timeline's history (default: the newest)")
 	dryRun := fs.Bool("dry-run", false, "print the plan, write nothing")
 	force := fs.Bool("force", false, "write into a non-empty OUT_DIR (replaces OUT_DIR/wal on success)")
@@ -28,7 +32,10 @@ func cmdRestore(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := oneOf(fs, "latest", "index", "time"); err != nil {
+	if err := oneOf(fs, "latest", "index", "time", "point"); err != nil {
+		return err
+	}
+	if err := oneOf(fs, "no-base", "data-dir"); err != nil {
 		return err
 	}
 	cfg, err := loadConfig(*cfgPath)
@@ -44,7 +51,7 @@ func cmdRestore(args []string, stdout io.Writer) error {
 	default:
 		return usageError("want STORE_URL OUT_DIR (or --config FILE OUT_DIR), got %d arguments", len(pos))
 	}
-	t := pitr.Target{Latest: *latest, Index: *index, Timeline: uint32(*timeline)}
+	t := pitr.Target{Latest: *latest, Index: *index, Point: *point, Timeline: uint32(*timeline), NoBase: *noBase}
 	if *at != "" {
 		if t.Time, err = time.Parse(time.RFC3339Nano, *at); err != nil {
 			return usageError("--time %q: want RFC3339, e.g. 2026-11-21T10:31:00Z", *at)
@@ -52,6 +59,11 @@ func cmdRestore(args []string, stdout io.Writer) error {
 	}
 	if *parallel < 1 {
 		return usageError("--parallel must be at least 1")
+	}
+	if *point != "" {
+		if err := segments.ValidPointName(*point); err != nil {
+			return usageError("--point: %v", err)
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -68,11 +80,19 @@ func cmdRestore(args []string, stdout io.Writer) error {
 	if *dryRun {
 		return nil
 	}
-	res, err := pitr.Execute(ctx, st, plan, out, pitr.Options{WALDir: *walDir, Force: *force, Parallel: *parallel})
+	res, err := pitr.Execute(ctx, st, plan, out, pitr.Options{WALDir: *walDir, DataDir: *dataDir, Force: *force, Parallel: *parallel})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "restored entries %d..%d (%d entries, %d segments, %d bytes) into %s in %v\n",
-		res.From, res.To, res.Entries, res.Segments, res.Bytes, out, res.Elapsed.Round(time.Millisecond))
+	if res.Base != "" {
+		fmt.Fprintf(stdout, "restored base snapshot %s (%d files, %d bytes) into %s\n", res.Base, res.BaseFiles, res.BaseBytes, res.DataDir)
+	}
+	if res.Entries == 0 {
+		fmt.Fprintf(stdout, "the base holds every entry up to %d: the log in %s is empty and starts at %d (tidwall/wal opens it with AllowEmpty)\n", res.To, res.WALDir, res.From)
+	} else {
+		fmt.Fprintf(stdout, "restored entries %d..%d (%d entries, %d segments, %d bytes) into %s\n",
+			res.From, res.To, res.Entries, res.Segments, res.Bytes, res.WALDir)
+	}
+	fmt.Fprintf(stdout, "done in %v\n", res.Elapsed.Round(time.Millisecond))
 	return nil
 }
