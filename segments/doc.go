@@ -12,4 +12,15 @@
 //	    seek, and a restore plans by index or by time from keys alone.
 //	timelines/TTTTTTTT.json
 //	    one record per timeline: parent, fork index, start index, reason.
+//	snapshots/TTTTTTTT/IIIIIIIIIIIIIIIIIIII-<16 hex id>.json
+//	    a base snapshot manifest: the data dir holding every entry <= I of
+//	    timeline T (files, modes, sizes, SHA-256s, chunk digests); written
+//	    after all its chunks, so a manifest's existence means a whole base.
+//	snapshots/inprogress/<id>.json
+//	    marker of an upload in progress (owned by package snapshot).
+//	chunks/HH/<64 hex>
+//	    a content-addressed chunk of base snapshot data (SHA-256 of the raw
+//	    bytes), stored once however many manifests use it.
+//	points/NAME.json
+//	    a named restore point (timeline, index, time; pinned or not).
 package segments
