@@ -65,6 +65,8 @@ type Options struct {
 	GlobalLimiter *throttle.Limiter
 	// Snapshot configures base snapshots (none when zero).
 	Snapshot SnapshotOptions
+	// Retention makes the agent prune its stores on a schedule.
+	Retention RetentionOptions
 }
 
 // DefaultStateDir is where an agent for walDir keeps its state by default.
@@ -272,9 +274,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		g.Go(func() error { return sh.run(shipCtx) })
 	}
 	snapCtx, stopSnaps := context.WithCancel(ctx)
-	snapDone := make(chan struct{})
-	go func() { defer close(snapDone); a.runSnapshots(snapCtx) }()
-	defer func() { stopSnaps(); <-snapDone }()
+	snapDone := make(chan struct{}, 2)
+	go func() { defer func() { snapDone <- struct{}{} }(); a.runSnapshots(snapCtx) }()
+	go func() { defer func() { snapDone <- struct{}{} }(); a.runRetention(snapCtx) }()
+	defer func() { stopSnaps(); <-snapDone; <-snapDone }()
 	if ln != nil {
 		httpCtx, stopHTTP := context.WithCancel(context.Background())
 		defer stopHTTP()

@@ -22,6 +22,14 @@ func (a *Agent) checkFork(ctx context.Context, from uint64, why string) error {
 		if err == nil {
 			break
 		}
+		if errors.Is(err, errHistoryMissing) {
+			// Nothing to compare with: treat every entry from `from` on as
+			// possibly changed. A needless new timeline is honest; a missed
+			// rewrite would not be.
+			a.log.Warn("cannot compare the source with sealed entries; assuming they changed", "from", from, "err", err)
+			fork = from - 1
+			break
+		}
 		var rw *wal.RewrittenError
 		var tf *wal.TruncatedFrontError
 		if attempt >= 50 || !(errors.As(err, &rw) || errors.As(err, &tf) || errors.Is(err, errSourceMoved)) {

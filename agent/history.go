@@ -38,6 +38,10 @@ func (a *Agent) sealedCRCs(ctx context.Context, lo, hi uint64, fn func(idx uint6
 	return nil
 }
 
+// errHistoryMissing: sealed entries to compare with are gone (pruned, or a
+// store lost them); the fork check then assumes the worst.
+var errHistoryMissing = errors.New("sealed history not available")
+
 type histSeg struct {
 	name  segments.SegmentName
 	spool string // spool item, or "" to read from a store
@@ -79,7 +83,7 @@ func (a *Agent) timelineCRCs(ctx context.Context, tl uint32, from, to uint64, fn
 		need = s.name.Last + 1
 	}
 	if need <= to {
-		return fmt.Errorf("sealed history of timeline %d is missing entries %d..%d in the spool and the stores", tl, need, to)
+		return fmt.Errorf("%w: timeline %d, entries %d..%d are in neither the spool nor the stores", errHistoryMissing, tl, need, to)
 	}
 	return nil
 }

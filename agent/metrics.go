@@ -17,6 +17,7 @@ type metrics struct {
 	gaps             *prometheus.CounterVec
 	timelinesStarted *prometheus.CounterVec
 	snapshots        *prometheus.CounterVec
+	pruned           *prometheus.CounterVec
 }
 
 func newMetrics(a *Agent) *metrics {
@@ -36,7 +37,9 @@ func newMetrics(a *Agent) *metrics {
 		Help: "New timelines started, by cause."}, []string{"cause"})
 	m.snapshots = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "walship_snapshots_total",
 		Help: "Base snapshots attempted, by result."}, []string{"result"})
-	m.reg.MustRegister(m.uploadedBytes, m.uploadedObjects, m.retries, m.reconciles, m.gaps, m.timelinesStarted, m.snapshots)
+	m.pruned = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "walship_store_pruned_objects_total",
+		Help: "Objects deleted by scheduled prunes, per store."}, store)
+	m.reg.MustRegister(m.uploadedBytes, m.uploadedObjects, m.retries, m.reconciles, m.gaps, m.timelinesStarted, m.snapshots, m.pruned)
 	m.reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "walship_sealed_index", Help: "Last entry sealed into the spool."},
 			func() float64 { return float64(a.Status().Sealed) }),

@@ -147,7 +147,7 @@ func (a *Agent) snapshot(ctx context.Context, req snapReq) (snapshot.Manifest, e
 	walBefore := a.walSinceSnapshot.Load()
 	gapBefore := a.gapSnapshotDue.Load()
 	st := fanout.New(stores...)
-	ctx = throttle.WithPriority(ctx, throttle.Low)
+	ctx = throttleLow(ctx)
 	so := snapshot.Options{Timeline: tl, ChunkSize: a.opt.Snapshot.ChunkSize, Logger: a.log}
 	start := time.Now()
 	var m snapshot.Manifest
@@ -185,4 +185,10 @@ func (a *Agent) frozenIndex() uint64 {
 		return 0 // Upload refuses index 0: the snapshot fails and is retried
 	}
 	return last
+}
+
+// throttleLow marks bulk work (snapshots, prunes) so live WAL segments go
+// first on shared rate limits.
+func throttleLow(ctx context.Context) context.Context {
+	return throttle.WithPriority(ctx, throttle.Low)
 }

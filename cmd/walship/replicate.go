@@ -11,6 +11,7 @@ import (
 
 	"github.com/walship/walship/agent"
 	"github.com/walship/walship/config"
+	"github.com/walship/walship/retention"
 	"github.com/walship/walship/segments"
 	"github.com/walship/walship/throttle"
 	"github.com/walship/walship/wal"
@@ -135,6 +136,10 @@ func cmdReplicate(args []string, stdout io.Writer) error {
 			Interval:      time.Duration(cfg.Snapshot.Interval),
 			AfterWALBytes: int64(cfg.Snapshot.AfterWALBytes),
 			ChunkSize:     int(cfg.Snapshot.ChunkSize),
+		},
+		Retention: agent.RetentionOptions{
+			Policy:   retention.Policy{Snapshots: cfg.Retention.Snapshots, Window: time.Duration(cfg.Retention.Window)},
+			Interval: time.Duration(cfg.Retention.Interval),
 		},
 	})
 	if err != nil {
