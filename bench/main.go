@@ -25,9 +25,23 @@
 //   - requests: store calls by operation per GB of source WAL shipped, and
 //     per restore.
 //
-// -store all runs both.
+// -store multi (needs MinIO and Azurite from scripts/testenv.sh, with
+// WALSHIP_TEST_MINIO_PID and WALSHIP_TEST_MINIO_CMD): one agent shipping to a
+// file store, MinIO and Azurite at once (see multi.go):
 //
-// Usage: go run ./bench [-size 256MiB] [-dir DIR] [-store file|minio|all] [-clients minio,s3]
+//   - shipping lag p50/p99/max per store while a writer goroutine appends
+//     JSON-like entries at a steady -rate (20 MB/s) for -lag-secs;
+//   - the same with MinIO killed (SIGKILL) for the run, side by side, with
+//     the ratio of the other stores' lag to the first run's;
+//   - upload rate-limit accuracy on the MinIO store (restarted) through
+//     throttle.NewStore: configured vs measured bytes/s for each of -limits,
+//     over -limit-secs each.
+//
+// -store all runs all three.
+//
+// Usage: go run ./bench [-size 256MiB] [-dir DIR] [-store file|minio|multi|all] [-clients minio,s3]
+//
+//	[-rate 20MB] [-lag-secs 25s] [-limits 2MiB,8MiB,32MiB] [-limit-secs 30s]
 package main
 
 import (
@@ -38,6 +52,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"strings"
+	"time"
 
 	"github.com/walship/walship/config"
 )
@@ -47,6 +62,10 @@ func main() {
 	dirFlag := flag.String("dir", "", "work dir (default: a temp dir, removed)")
 	storeFlag := flag.String("store", "file", "what to measure: file, minio or all")
 	clientsFlag := flag.String("clients", "minio,s3", "with -store minio: the clients to measure (minio = minio-go, s3 = aws-sdk-go-v2)")
+	rateFlag := flag.String("rate", "20MB", "with -store multi: the source write rate per second of the lag runs")
+	lagSecs := flag.Duration("lag-secs", 25*time.Second, "with -store multi: how long each lag run writes")
+	limitsFlag := flag.String("limits", "2MiB,8MiB,32MiB", "with -store multi: upload limits (per second) to measure")
+	limitSecs := flag.Duration("limit-secs", 30*time.Second, "with -store multi: measurement window per limit")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this `file`")
 	shipDir := flag.String("ship", "", "internal: run only the agent on this WAL dir and print the seconds it took")
 	shipTo := flag.String("ship-to", "", "internal: the file store dir for -ship")
@@ -72,16 +91,34 @@ func main() {
 		pprof.StopCPUProfile()
 		return
 	}
-	var runFile, runMinIO bool
+	var runFile, runMinIO, runMulti bool
 	switch *storeFlag {
 	case "file":
 		runFile = true
 	case "minio":
 		runMinIO = true
+	case "multi":
+		runMulti = true
 	case "all":
-		runFile, runMinIO = true, true
+		runFile, runMinIO, runMulti = true, true, true
 	default:
-		fail(fmt.Errorf("-store %q: want file, minio or all", *storeFlag))
+		fail(fmt.Errorf("-store %q: want file, minio, multi or all", *storeFlag))
+	}
+	mo := multiOptions{lagSecs: *lagSecs, warm: 4 * time.Second, limitSecs: *limitSecs}
+	if runMulti {
+		if mo.rate, err = config.ParseSize(*rateFlag); err != nil || mo.rate <= 0 {
+			fail(fmt.Errorf("-rate %q: want a size per second, e.g. 20MB", *rateFlag))
+		}
+		for _, l := range strings.Split(*limitsFlag, ",") {
+			n, err := config.ParseSize(strings.TrimSpace(l))
+			if err != nil || n <= 0 {
+				fail(fmt.Errorf("-limits: %q is not a positive size", l))
+			}
+			mo.limits = append(mo.limits, n)
+		}
+		if mo.lagSecs <= mo.warm+time.Second || mo.limitSecs < time.Second {
+			fail(fmt.Errorf("-lag-secs must exceed %v and -limit-secs be at least 1s", mo.warm+time.Second))
+		}
 	}
 	var clients []string
 	for _, c := range strings.Split(*clientsFlag, ",") {
@@ -95,6 +132,11 @@ func main() {
 	}
 	if runMinIO {
 		if err := minioConfigured(); err != nil { // before minutes of work
+			fail(err)
+		}
+	}
+	if runMulti {
+		if err := multiConfigured(); err != nil {
 			fail(err)
 		}
 	}
@@ -113,6 +155,11 @@ func main() {
 	}
 	if runMinIO {
 		if err := benchMinIO(filepath.Join(dir, "minio"), size, clients); err != nil {
+			fail(err)
+		}
+	}
+	if runMulti { // last: it kills and restarts MinIO
+		if err := benchMulti(filepath.Join(dir, "multi"), mo); err != nil {
 			fail(err)
 		}
 	}

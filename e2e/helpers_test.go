@@ -142,6 +142,13 @@ const maxEntry = 1024
 
 func startWriter(t *testing.T, dir string, seed int64, every time.Duration) *writer {
 	t.Helper()
+	return startWriterSize(t, dir, seed, every, maxEntry)
+}
+
+// startWriterSize is startWriter with entries of at most maxSize bytes
+// (testwal.Entry's mix: most are small).
+func startWriterSize(t *testing.T, dir string, seed int64, every time.Duration, maxSize int) *writer {
+	t.Helper()
 	l, err := tidwal.Open(dir, &tidwal.Options{LogFormat: tidwal.Binary, SegmentSize: 64 << 10, NoSync: true})
 	if err != nil {
 		t.Fatal(err)
@@ -157,7 +164,7 @@ func startWriter(t *testing.T, dir string, seed int64, every time.Duration) *wri
 				return
 			case <-tick.C:
 			}
-			d := testwal.Entry(seed, i, maxEntry)
+			d := testwal.Entry(seed, i, maxSize)
 			if err := l.Write(i, d); err != nil {
 				w.err = err
 				return

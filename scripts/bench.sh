@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# bench.sh [BENCH ARGS...]: run the benchmark program against a private MinIO
-# (started by testenv.sh, installed on first use) and print walship's ship
-# and restore throughput next to plain PutObject/GetObject of the same
-# objects, with store calls per GB. Arguments go to `go run ./bench` and
-# override the defaults (-store minio; e.g. -size 64MiB, -clients minio,
-# -store all to add the file-store measurement).
+# bench.sh [BENCH ARGS...]: run every benchmark of the benchmark program in
+# one go, against a private MinIO and Azurite (started by testenv.sh,
+# installed on first use), and print:
+#   - file store: ship and restore throughput next to a plain fsync'd copy,
+#     the agent's peak RSS;
+#   - MinIO: ship and restore throughput next to plain PutObject/GetObject of
+#     the same objects (minio-go and aws-sdk-go-v2), store calls per GB;
+#   - several stores at once (file + MinIO + Azurite): per-store shipping lag
+#     p50/p99 at a steady 20 MB/s, the same with MinIO killed, and upload
+#     rate-limit accuracy (this part stops and restarts testenv's MinIO).
+# Arguments go to `go run ./bench` after the default -store all and override
+# it (e.g. -store minio -size 64MiB, -store multi -lag-secs 20s -limit-secs 15s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export WALSHIP_TESTENV_NO_AZURITE="${WALSHIP_TESTENV_NO_AZURITE:-1}" # the bench needs only MinIO
-exec scripts/testenv.sh go run ./bench -store minio "$@"
+exec scripts/testenv.sh go run ./bench -store all "$@"
