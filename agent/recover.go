@@ -126,7 +126,13 @@ func (a *Agent) refuseUsedStores(ctx context.Context) error {
 			return errStop
 		})
 		if err != nil && !errors.Is(err, errStop) {
-			return fmt.Errorf("store %s: %w", s.Name, err)
+			if backends.IsPermanent(err) || len(a.opt.Stores) == 1 {
+				return fmt.Errorf("store %s: %w", s.Name, err)
+			}
+			// Unreachable now: if it holds another backup, its timeline
+			// record conflicts when it answers and that store stops there.
+			a.log.Warn("cannot check an unreachable store for an existing backup", "store", s.Name, "err", err)
+			continue
 		}
 		if found != "" {
 			return fmt.Errorf("store %s already holds a walship backup (%s) but state dir %s is new: "+

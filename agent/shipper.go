@@ -76,6 +76,9 @@ func (s *shipper) run(ctx context.Context) error {
 			}
 			return err
 		}
+		if s.degraded.Load() {
+			return nil // stopped while degraded (shutdown)
+		}
 	}
 }
 
@@ -130,6 +133,12 @@ func (s *shipper) reconcileLoop(ctx context.Context) error {
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		select {
+		case <-s.a.sealerDone: // shutting down: a degraded store does not hold up the exit
+			s.a.log.Warn("stopping with the store still degraded; it is reconciled on the next start", "store", s.store.Name, "err", err)
+			return nil
+		default:
 		}
 		s.a.log.Warn("reconcile failed; waiting", "store", s.store.Name, "retry_in", backoff, "err", err)
 		if !sleep(ctx, jitter(backoff)) {

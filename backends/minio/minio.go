@@ -65,7 +65,9 @@ type Options struct {
 	// Timeout bounds each Store call (a Get until its body is closed). 0:
 	// only the caller's context.
 	Timeout time.Duration
-	// MaxRetries bounds minio-go's attempts per request. 0: its default (10).
+	// MaxRetries bounds minio-go's attempts per request. 0: DefaultMaxRetries.
+	// walship retries whole uploads itself (agent retry.attempts), so the
+	// client's own retries stay few: a dead server is noticed in seconds.
 	MaxRetries int
 }
 
@@ -134,7 +136,7 @@ func New(opt Options) (*Store, error) {
 		return nil, backends.Permanent(fmt.Errorf("minio://%s/%s: no credentials: set MINIO_ACCESS_KEY and MINIO_SECRET_KEY "+
 			"(or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)", opt.Endpoint, opt.Bucket))
 	}
-	newClient := func(retries int) (*minio.Client, error) {
+	newClient := func(retries int) (*minio.Client, error) { // minio-go's own default is 10
 		return minio.New(opt.Endpoint, &minio.Options{
 			Creds:        credentials.NewStaticV4(opt.AccessKey, opt.SecretKey, opt.SessionToken),
 			Secure:       !opt.DisableTLS,
@@ -143,7 +145,11 @@ func New(opt Options) (*Store, error) {
 			MaxRetries:   retries,
 		})
 	}
-	client, err := newClient(opt.MaxRetries)
+	retries := opt.MaxRetries
+	if retries <= 0 {
+		retries = DefaultMaxRetries
+	}
+	client, err := newClient(retries)
 	if err != nil {
 		return nil, backends.Permanent(fmt.Errorf("minio://%s/%s: %w", opt.Endpoint, opt.Bucket, err))
 	}
@@ -261,3 +267,7 @@ func rootCause(err error) error {
 	}
 	return err
 }
+
+// DefaultMaxRetries is the client's attempts per request unless
+// Options.MaxRetries says otherwise.
+const DefaultMaxRetries = 3

@@ -69,6 +69,33 @@ func Open(ctx context.Context, rawURL string) (backends.Store, error) {
 
 // OpenSpec builds and checks the store a Spec describes (see Open).
 func OpenSpec(ctx context.Context, spec Spec) (backends.Store, error) {
+	st, err := Build(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	if err := Check(ctx, st); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+// Check asks st whether it can work (bucket or container there,
+// credentials accepted, endpoint answering) within CheckTimeout. A store
+// without a check passes.
+func Check(ctx context.Context, st backends.Store) error {
+	c, ok := st.(backends.Checker)
+	if !ok {
+		return nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, CheckTimeout)
+	defer cancel()
+	return c.Check(cctx)
+}
+
+// Build makes the store a Spec describes without checking it: for a
+// caller that decides itself what an unreachable store means.
+func Build(ctx context.Context, spec Spec) (backends.Store, error) {
 	var (
 		st  backends.Store
 		err error
@@ -89,14 +116,6 @@ func OpenSpec(ctx context.Context, spec Spec) (backends.Store, error) {
 	}
 	if err != nil {
 		return nil, err
-	}
-	if c, ok := st.(backends.Checker); ok {
-		cctx, cancel := context.WithTimeout(ctx, CheckTimeout)
-		defer cancel()
-		if err := c.Check(cctx); err != nil {
-			st.Close()
-			return nil, err
-		}
 	}
 	return st, nil
 }

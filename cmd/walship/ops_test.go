@@ -156,3 +156,48 @@ func TestStatusAndLimits(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+// An agent started while one of its stores is unreachable ships to the
+// others; the unreachable one starts degraded. A single unreachable store
+// is still a clear startup error.
+func TestStartWithUnreachableStore(t *testing.T) {
+	t.Setenv("MINIO_ACCESS_KEY", "walship")
+	t.Setenv("MINIO_SECRET_KEY", "walship-secret")
+	root := t.TempDir()
+	walDir := filepath.Join(root, "wal")
+	w := startWriter(t, walDir, 200*time.Microsecond)
+	time.Sleep(100 * time.Millisecond)
+	want := w.halt()
+	dead := "minio://" + freeAddr(t) + "/bucket/db?tls=false"
+	code, _, stderr := walship(t, "replicate", walDir, dead, "--state", filepath.Join(root, "s1"))
+	if code != 1 || !strings.Contains(stderr, "cannot reach") || strings.Contains(stderr, "walship-secret") {
+		t.Fatalf("single unreachable store: exit %d: %s", code, stderr)
+	}
+	store := filepath.Join(root, "store")
+	cmd := exec.Command(walshipBin(t), "replicate", walDir, "file://"+store, dead, "--state", filepath.Join(root, "s2"), "--seal-interval", "20ms")
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if code, _, _ := walship(t, "verify", store); code == 0 {
+			out := filepath.Join(root, "out")
+			if code, _, _ := walship(t, "restore", store, out); code == 0 {
+				compareRestored(t, filepath.Join(out, "wal"), want)
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("nothing restorable from the reachable store:\n%s", errb.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+	if !strings.Contains(errb.String(), "unreachable") || strings.Contains(errb.String(), "walship-secret") {
+		t.Fatalf("agent log:\n%s", errb.String())
+	}
+}

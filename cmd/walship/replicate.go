@@ -96,11 +96,14 @@ func cmdReplicate(args []string, stdout io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	stores, err := openStores(ctx, urls, cfg)
+	stores, warnings, err := openStoresLenient(ctx, urls, cfg, true)
 	if err != nil {
 		return err
 	}
 	defer closeStores(stores)
+	for _, w := range warnings {
+		log.Warn(w)
+	}
 	global, err := throttle.New(limitsConfig(cfg.Limits))
 	if err != nil {
 		return usageError("limits: %v", err)

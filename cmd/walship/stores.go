@@ -2,9 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/walship/walship/agent"
@@ -19,6 +19,16 @@ import (
 // each is reachable before any data moves. On error the ones opened are
 // closed.
 func openStores(ctx context.Context, urls []string, cfg *config.Config) ([]agent.Store, error) {
+	ss, _, err := openStoresLenient(ctx, urls, cfg, false)
+	return ss, err
+}
+
+// openStoresLenient is openStores for the agent: with lenient set and
+// several stores, a store that is only unreachable (not misconfigured: bad
+// credentials or a missing bucket stay fatal) does not stop the others; it
+// is returned with a warning and starts degraded, its shipper reconciling
+// until it answers. At least one store must pass its check.
+func openStoresLenient(ctx context.Context, urls []string, cfg *config.Config, lenient bool) ([]agent.Store, []string, error) {
 	type named struct {
 		name, url string
 		limits    config.Limits
@@ -33,19 +43,35 @@ func openStores(ctx context.Context, urls []string, cfg *config.Config) ([]agent
 		list = append(list, named{name: "", url: u})
 	}
 	if len(list) == 0 {
-		return nil, usageError("no store given: pass a STORE_URL or --config with stores")
+		return nil, nil, usageError("no store given: pass a STORE_URL or --config with stores")
 	}
 	var out []agent.Store
+	var warnings []string
+	healthy := 0
 	for _, n := range list {
+		spec, err := storeurl.Parse(n.url)
+		if err != nil {
+			closeStores(out)
+			return nil, nil, usageError("%v", err)
+		}
 		octx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		st, err := storeurl.Open(octx, n.url)
+		st, err := storeurl.Build(octx, spec)
+		if err == nil {
+			if cerr := storeurl.Check(octx, st); cerr != nil {
+				if !lenient || backends.IsPermanent(cerr) || len(list) == 1 {
+					st.Close()
+					err = cerr
+				} else {
+					warnings = append(warnings, fmt.Sprintf("store %s is unreachable (%v); starting without it, it will be reconciled when it answers", spec.Redacted, cerr))
+				}
+			} else {
+				healthy++
+			}
+		}
 		cancel()
 		if err != nil {
 			closeStores(out)
-			if errors.Is(err, storeurl.ErrInvalidURL) {
-				return nil, usageError("%v", err)
-			}
-			return nil, fmt.Errorf("open store %s: %w", storeurl.Redact(n.url), err)
+			return nil, nil, fmt.Errorf("open store %s: %w", spec.Redacted, err)
 		}
 		name := n.name
 		if name == "" {
@@ -55,11 +81,15 @@ func openStores(ctx context.Context, urls []string, cfg *config.Config) ([]agent
 		if err != nil {
 			st.Close()
 			closeStores(out)
-			return nil, usageError("store %s limits: %v", name, err)
+			return nil, nil, usageError("store %s limits: %v", name, err)
 		}
 		out = append(out, agent.Store{Name: name, Store: st, Limiter: lim})
 	}
-	return out, nil
+	if healthy == 0 {
+		closeStores(out)
+		return nil, nil, fmt.Errorf("no store is reachable: %s", strings.Join(warnings, "; "))
+	}
+	return out, warnings, nil
 }
 
 // throttled stacks the rate-limit decorator on every store: its own limiter
