@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/walship/walship/agent"
+	"github.com/walship/walship/retention"
+	"github.com/walship/walship/throttle"
+)
+
+func cmdPrune(args []string, stdout io.Writer) error {
+	fs := newFlagSet("prune", "prune STORE_URL [--dry-run] [--snapshots N] [--window D] | prune --config FILE [--store NAME] [--dry-run]")
+	cfgPath := fs.String("config", "", "YAML config `file`: prune each of its stores by its retention: section")
+	dryRun := fs.Bool("dry-run", false, "print every object prune would delete and why; delete nothing")
+	snaps := fs.Int("snapshots", 0, "keep the newest `N` base snapshots (0: all); overrides retention.snapshots")
+	window := fs.String("window", "", "keep every point of the last `D` restorable (e.g. 72h or 7d; 0: forever); overrides retention.window")
+	list := fs.Bool("list", false, "print every object deleted with its reason (a dry run always does)")
+	only := fs.String("store", "", "with --config: prune only the store of this `name`")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	var urls []string
+	switch {
+	case cfg != nil && len(pos) == 0:
+	case cfg == nil && len(pos) == 1:
+		urls = pos
+	default:
+		return usageError("want one STORE_URL (or --config FILE), got %d arguments", len(pos))
+	}
+	if *only != "" && cfg == nil {
+		return usageError("--store needs --config")
+	}
+	var pol retention.Policy
+	if cfg != nil {
+		pol = retention.Policy{Snapshots: cfg.Retention.Snapshots, Window: time.Duration(cfg.Retention.Window)}
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["snapshots"] {
+		if *snaps < 0 {
+			return usageError("--snapshots %d: want 0 (keep all) or more", *snaps)
+		}
+		pol.Snapshots = *snaps
+	}
+	if set["window"] {
+		if pol.Window, err = parseWindow(*window); err != nil {
+			return usageError("--window %q: %v", *window, err)
+		}
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	stores, err := openStores(ctx, urls, cfg)
+	if err != nil {
+		return err
+	}
+	defer closeStores(stores)
+	if *only != "" {
+		var picked []agent.Store
+		for _, s := range stores {
+			if s.Name == *only {
+				picked = append(picked, s)
+			}
+		}
+		if len(picked) == 0 {
+			return usageError("--store %q: no store of that name in the config", *only)
+		}
+		stores = picked
+	}
+	if cfg != nil {
+		global, err := throttle.New(limitsConfig(cfg.Limits))
+		if err != nil {
+			return usageError("limits: %v", err)
+		}
+		stores = throttled(stores, global)
+		ctx = throttle.WithPriority(ctx, throttle.Low)
+	}
+
+	// Every store is pruned by what it holds itself, at the same moment.
+	now := time.Now()
+	var failed []string
+	for _, s := range stores {
+		if len(stores) > 1 {
+			fmt.Fprintf(stdout, "== store %s\n", s.Name)
+		}
+		if err := pruneStore(ctx, s, pol, now, *dryRun, *list, stdout); err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			if len(stores) == 1 {
+				return err
+			}
+			fmt.Fprintf(stdout, "store %s: %v\n", s.Name, err)
+			failed = append(failed, s.Name)
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("prune failed for %d of %d stores: %s (see above)", len(failed), len(stores), strings.Join(failed, ", "))
+	}
+	return nil
+}
+
+func pruneStore(ctx context.Context, s agent.Store, pol retention.Policy, now time.Time, dryRun, list bool, stdout io.Writer) error {
+	plan, err := retention.Plan(ctx, s.Store, pol, now)
+	if err != nil {
+		return err
+	}
+	if dryRun || list {
+		plan.Describe(stdout)
+	} else {
+		plan.DescribeSummary(stdout)
+	}
+	if dryRun {
+		fmt.Fprintln(stdout, "dry run: nothing deleted")
+		return nil
+	}
+	stats, err := retention.Execute(ctx, s.Store, plan)
+	for _, n := range stats.Notes {
+		fmt.Fprintf(stdout, "note: %s\n", n)
+	}
+	fmt.Fprintf(stdout, "deleted %d object(s), %d bytes: %d manifest(s), %d chunk(s), %d segment(s), %d timeline record(s), %d marker(s) in %v\n",
+		stats.Deleted(), stats.Bytes, stats.Manifests, stats.Chunks, stats.Segments, stats.Timelines, stats.Markers, stats.Elapsed.Round(time.Millisecond))
+	if stats.ChunksSpared+stats.ChunksDeferred > 0 {
+		fmt.Fprintf(stdout, "kept %d chunk(s) a new snapshot refers to and %d held back by a snapshot upload in progress\n", stats.ChunksSpared, stats.ChunksDeferred)
+	}
+	if errors.Is(err, retention.ErrChanged) {
+		return fmt.Errorf("%w (nothing unsafe was deleted; run walship prune again)", err)
+	}
+	return err
+}
+
+// parseWindow reads a Go duration ("72h", "90m") or a number of days
+// ("7d"); "0" is forever.
+func parseWindow(s string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.ParseFloat(d, 64)
+		if err != nil || n < 0 {
+			return 0, errors.New("want a duration like 72h or 7d")
+		}
+		return time.Duration(n * float64(24*time.Hour)), nil
+	}
+	w, err := time.ParseDuration(s)
+	if err != nil || w < 0 {
+		return 0, errors.New("want a duration like 72h or 7d (0: forever)")
+	}
+	return w, nil
+}

@@ -1,0 +1,277 @@
+package retention
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/walship/walship/backends"
+	"github.com/walship/walship/segments"
+	"github.com/walship/walship/snapshot"
+)
+
+// readParallel is how many small records Plan reads at once.
+const readParallel = 8
+
+// maxRecordSize bounds a timeline or point record read from a store.
+const maxRecordSize = 1 << 20
+
+// segInfo is a segment as its key names it.
+type segInfo struct {
+	Key  string
+	Size int64
+	Name segments.SegmentName
+}
+
+// baseInfo is a snapshot manifest, read and verified.
+type baseInfo struct {
+	Key  string
+	Size int64
+	M    segments.SnapshotManifest
+}
+
+// pointInfo is a restore point record.
+type pointInfo struct {
+	Key  string
+	Size int64
+	P    segments.Point
+}
+
+// markerInfo is an in-progress snapshot marker.
+type markerInfo struct {
+	Key     string
+	Size    int64
+	Started time.Time // zero if unreadable
+	Err     error     // why it could not be read (treated as fresh)
+}
+
+// inventory is what one listing per prefix and the records say the store
+// holds. No segment body is ever read.
+type inventory struct {
+	segs    map[uint32][]segInfo // per timeline, by (first, last)
+	tlKeys  map[uint32]backends.ObjectInfo
+	recs    map[uint32]segments.Timeline
+	bases   []baseInfo // key order: (timeline, index, id)
+	points  []pointInfo
+	markers []markerInfo
+	chunks  map[string]int64 // chunk key -> size, keys that parse
+	ignored []string         // keys under the walship prefixes that are not walship keys
+}
+
+// ErrUnreadable: a record prune must understand (timeline, manifest, point)
+// does not decode, so prune cannot tell what it protects.
+var ErrUnreadable = errors.New("record unreadable")
+
+func list(ctx context.Context, st backends.Store, prefix string, fn func(backends.ObjectInfo)) error {
+	err := st.List(ctx, prefix, "", func(oi backends.ObjectInfo) error {
+		fn(oi)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("list %s in %s: %w", prefix, st, err)
+	}
+	return nil
+}
+
+// loadInventory lists segments/, timelines/, snapshots/, chunks/ and points/
+// once each and reads every timeline record, manifest, point record and
+// in-progress marker.
+func loadInventory(ctx context.Context, st backends.Store) (*inventory, error) {
+	inv := &inventory{segs: map[uint32][]segInfo{}, tlKeys: map[uint32]backends.ObjectInfo{},
+		recs: map[uint32]segments.Timeline{}, chunks: map[string]int64{}}
+	var manifestKeys, pointKeys, markerKeys []backends.ObjectInfo
+	steps := []struct {
+		prefix string
+		fn     func(backends.ObjectInfo)
+	}{
+		{segments.SegmentsPrefix, func(oi backends.ObjectInfo) {
+			n, err := segments.ParseSegmentKey(oi.Key)
+			if err != nil || n.Key() != oi.Key {
+				inv.ignored = append(inv.ignored, oi.Key)
+				return
+			}
+			inv.segs[n.Timeline] = append(inv.segs[n.Timeline], segInfo{Key: oi.Key, Size: oi.Size, Name: n})
+		}},
+		{segments.TimelinesPrefix, func(oi backends.ObjectInfo) {
+			id, err := segments.ParseTimelineKey(oi.Key)
+			if err != nil || segments.TimelineKey(id) != oi.Key {
+				inv.ignored = append(inv.ignored, oi.Key)
+				return
+			}
+			inv.tlKeys[id] = oi
+		}},
+		{segments.SnapshotsPrefix, func(oi backends.ObjectInfo) {
+			if _, err := segments.ParseSnapshotKey(oi.Key); err == nil {
+				manifestKeys = append(manifestKeys, oi)
+			} else if _, err := snapshot.ParseInProgressKey(oi.Key); err == nil {
+				markerKeys = append(markerKeys, oi)
+			} else {
+				inv.ignored = append(inv.ignored, oi.Key)
+			}
+		}},
+		{segments.ChunksPrefix, func(oi backends.ObjectInfo) {
+			if _, err := segments.ParseChunkKey(oi.Key); err != nil {
+				inv.ignored = append(inv.ignored, oi.Key)
+				return
+			}
+			inv.chunks[oi.Key] = oi.Size
+		}},
+		{segments.PointsPrefix, func(oi backends.ObjectInfo) {
+			if _, err := segments.ParsePointKey(oi.Key); err != nil {
+				inv.ignored = append(inv.ignored, oi.Key)
+				return
+			}
+			pointKeys = append(pointKeys, oi)
+		}},
+	}
+	for _, s := range steps {
+		if err := list(ctx, st, s.prefix, s.fn); err != nil {
+			return nil, err
+		}
+	}
+	for tl := range inv.segs {
+		slices.SortFunc(inv.segs[tl], func(a, b segInfo) int {
+			return cmp.Or(cmp.Compare(a.Name.First, b.Name.First), cmp.Compare(a.Name.Last, b.Name.Last), strings.Compare(a.Key, b.Key))
+		})
+	}
+
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(readParallel)
+	for id, oi := range inv.tlKeys {
+		g.Go(func() error {
+			rec, err := readTimeline(gctx, st, oi.Key, id)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			inv.recs[id] = rec
+			mu.Unlock()
+			return nil
+		})
+	}
+	inv.bases = make([]baseInfo, len(manifestKeys))
+	for i, oi := range manifestKeys {
+		g.Go(func() error {
+			m, err := snapshot.Load(gctx, st, oi.Key)
+			if err != nil {
+				return unreadable(gctx, err, "snapshot manifest", oi.Key)
+			}
+			inv.bases[i] = baseInfo{Key: oi.Key, Size: oi.Size, M: m}
+			return nil
+		})
+	}
+	inv.points = make([]pointInfo, len(pointKeys))
+	for i, oi := range pointKeys {
+		g.Go(func() error {
+			p, err := readPoint(gctx, st, oi.Key)
+			if err != nil {
+				return err
+			}
+			inv.points[i] = pointInfo{Key: oi.Key, Size: oi.Size, P: p}
+			return nil
+		})
+	}
+	inv.markers = make([]markerInfo, len(markerKeys))
+	for i, oi := range markerKeys {
+		g.Go(func() error {
+			inv.markers[i] = readMarker(gctx, st, oi)
+			return gctx.Err()
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(inv.bases, func(a, b baseInfo) int { return strings.Compare(a.Key, b.Key) })
+	slices.SortFunc(inv.points, func(a, b pointInfo) int { return strings.Compare(a.Key, b.Key) })
+	slices.Sort(inv.ignored)
+	return inv, nil
+}
+
+// unreadable wraps a record's read error: a decoding problem is
+// ErrUnreadable with advice, anything else (the store) passes through.
+func unreadable(ctx context.Context, err error, what, key string) error {
+	if ctx.Err() != nil || !(errors.Is(err, segments.ErrCorrupt) || errors.Is(err, segments.ErrUnknownVersion)) {
+		return err
+	}
+	return fmt.Errorf("%w: %s %s: %v; prune cannot tell what it protects, so it deletes nothing: run walship verify, then repair or remove it",
+		ErrUnreadable, what, key, err)
+}
+
+func readSmall(ctx context.Context, st backends.Store, key string) ([]byte, error) {
+	rc, err := st.Get(ctx, key, 0, -1)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, maxRecordSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	if len(b) > maxRecordSize {
+		return nil, fmt.Errorf("read %s: %w: larger than %d bytes", key, segments.ErrCorrupt, maxRecordSize)
+	}
+	return b, nil
+}
+
+func readTimeline(ctx context.Context, st backends.Store, key string, id uint32) (segments.Timeline, error) {
+	b, err := readSmall(ctx, st, key)
+	if err != nil {
+		return segments.Timeline{}, unreadable(ctx, err, "timeline record", key)
+	}
+	rec, err := segments.DecodeTimeline(b)
+	if err == nil && rec.ID != id {
+		err = fmt.Errorf("%w: it describes timeline %d", segments.ErrCorrupt, rec.ID)
+	}
+	if err != nil {
+		return rec, unreadable(ctx, err, "timeline record", key)
+	}
+	return rec, nil
+}
+
+func readPoint(ctx context.Context, st backends.Store, key string) (segments.Point, error) {
+	name, err := segments.ParsePointKey(key)
+	if err != nil {
+		return segments.Point{}, err
+	}
+	b, err := readSmall(ctx, st, key)
+	if err != nil {
+		return segments.Point{}, unreadable(ctx, err, "restore point", key)
+	}
+	p, err := segments.DecodePoint(b)
+	if err == nil && p.Name != name {
+		err = fmt.Errorf("%w: it names point %q", segments.ErrCorrupt, p.Name)
+	}
+	if err != nil {
+		return p, unreadable(ctx, err, "restore point", key)
+	}
+	return p, nil
+}
+
+// readMarker reads an in-progress marker; one that cannot be read counts
+// as fresh (it may belong to an upload under way).
+func readMarker(ctx context.Context, st backends.Store, oi backends.ObjectInfo) markerInfo {
+	m, err := snapshot.ReadInProgress(ctx, st, oi.Key)
+	if err != nil {
+		if backends.IsNotFound(err) {
+			// Gone since the listing: the upload finished. Still count it
+			// as fresh: its manifest may have been listed too late.
+			return markerInfo{Key: oi.Key, Size: oi.Size, Err: errors.New("deleted while prune listed the store (an upload just finished)")}
+		}
+		return markerInfo{Key: oi.Key, Size: oi.Size, Err: err}
+	}
+	return markerInfo{Key: oi.Key, Size: oi.Size, Started: m.Started}
+}
+
+// fresh reports whether a marker holds chunk deletion back at now.
+func (m markerInfo) fresh(now time.Time) bool {
+	return m.Err != nil || now.Sub(m.Started) < snapshot.InProgressTTL
+}
