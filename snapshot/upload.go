@@ -141,7 +141,42 @@ func (u *uploader) run(ctx context.Context, dir string, t tree, index uint64) (M
 	if err := ctx.Err(); err != nil {
 		return Manifest{}, err
 	}
+	if err := u.checkChunks(ctx, m); err != nil {
+		return Manifest{}, err
+	}
 	return u.writeManifest(ctx, m)
+}
+
+// ErrChunksGone: chunks this upload counted on were deleted before its
+// manifest was written (a prune that began before the upload's marker
+// existed). The upload fails without a manifest; the next one stores them.
+var ErrChunksGone = errors.New("chunks deleted during the upload (a concurrent prune)")
+
+// checkChunks lists chunks/ once more before the manifest is written and
+// fails if any chunk the manifest names is no longer there. This closes the
+// window in which a prune that planned before this upload's in-progress
+// marker existed deletes a chunk the upload skipped as already stored.
+func (u *uploader) checkChunks(ctx context.Context, m Manifest) error {
+	have, err := listChunks(ctx, u.st)
+	if err != nil {
+		return err
+	}
+	for _, f := range m.Files {
+		for _, d := range f.Chunks {
+			if _, ok := have[d]; ok {
+				continue
+			}
+			// Not listed (a listing may lag, or hide): ask for it.
+			if _, err := u.st.Stat(ctx, segments.ChunkKey(d)); err != nil {
+				if backends.IsNotFound(err) {
+					return fmt.Errorf("%w: %s", ErrChunksGone, segments.ChunkKey(d))
+				}
+				return err
+			}
+			have[d] = struct{}{}
+		}
+	}
+	return nil
 }
 
 func isCanceled(err error) bool {

@@ -303,3 +303,42 @@ func readAll(ctx context.Context, st backends.Store, key string) ([]byte, int64,
 	b, err := io.ReadAll(rc)
 	return b, int64(len(b)), err
 }
+
+// prunedMeanwhile deletes a chunk after the upload's first listing of
+// chunks/, as a prune that planned earlier would.
+type prunedMeanwhile struct {
+	backends.Store
+	lists  int
+	victim string
+}
+
+func (p *prunedMeanwhile) List(ctx context.Context, prefix, after string, fn func(backends.ObjectInfo) error) error {
+	if strings.HasPrefix(prefix, segments.ChunksPrefix) {
+		p.lists++
+		if p.lists == 2 {
+			p.Store.Delete(ctx, p.victim)
+		}
+	}
+	return p.Store.List(ctx, prefix, after, fn)
+}
+
+func TestChunkPrunedDuringUploadFailsWithoutManifest(t *testing.T) {
+	ctx := context.Background()
+	st := mem.New()
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "a"), randBytes(1, 3000), 0o600)
+	m, _, err := snapshot.Upload(ctx, st, snapshot.Source{Dir: src, Index: 1}, snapshot.Options{ChunkSize: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Delete(ctx, m.Key()) // the chunks are garbage now, as a prune would see them
+	p := &prunedMeanwhile{Store: st, victim: segments.ChunkKey(m.Files[0].Chunks[1])}
+	_, _, err = snapshot.Upload(ctx, p, snapshot.Source{Dir: src, Index: 2}, snapshot.Options{ChunkSize: 1024})
+	if !errors.Is(err, snapshot.ErrChunksGone) || !strings.Contains(err.Error(), p.victim) {
+		t.Fatalf("upload over a pruned chunk: %v, want ErrChunksGone naming %s", err, p.victim)
+	}
+	infos, _ := snapshot.List(ctx, st)
+	if len(infos) != 0 {
+		t.Fatalf("a manifest was written over a missing chunk: %+v", infos)
+	}
+}
