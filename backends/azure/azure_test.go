@@ -3,10 +3,8 @@ package azure_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -95,7 +93,7 @@ func TestConnectionString(t *testing.T) {
 	if err := st.Put(context.Background(), "x", bytes.NewReader([]byte("hi")), 2); err != nil {
 		t.Fatal(err)
 	}
-	if got := readAll(t, st, "x"); string(got) != "hi" {
+	if got := storetest.ReadAll(t, st, "x"); string(got) != "hi" {
 		t.Fatalf("got %q", got)
 	}
 }
@@ -105,14 +103,14 @@ func TestServerRefusesOverwrite(t *testing.T) {
 	azure.SkipStat(st)
 	ctx := context.Background()
 	for key, n := range map[string]int{"small": 10, "large": 3*blockSize + 5} { // Put Blob, Put Block List
-		first, second := randBytes(t, n), randBytes(t, n)
+		first, second := storetest.RandBytes(t, n), storetest.RandBytes(t, n)
 		if err := st.Put(ctx, key, bytes.NewReader(first), int64(n)); err != nil {
 			t.Fatalf("put %s: %v", key, err)
 		}
 		if err := st.Put(ctx, key, bytes.NewReader(second), int64(n)); !backends.IsExists(err) {
 			t.Fatalf("second put of %s without pre-check: got %v, want ErrExists from If-None-Match", key, err)
 		}
-		if got := readAll(t, st, key); !bytes.Equal(got, first) {
+		if got := storetest.ReadAll(t, st, key); !bytes.Equal(got, first) {
 			t.Fatalf("%s was replaced despite If-None-Match", key)
 		}
 	}
@@ -124,8 +122,8 @@ func TestCheck(t *testing.T) {
 	if err := newStore(t, srv, azure.Options{Container: c}).Check(ctx); err != nil {
 		t.Fatalf("check of a good store: %v", err)
 	}
-	badKey := base64.StdEncoding.EncodeToString(randBytes(t, 64))
-	closed := "http://" + closedPort(t) + "/devstoreaccount1"
+	badKey := base64.StdEncoding.EncodeToString(storetest.RandBytes(t, 64))
+	closed := "http://" + storetest.ClosedPort(t) + "/devstoreaccount1"
 	cases := []struct {
 		name      string
 		srv       server
@@ -165,7 +163,7 @@ func TestCheck(t *testing.T) {
 func TestSASNotLeaked(t *testing.T) {
 	const sas = "sv=2024-01-01&ss=b&srt=sco&sp=rwdl&se=2099-01-01T00:00:00Z&sig=SECRETSIGNATURE%3D"
 	st, err := azure.New(azure.Options{
-		Container: "c-1", Account: "acct", SASToken: sas, Endpoint: "http://" + closedPort(t) + "/acct", MaxRetries: -1,
+		Container: "c-1", Account: "acct", SASToken: sas, Endpoint: "http://" + storetest.ClosedPort(t) + "/acct", MaxRetries: -1,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -192,7 +190,7 @@ func TestRetriesBounded(t *testing.T) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}))
 	defer srv.Close()
-	key := base64.StdEncoding.EncodeToString(randBytes(t, 64))
+	key := base64.StdEncoding.EncodeToString(storetest.RandBytes(t, 64))
 	st, err := azure.New(azure.Options{
 		Container: "c-503", Endpoint: srv.URL + "/acct", Account: "acct", Key: key,
 		MaxRetries: 2, RetryDelay: 10 * time.Millisecond,
@@ -248,44 +246,11 @@ func TestNew(t *testing.T) {
 	}
 }
 
-func closedPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
-func randBytes(t *testing.T, n int) []byte {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func readAll(t *testing.T, st backends.Store, key string) []byte {
-	t.Helper()
-	rc, err := st.Get(context.Background(), key, 0, -1)
-	if err != nil {
-		t.Fatalf("get %s: %v", key, err)
-	}
-	defer rc.Close()
-	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(rc); err != nil {
-		t.Fatalf("read %s: %v", key, err)
-	}
-	return buf.Bytes()
-}
-
 // TestContentMD5Verified: a body that changes after Put computed its digest
 // is refused by the service and leaves no blob.
 func TestContentMD5Verified(t *testing.T) {
 	st := fresh(t, azure.Options{})
-	r := &mutatingReader{Reader: bytes.NewReader(randBytes(t, 1000))}
+	r := &mutatingReader{Reader: bytes.NewReader(storetest.RandBytes(t, 1000))}
 	err := st.Put(context.Background(), "md5", r, 1000)
 	if err == nil {
 		t.Fatal("put of a body that changed under its Content-MD5 succeeded")

@@ -3,8 +3,6 @@ package minio_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -85,7 +83,7 @@ func TestServerRefusesOverwrite(t *testing.T) {
 	minio.SkipStat(st)
 	ctx := context.Background()
 	for key, n := range map[string]int{"small": 10, "large": partSize + 1} {
-		first, second := randBytes(t, n), randBytes(t, n)
+		first, second := storetest.RandBytes(t, n), storetest.RandBytes(t, n)
 		if err := st.Put(ctx, key, bytes.NewReader(first), int64(n)); err != nil {
 			t.Fatalf("put %s: %v", key, err)
 		}
@@ -98,7 +96,7 @@ func TestServerRefusesOverwrite(t *testing.T) {
 				t.Fatalf("second put of %s without stat: got %v, want ErrExists from If-None-Match", key, err)
 			}
 		}
-		if got := readAll(t, st, key); !bytes.Equal(got, first) {
+		if got := storetest.ReadAll(t, st, key); !bytes.Equal(got, first) {
 			t.Fatalf("%s was replaced despite If-None-Match", key)
 		}
 	}
@@ -112,9 +110,9 @@ func (o onlySeeker) Seek(off int64, whence int) (int64, error) { return o.r.Seek
 
 func TestCancelAbortsMultipart(t *testing.T) {
 	st := fresh(t, minio.Options{Concurrency: 2})
-	data := randBytes(t, 4*partSize)
+	data := storetest.RandBytes(t, 4*partSize)
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &cancelReader{r: bytes.NewReader(data), after: 2*partSize + 1, cancel: cancel}
+	r := &storetest.CancelReader{R: bytes.NewReader(data), After: 2*partSize + 1, Cancel: cancel}
 	if err := st.Put(ctx, "big", r, int64(len(data))); err == nil {
 		t.Fatal("cancelled multipart put succeeded")
 	}
@@ -145,35 +143,13 @@ func assertNoUploads(t *testing.T, st *minio.Store, keys ...string) {
 	}
 }
 
-type cancelReader struct {
-	r      *bytes.Reader
-	after  int
-	n      int
-	cancel context.CancelFunc
-}
-
-func (c *cancelReader) Read(p []byte) (int, error) {
-	if c.n >= c.after {
-		c.cancel()
-		return 0, context.Canceled
-	}
-	n, err := c.r.Read(p)
-	c.n += n
-	return n, err
-}
-
-func (c *cancelReader) Seek(off int64, whence int) (int64, error) {
-	c.n = 0
-	return c.r.Seek(off, whence)
-}
-
 func TestCheck(t *testing.T) {
 	srv, bucket := testServer(t)
 	ctx := context.Background()
 	if err := newStore(t, srv, minio.Options{Bucket: bucket}).Check(ctx); err != nil {
 		t.Fatalf("check of a good store: %v", err)
 	}
-	closed := closedPort(t)
+	closed := storetest.ClosedPort(t)
 	cases := []struct {
 		name      string
 		srv       server
@@ -280,37 +256,4 @@ func TestNew(t *testing.T) {
 			t.Errorf("New(%+v) = %v, want a permanent error", o, err)
 		}
 	}
-}
-
-func closedPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
-func randBytes(t *testing.T, n int) []byte {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func readAll(t *testing.T, st backends.Store, key string) []byte {
-	t.Helper()
-	rc, err := st.Get(context.Background(), key, 0, -1)
-	if err != nil {
-		t.Fatalf("get %s: %v", key, err)
-	}
-	defer rc.Close()
-	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(rc); err != nil {
-		t.Fatalf("read %s: %v", key, err)
-	}
-	return buf.Bytes()
 }

@@ -74,19 +74,13 @@ func (s *Store) Put(ctx context.Context, key string, r io.ReadSeeker, size int64
 
 // Get implements backends.Store.
 func (s *Store) Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
-	if err := backends.ValidKey(key); err != nil {
-		return nil, backends.Permanent(fmt.Errorf("get %s: %w", key, err))
-	}
-	if offset < 0 {
-		return nil, backends.Permanent(fmt.Errorf("get %s: negative offset %d", key, offset))
+	if err := objio.CheckGet(key, offset); err != nil {
+		return nil, err
 	}
 	ctx, cancel := objio.WithTimeout(ctx, s.opt.Timeout)
 	if length == 0 {
 		defer cancel()
-		if _, err := s.Stat(ctx, key); err != nil {
-			return nil, fmt.Errorf("get %s: %w", key, err)
-		}
-		return objio.Empty(), nil
+		return objio.GetNothing(ctx, key, s.Stat)
 	}
 	var opts minio.GetObjectOptions
 	switch {

@@ -114,19 +114,13 @@ func (s *Store) putMultipart(ctx context.Context, key, full string, r io.ReadSee
 
 // Get implements backends.Store.
 func (s *Store) Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
-	if err := backends.ValidKey(key); err != nil {
-		return nil, backends.Permanent(fmt.Errorf("get %s: %w", key, err))
-	}
-	if offset < 0 {
-		return nil, backends.Permanent(fmt.Errorf("get %s: negative offset %d", key, offset))
+	if err := objio.CheckGet(key, offset); err != nil {
+		return nil, err
 	}
 	ctx, cancel := objio.WithTimeout(ctx, s.opt.Timeout)
 	if length == 0 {
 		defer cancel()
-		if _, err := s.Stat(ctx, key); err != nil {
-			return nil, fmt.Errorf("get %s: %w", key, err)
-		}
-		return objio.Empty(), nil
+		return objio.GetNothing(ctx, key, s.Stat)
 	}
 	full := s.prefix + key
 	in := &s3.GetObjectInput{Bucket: &s.opt.Bucket, Key: &full}

@@ -3,10 +3,7 @@ package s3_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -93,7 +90,7 @@ func TestServerRefusesOverwrite(t *testing.T) {
 	s3.SkipHead(st)
 	ctx := context.Background()
 	for key, n := range map[string]int{"small": 10, "large": partSize + 1} { // PutObject, CompleteMultipartUpload
-		first, second := randBytes(t, n), randBytes(t, n)
+		first, second := storetest.RandBytes(t, n), storetest.RandBytes(t, n)
 		if err := st.Put(ctx, key, bytes.NewReader(first), int64(n)); err != nil {
 			t.Fatalf("put %d bytes: %v", n, err)
 		}
@@ -101,7 +98,7 @@ func TestServerRefusesOverwrite(t *testing.T) {
 		if !backends.IsExists(err) {
 			t.Fatalf("second put of %d bytes without HEAD: got %v, want ErrExists from If-None-Match", n, err)
 		}
-		got := readAll(t, st, key)
+		got := storetest.ReadAll(t, st, key)
 		if !bytes.Equal(got, first) {
 			t.Fatalf("%d-byte object was replaced despite If-None-Match", n)
 		}
@@ -113,7 +110,7 @@ func TestServerRefusesOverwrite(t *testing.T) {
 // is refused by the server and leaves no object.
 func TestContentMD5Verified(t *testing.T) {
 	st := fresh(t, s3.Options{})
-	r := &mutatingReader{Reader: bytes.NewReader(randBytes(t, 1000))}
+	r := &mutatingReader{Reader: bytes.NewReader(storetest.RandBytes(t, 1000))}
 	err := st.Put(context.Background(), "md5", r, 1000)
 	if err == nil {
 		t.Fatal("put of a body that changed under its Content-MD5 succeeded")
@@ -148,9 +145,9 @@ func (m *mutatingReader) Read(p []byte) (int, error) {
 
 func TestCancelAbortsMultipart(t *testing.T) {
 	st := fresh(t, s3.Options{Concurrency: 2})
-	data := randBytes(t, 4*partSize)
+	data := storetest.RandBytes(t, 4*partSize)
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &cancelReader{r: bytes.NewReader(data), after: 2*partSize + 1, cancel: cancel}
+	r := &storetest.CancelReader{R: bytes.NewReader(data), After: 2*partSize + 1, Cancel: cancel}
 	if err := st.Put(ctx, "big", r, int64(len(data))); err == nil {
 		t.Fatal("cancelled multipart put succeeded")
 	}
@@ -184,35 +181,13 @@ func assertNoUploads(t *testing.T, st *s3.Store, keys ...string) {
 	}
 }
 
-type cancelReader struct {
-	r      *bytes.Reader
-	after  int
-	n      int
-	cancel context.CancelFunc
-}
-
-func (c *cancelReader) Read(p []byte) (int, error) {
-	if c.n >= c.after {
-		c.cancel()
-		return 0, context.Canceled
-	}
-	n, err := c.r.Read(p)
-	c.n += n
-	return n, err
-}
-
-func (c *cancelReader) Seek(off int64, whence int) (int64, error) {
-	c.n = 0
-	return c.r.Seek(off, whence)
-}
-
 func TestCheck(t *testing.T) {
 	srv, bucket := minio(t)
 	ctx := context.Background()
 	if err := newStore(t, srv, s3.Options{Bucket: bucket}).Check(ctx); err != nil {
 		t.Fatalf("check of a good store: %v", err)
 	}
-	closed := closedPort(t)
+	closed := storetest.ClosedPort(t)
 	cases := []struct {
 		name      string
 		srv       server
@@ -261,7 +236,7 @@ func TestNoCredentials(t *testing.T) {
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true") // never call out to an instance metadata service
 	t.Setenv("AWS_CONFIG_FILE", t.TempDir()+"/none")
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", t.TempDir()+"/none")
-	st, err := s3.New(context.Background(), s3.Options{Bucket: "b-123", Endpoint: "http://" + closedPort(t)})
+	st, err := s3.New(context.Background(), s3.Options{Bucket: "b-123", Endpoint: "http://" + storetest.ClosedPort(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,37 +316,3 @@ func TestPutInput(t *testing.T) {
 	}
 }
 
-func closedPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
-func randBytes(t *testing.T, n int) []byte {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func readAll(t *testing.T, st backends.Store, key string) []byte {
-	t.Helper()
-	rc, err := st.Get(context.Background(), key, 0, -1)
-	if err != nil {
-		t.Fatalf("get %s: %v", key, err)
-	}
-	defer rc.Close()
-	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(rc); err != nil {
-		t.Fatalf("read %s: %v", key, err)
-	}
-	return buf.Bytes()
-}
-
-var _ = errors.Is

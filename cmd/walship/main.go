@@ -24,7 +24,7 @@ usage:
   walship prune STORE_URL [--dry-run] [--snapshots N] [--window D]   # or: prune --config FILE
   walship status [--addr HOST:PORT]           # a running agent's progress, per store
   walship copy --config FILE --from NAME --to NAME   # backfill a store from another
-  walship snapshot --config FILE              # take a base snapshot now (source.data or snapshot.command)
+  walship snapshot [--addr HOST:PORT]         # ask the running agent for a base snapshot now
   walship demo
 
 Store URLs: file:///abs/path (or a plain path), s3://bucket/prefix?endpoint=...&region=...,

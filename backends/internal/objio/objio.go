@@ -11,6 +11,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/walship/walship/backends"
 )
 
 // ErrShortBody reports a Put body that ended before its declared size.
@@ -212,3 +214,23 @@ type reworded struct {
 
 func (r *reworded) Error() string { return r.msg }
 func (r *reworded) Unwrap() error { return r.err }
+
+// CheckGet validates a Get's key and offset, the same way for every store.
+func CheckGet(key string, offset int64) error {
+	if err := backends.ValidKey(key); err != nil {
+		return backends.Permanent(fmt.Errorf("get %s: %w", key, err))
+	}
+	if offset < 0 {
+		return backends.Permanent(fmt.Errorf("get %s: negative offset %d", key, offset))
+	}
+	return nil
+}
+
+// GetNothing answers a Get of length 0: an empty reader if the object
+// exists (stat says), its not-found error otherwise.
+func GetNothing(ctx context.Context, key string, stat func(context.Context, string) (backends.ObjectInfo, error)) (io.ReadCloser, error) {
+	if _, err := stat(ctx, key); err != nil {
+		return nil, fmt.Errorf("get %s: %w", key, err)
+	}
+	return Empty(), nil
+}
