@@ -47,6 +47,14 @@ func (a *Agent) recover(ctx context.Context) error {
 		}
 		a.log.Info("starting timeline 1", "source", a.opt.WALDir, "first_index", first, "last_index", last)
 	}
+	if !a.fresh {
+		for _, s := range a.opt.Stores {
+			if _, ok := a.st.Cursors[s.Store.String()]; !ok && a.st.Sealed.Index >= first && a.st.SealedItem != "" {
+				a.log.Warn("store is new to this agent: it gets segments from now on, not the history shipped before; "+
+					"backfill it with 'walship copy --from OTHER --to "+s.Name+"'", "store", s.Name)
+			}
+		}
+	}
 	items, err := a.spool.items()
 	if err != nil {
 		return err
