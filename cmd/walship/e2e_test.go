@@ -291,6 +291,7 @@ func TestUsageAndBadInput(t *testing.T) {
 		{[]string{"restore", "file:///x", "/tmp/o", "--index", "5", "--time", "2026-01-01T00:00:00Z"}, 2, "cannot be combined"},
 		{[]string{"restore", "file:///x", "/tmp/o", "--time", "yesterday"}, 2, "RFC3339"},
 		{[]string{"restore", "file:///x", "/tmp/o", "--bogus"}, 2, "bogus"},
+		{[]string{"restore", "file:///x", "/tmp/o", "--download-limit", "fast"}, 2, "--download-limit"},
 		{[]string{"replicate"}, 2, "WAL_DIR"},
 		{[]string{"replicate", t.TempDir(), "file://" + t.TempDir()}, 1, "tidwall"},
 		{[]string{"replicate", "/nonexistent/wal", "file://" + t.TempDir()}, 1, "/nonexistent/wal"},

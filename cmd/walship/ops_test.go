@@ -29,6 +29,11 @@ func TestCopy(t *testing.T) {
 		t.Fatalf("restore from the copy: %s", stderr)
 	}
 	compareRestored(t, filepath.Join(out, "wal"), want)
+	out2 := filepath.Join(t.TempDir(), "r2")
+	if code, _, stderr := walship(t, "restore", b, out2, "--download-limit", "64MiB"); code != 0 {
+		t.Fatalf("restore with a download limit: %s", stderr)
+	}
+	compareRestored(t, filepath.Join(out2, "wal"), want)
 	code, stdout, _ = walship(t, "copy", a, b)
 	if code != 0 || !strings.Contains(stdout, "copied 0 objects") {
 		t.Fatalf("second copy should find everything there: %d %s", code, stdout)

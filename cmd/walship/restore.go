@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/walship/walship/config"
 	"github.com/walship/walship/pitr"
 	"github.com/walship/walship/segments"
 )
@@ -28,6 +29,7 @@ func cmdRestore(args []string, stdout io.Writer) error {
 	walDir := fs.String("wal-dir", "", "where to write the restored log (default OUT_DIR/wal)")
 	parallel := fs.Int("parallel", 4, "segments fetched at once")
 	prefer := fs.String("prefer", "", "with --config: read from the store of this `name` first, then fall back to the others")
+	downLimit := fs.String("download-limit", "", "cap download bytes/s from each store, e.g. 50MiB (default: limits in --config, else none)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -67,6 +69,16 @@ func cmdRestore(args []string, stdout io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *downLimit != "" {
+		n, err := config.ParseSize(*downLimit)
+		if err != nil {
+			return usageError("--download-limit: %v", err)
+		}
+		if cfg == nil {
+			cfg = &config.Config{}
+		}
+		cfg.Limits.DownloadBytesPerSec = config.Size(n)
+	}
 	st, _, closeStore, err := readStores(ctx, url, cfg, *prefer)
 	if err != nil {
 		return err

@@ -135,6 +135,15 @@ func readStores(ctx context.Context, url string, cfg *config.Config, prefer stri
 		ss = append([]agent.Store{ss[i]}, slices.Delete(slices.Clone(ss), i, i+1)...)
 	}
 	closeAll := func() { closeStores(ss) }
+	// Reads honour the configured download and request limits.
+	global := (*throttle.Limiter)(nil)
+	if cfg != nil {
+		if global, err = throttle.New(limitsConfig(cfg.Limits)); err != nil {
+			closeAll()
+			return nil, nil, nil, usageError("limits: %v", err)
+		}
+	}
+	ss = throttled(ss, global)
 	if len(ss) == 1 {
 		return ss[0].Store, ss, closeAll, nil
 	}
