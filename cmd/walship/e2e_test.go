@@ -23,6 +23,15 @@ var (
 	buildErr  error
 )
 
+// TestMain removes the binary walshipBin built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
 // walshipBin builds the walship command once per test run.
 func walshipBin(t *testing.T) string {
 	t.Helper()
