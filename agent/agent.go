@@ -349,19 +349,20 @@ func (a *Agent) Status() Status {
 			}
 			ss.Gaps = append(ss.Gaps, a.st.Gaps[id]...)
 		}
-		// Lag: the oldest entry read but not in this store is the first
-		// entry of its first pending item, else of the open segment.
-		oldest := a.openFirst
+		// Lag: what was read but is not verified in this store starts at its
+		// first pending spool item, else at the open segment.
+		var oldest time.Time
 		for _, it := range a.items {
 			if it > cursor {
+				if n, err := parseItem(it); err == nil {
+					ss.LagEntries = s.Tailed - min(s.Tailed, n.First-1)
+				}
 				oldest = a.info[it].firstRead
 				break
 			}
 		}
-		if s.Tailed > ss.Shipped && (ss.Timeline == s.Timeline || ss.Timeline == 0) {
-			ss.LagEntries = s.Tailed - ss.Shipped
-		} else if ss.Timeline != s.Timeline && s.Tailed > 0 {
-			ss.LagEntries = s.Tailed - min(s.Tailed, ss.Shipped)
+		if oldest.IsZero() && s.Tailed > s.Sealed {
+			ss.LagEntries, oldest = s.Tailed-s.Sealed, a.openFirst
 		}
 		if !oldest.IsZero() && ss.LagEntries > 0 {
 			ss.LagSeconds = now.Sub(oldest).Seconds()
