@@ -36,6 +36,7 @@ type Tailer struct {
 	timer  *time.Timer
 
 	lastObs time.Time // the last observed time handed out
+	readAt  time.Time // when the bytes being served were last looked at (observed time)
 	warned  bool      // the missing-timestamp warning was logged
 
 	counter lastCounter // for Bounds; own lock
@@ -169,6 +170,11 @@ func (t *Tailer) read(c *segReader) ([]byte, status, error) {
 		if err := c.refresh(); err != nil {
 			return nil, 0, err
 		}
+		// Entries served until the next look were first seen now: one clock
+		// read per look, not per entry.
+		if t.opt.Time.Observed() {
+			t.readAt = t.opt.Now()
+		}
 		c.sinceRefresh = 0
 	}
 	c.sinceRefresh++
@@ -203,7 +209,10 @@ func (t *Tailer) stamp(data []byte) Entry {
 				"dir", t.dir, "index", e.Index, "timestamp", t.opt.Time.String(), "reason", why)
 		}
 	}
-	now := t.opt.Now()
+	now := t.readAt
+	if now.IsZero() {
+		now = t.opt.Now()
+	}
 	if now.Before(t.lastObs) {
 		now = t.lastObs
 	}
