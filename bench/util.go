@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/walship/walship/wal"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -45,13 +46,17 @@ func generate(dir string, size int64) (int64, error) {
 	return dirSize(dir), nil
 }
 
+// lastIndex reads the log's last index with walship's own read-only
+// tailer: tidwall's Open would load the last segment file into memory and
+// count it against the agent's peak RSS in the ship child.
 func lastIndex(dir string) (uint64, error) {
-	l, err := tidwal.Open(dir, nil)
+	t, err := wal.Open(dir, wal.Options{})
 	if err != nil {
 		return 0, err
 	}
-	defer l.Close()
-	return l.LastIndex()
+	defer t.Close()
+	_, last, err := t.Bounds()
+	return last, err
 }
 
 func copyTree(src, dst string) (int64, error) {

@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-
-	"github.com/klauspost/compress/zstd"
 )
 
 // Chunk object, format version 1: a piece of a base-snapshot file, named by
@@ -133,7 +131,7 @@ func EncodeChunk(dst, raw []byte, codec Codec) ([]byte, error) {
 	switch codec {
 	case CodecNone:
 	case CodecZstd:
-		enc := encoders.Get().(*zstd.Encoder)
+		enc := encoders.Get()
 		dst = enc.EncodeAll(raw, dst)
 		encoders.Put(enc)
 		if len(dst)-start-ChunkHeaderSizeV1 >= len(raw) {
@@ -257,7 +255,7 @@ func parseChunkHeaderV1(b []byte) (chunkHeader, error) {
 // unzstdExact decodes a zstd payload that must yield exactly n bytes; it
 // stops reading at n+1, so a hostile payload cannot make it allocate more.
 func unzstdExact(payload []byte, n int) ([]byte, error) {
-	dec := decoders.Get().(*zstd.Decoder)
+	dec := decoders.Get()
 	defer func() {
 		dec.Reset(nil)
 		decoders.Put(dec)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"sync"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -125,17 +124,6 @@ func checkEnd(r io.Reader) error {
 	return nil
 }
 
-var decoders = sync.Pool{New: func() any {
-	dec, err := zstd.NewReader(nil,
-		zstd.WithDecoderConcurrency(1),
-		zstd.WithDecoderLowmem(true),
-		zstd.WithDecoderMaxWindow(8<<20))
-	if err != nil {
-		panic(err) // only on invalid options
-	}
-	return dec
-}}
-
 type readerV1 struct {
 	hdr     Header
 	src     io.Reader
@@ -160,7 +148,7 @@ func openV1(prefix []byte, r io.Reader) (Reader, error) {
 	case CodecNone:
 		rd.raw = bufio.NewReaderSize(rd.stored, 64<<10)
 	case CodecZstd:
-		rd.dec = decoders.Get().(*zstd.Decoder)
+		rd.dec = decoders.Get()
 		if err := rd.dec.Reset(rd.stored); err != nil {
 			rd.Close()
 			return nil, fmt.Errorf("%w: zstd: %v", ErrCorrupt, err)

@@ -8,7 +8,6 @@ import (
 	"hash"
 	"io"
 	"math"
-	"sync"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -19,20 +18,6 @@ type Sink interface {
 	io.Writer
 	io.WriterAt
 }
-
-// encoders are reused across segments: a zstd encoder owns a few MiB of
-// tables, and an agent seals one segment a second.
-var encoders = sync.Pool{New: func() any {
-	enc, err := zstd.NewWriter(nil,
-		zstd.WithEncoderLevel(zstd.SpeedFastest),
-		zstd.WithEncoderConcurrency(1),
-		zstd.WithLowerEncoderMem(true),
-		zstd.WithWindowSize(1<<20))
-	if err != nil {
-		panic(err) // only on invalid options
-	}
-	return enc
-}}
 
 // Writer streams entries into a version 1 segment. Memory stays bounded by
 // the codec's window, whatever the segment's size. Not safe for concurrent
@@ -62,7 +47,7 @@ func NewWriter(sink Sink, timeline uint32, sourceFormat uint8, codec Codec) (*Wr
 	case CodecNone:
 		w.raw = &w.stored
 	case CodecZstd:
-		w.enc = encoders.Get().(*zstd.Encoder)
+		w.enc = encoders.Get()
 		w.enc.Reset(&w.stored)
 		w.raw = w.enc
 	default:

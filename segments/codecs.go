@@ -1,0 +1,61 @@
+package segments
+
+import (
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// zstd encoders and decoders own megabytes of tables. A sync.Pool would
+// drop them at every GC, and an agent that seals a segment a second between
+// GCs would build a new encoder each time, growing the process's memory with
+// the log. These caches keep a few for good.
+type cache[T any] struct {
+	mu    sync.Mutex
+	free  []T
+	limit int
+	make  func() T
+}
+
+func (c *cache[T]) Get() T {
+	c.mu.Lock()
+	if n := len(c.free); n > 0 {
+		x := c.free[n-1]
+		c.free = c.free[:n-1]
+		c.mu.Unlock()
+		return x
+	}
+	c.mu.Unlock()
+	return c.make()
+}
+
+func (c *cache[T]) Put(x T) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.free) < c.limit {
+		c.free = append(c.free, x)
+	}
+}
+
+var encoders = &cache[*zstd.Encoder]{limit: 4, make: func() *zstd.Encoder {
+	enc, err := zstd.NewWriter(nil,
+		zstd.WithEncoderLevel(zstd.SpeedFastest),
+		zstd.WithEncoderConcurrency(1),
+		zstd.WithLowerEncoderMem(true),
+		zstd.WithWindowSize(1<<20))
+	if err != nil {
+		panic(err) // only on invalid options
+	}
+	return enc
+}}
+
+var decoders = &cache[*zstd.Decoder]{limit: 8, make: func() *zstd.Decoder {
+	dec, err := zstd.NewReader(nil,
+		zstd.WithDecoderConcurrency(1),
+		zstd.WithDecoderLowmem(true),
+		zstd.WithDecoderMaxWindow(8<<20))
+	if err != nil {
+		panic(err) // only on invalid options
+	}
+	return dec
+}}
