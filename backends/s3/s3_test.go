@@ -315,4 +315,3 @@ func TestPutInput(t *testing.T) {
 		}
 	}
 }
-
