@@ -61,3 +61,10 @@ func oneOf(fs *flag.FlagSet, names ...string) error {
 	}
 	return nil
 }
+
+// flagSet reports whether the named flag was given.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}

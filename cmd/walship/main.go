@@ -22,9 +22,9 @@ usage:
   walship mark STORE_URL --delete NAME
   walship verify STORE_URL [--json]
   walship prune STORE_URL [--dry-run] [--snapshots N] [--window D]   # or: prune --config FILE
-  walship status [--addr HOST:PORT]           # a running agent's progress, per store
+  walship status [--addr HOST:PORT | --config FILE]   # a running agent's progress, per store
   walship copy --config FILE --from NAME --to NAME   # backfill a store from another
-  walship snapshot [--addr HOST:PORT]         # ask the running agent for a base snapshot now
+  walship snapshot [--addr HOST:PORT | --config FILE] # ask the running agent for a base snapshot now
   walship demo
 
 Store URLs: file:///abs/path (or a plain path), s3://bucket/prefix?endpoint=...&region=...,

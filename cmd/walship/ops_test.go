@@ -107,7 +107,7 @@ func TestStatusAndLimits(t *testing.T) {
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		code, stdout, _ := walship(t, "status", "--addr", addr)
+		code, stdout, _ := walship(t, "status", "--config", cfgPath)
 		if code == 0 && strings.Contains(stdout, "local") && !strings.Contains(stdout, "local  0  0") {
 			break
 		}

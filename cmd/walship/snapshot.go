@@ -13,9 +13,17 @@ func cmdSnapshot(args []string, stdout io.Writer) error {
 	fs := newFlagSet("snapshot", "snapshot [--addr HOST:PORT]")
 	addr := fs.String("addr", "127.0.0.1:9090", "the running agent's metrics `address` (metrics.addr / --metrics-addr)")
 	timeout := fs.Duration("timeout", time.Hour, "how long to wait for the snapshot to be stored")
+	cfgPath := fs.String("config", "", "YAML config `file`: use its metrics.addr")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	if cfg != nil && cfg.Metrics.Addr != "" && !flagSet(fs, "addr") {
+		*addr = cfg.Metrics.Addr
 	}
 	if len(pos) > 0 {
 		return usageError("snapshot takes no arguments: it asks the running agent to take one")

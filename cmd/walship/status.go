@@ -16,9 +16,17 @@ func cmdStatus(args []string, stdout io.Writer) error {
 	fs := newFlagSet("status", "status --addr HOST:PORT [--json]")
 	addr := fs.String("addr", "127.0.0.1:9090", "the running agent's metrics `address` (metrics.addr / --metrics-addr)")
 	asJSON := fs.Bool("json", false, "print the agent's JSON as is")
+	cfgPath := fs.String("config", "", "YAML config `file`: use its metrics.addr")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	if cfg != nil && cfg.Metrics.Addr != "" && !flagSet(fs, "addr") {
+		*addr = cfg.Metrics.Addr
 	}
 	if len(pos) > 0 {
 		return usageError("status takes no arguments")
