@@ -232,15 +232,30 @@ type chunkInfo struct {
 // their stored sizes. Damage goes into the report.
 func (r *Report) verifyChunks(ctx context.Context, st backends.Store, chunks []chunkInfo) (map[segments.Digest]int64, error) {
 	good := make(map[segments.Digest]int64, len(chunks))
+	err := r.checkAll(ctx, len(chunks), func(i int) string { return chunks[i].key },
+		func(ctx context.Context, i int) (func(), error) {
+			if err := verifyChunk(ctx, st, chunks[i]); err != nil {
+				return nil, err
+			}
+			return func() { good[chunks[i].digest] = chunks[i].size }, nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	return good, nil
+}
+
+// checkAll runs check on items 0..n-1, verifyParallel at a time. An item
+// whose check fails with a data problem is recorded as damage to key(i); a
+// passing check's record func runs under the report's lock; any other
+// failure (the store) stops the walk and is returned.
+func (r *Report) checkAll(ctx context.Context, n int, key func(int) string, check func(context.Context, int) (record func(), err error)) error {
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(verifyParallel)
-	for _, c := range chunks {
-		if gctx.Err() != nil {
-			break
-		}
+	for i := 0; i < n && gctx.Err() == nil; i++ {
 		g.Go(func() error {
-			err := verifyChunk(gctx, st, c)
+			record, err := check(gctx, i)
 			problem, damaged := "", false
 			if err != nil {
 				if problem, damaged = dataProblem(err); !damaged {
@@ -250,17 +265,17 @@ func (r *Report) verifyChunks(ctx context.Context, st backends.Store, chunks []c
 			mu.Lock()
 			defer mu.Unlock()
 			if damaged {
-				r.damage(c.key, problem)
+				r.damage(key(i), problem)
 			} else {
-				good[c.digest] = c.size
+				record()
 			}
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, err
+		return err
 	}
-	return good, ctx.Err()
+	return ctx.Err()
 }
 
 func verifyChunk(ctx context.Context, st backends.Store, c chunkInfo) error {
@@ -407,36 +422,18 @@ func dataProblem(err error) (string, bool) {
 // report; a store failure stops the walk and is returned.
 func (r *Report) verifySegments(ctx context.Context, st backends.Store, segs []SegmentInfo) ([]bool, error) {
 	intact := make([]bool, len(segs))
-	var mu sync.Mutex
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(verifyParallel)
-	for i, s := range segs {
-		if gctx.Err() != nil {
-			break
-		}
-		g.Go(func() error {
-			entries, err := verifySegment(gctx, st, s)
-			problem, damaged := "", false
+	err := r.checkAll(ctx, len(segs), func(i int) string { return segs[i].Key },
+		func(ctx context.Context, i int) (func(), error) {
+			entries, err := verifySegment(ctx, st, segs[i])
 			if err != nil {
-				if problem, damaged = dataProblem(err); !damaged {
-					return err
-				}
+				return nil, err
 			}
-			mu.Lock()
-			defer mu.Unlock()
-			if damaged {
-				r.damage(s.Key, problem)
-			} else {
-				intact[i] = true
-				r.Entries += entries
-			}
-			return nil
+			return func() { intact[i] = true; r.Entries += entries }, nil
 		})
-	}
-	if err := g.Wait(); err != nil {
+	if err != nil {
 		return nil, err
 	}
-	return intact, ctx.Err()
+	return intact, nil
 }
 
 // verifySegment reads one segment in full. Store failures come back as
