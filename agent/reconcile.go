@@ -33,12 +33,12 @@ func (s *shipper) reconcile(ctx context.Context) error {
 				return nil
 			})
 		if err != nil {
-			return fmt.Errorf("reconcile: list %s: %w", segments.TimelinePrefix(n.Timeline), err)
+			return fmt.Errorf("reconcile: %w", err) // the store names the listing
 		}
 	}
 	if len(pending) == 0 { // nothing owed: a successful listing proves the store answers
 		if err := s.store.Store.List(ctx, segments.TimelinesPrefix, "", func(backends.ObjectInfo) error { return errStop }); err != nil && err != errStop {
-			return fmt.Errorf("reconcile: list %s: %w", segments.TimelinesPrefix, err)
+			return fmt.Errorf("reconcile: %w", err)
 		}
 	}
 	uploaded, adopted := 0, 0

@@ -156,7 +156,7 @@ func replicateRestore(t *testing.T, tg target, root string, seed int64) {
 	start := time.Now()
 	walDir := filepath.Join(root, "wal")
 	w := startWriter(t, walDir, seed, 500*time.Microsecond)
-	for w.count() < 20 {
+	for w.Count() < 20 {
 		time.Sleep(time.Millisecond)
 	}
 	args := []string{walDir, tg.url, "--state", tg.state, "--seal-size", "16KiB", "--seal-interval", "50ms"}
@@ -169,7 +169,7 @@ func replicateRestore(t *testing.T, tg target, root string, seed int64) {
 	a.waitShipped(t, tg.state, 1, 20*time.Second)
 	time.Sleep(time.Until(start.Add(1500 * time.Millisecond)))
 	during := shipped(tg.state)
-	want := w.halt(t)
+	want := w.Halt(t)
 	a.waitShipped(t, tg.state, uint64(len(want)), 30*time.Second)
 	if code := a.term(t); code != 0 {
 		t.Fatalf("replicate stopped by SIGTERM: exit %d\n%s", code, a.stderr)

@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -127,81 +126,19 @@ func noSecrets(t *testing.T, what, out string) {
 	}
 }
 
-// writer appends entries testwal.Entry(seed, i, maxEntry) to a tidwall/wal
-// log at a steady pace until halted, the way a database would.
-type writer struct {
-	log  *tidwal.Log
-	mu   sync.Mutex
-	data [][]byte // data[i-1] is entry i
-	stop chan struct{}
-	done chan struct{}
-	err  error
-}
-
 const maxEntry = 1024
 
-func startWriter(t *testing.T, dir string, seed int64, every time.Duration) *writer {
+// startWriter starts a steady in-process writer (testwal.Steady).
+func startWriter(t *testing.T, dir string, seed int64, every time.Duration) *testwal.Steady {
 	t.Helper()
 	return startWriterSize(t, dir, seed, every, maxEntry)
 }
 
 // startWriterSize is startWriter with entries of at most maxSize bytes
 // (testwal.Entry's mix: most are small).
-func startWriterSize(t *testing.T, dir string, seed int64, every time.Duration, maxSize int) *writer {
+func startWriterSize(t *testing.T, dir string, seed int64, every time.Duration, maxSize int) *testwal.Steady {
 	t.Helper()
-	l, err := tidwal.Open(dir, &tidwal.Options{LogFormat: tidwal.Binary, SegmentSize: 64 << 10, NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &writer{log: l, stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(w.done)
-		tick := time.NewTicker(every)
-		defer tick.Stop()
-		for i := uint64(1); ; i++ {
-			select {
-			case <-w.stop:
-				return
-			case <-tick.C:
-			}
-			d := testwal.Entry(seed, i, maxSize)
-			if err := l.Write(i, d); err != nil {
-				w.err = err
-				return
-			}
-			w.mu.Lock()
-			w.data = append(w.data, d)
-			w.mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-w.stop:
-		default:
-			w.halt(t)
-		}
-	})
-	return w
-}
-
-func (w *writer) count() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return len(w.data)
-}
-
-// halt stops the writer and returns every entry it wrote.
-func (w *writer) halt(t *testing.T) [][]byte {
-	t.Helper()
-	close(w.stop)
-	<-w.done
-	if err := w.log.Close(); err != nil && w.err == nil {
-		w.err = err
-	}
-	if w.err != nil {
-		t.Fatalf("writer: %v", w.err)
-	}
-	return w.data
+	return testwal.StartSteady(t, dir, testwal.SteadyOptions{Seed: seed, Every: every, MaxSize: maxSize})
 }
 
 // writeLog writes n entries at once and closes the log.
@@ -223,27 +160,8 @@ func writeLog(t *testing.T, dir string, seed int64, n int) [][]byte {
 	return want
 }
 
-// shipped reads the highest entry index the agent's state.json says it
-// shipped (to its one store).
-func shipped(stateDir string) uint64 {
-	b, err := os.ReadFile(filepath.Join(stateDir, "state.json"))
-	if err != nil {
-		return 0
-	}
-	var st struct {
-		Shipped map[string]struct{ Index uint64 } `json:"shipped"`
-	}
-	if json.Unmarshal(b, &st) != nil {
-		return 0
-	}
-	var max uint64
-	for _, p := range st.Shipped {
-		if p.Index > max {
-			max = p.Index
-		}
-	}
-	return max
-}
+// shipped is the agent's shipped index from its state dir.
+func shipped(stateDir string) uint64 { return testwal.Shipped(stateDir) }
 
 // agent is a running `walship replicate`.
 type agent struct {

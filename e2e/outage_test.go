@@ -80,7 +80,7 @@ metrics: {addr: %q, max_lag: 10s}
 
 	// ~330 entries/s of about 200 bytes (testwal entries of at most 400).
 	w := startWriterSize(t, walDir, 11, 3*time.Millisecond, 400)
-	for w.count() < 10 {
+	for w.Count() < 10 {
 		time.Sleep(time.Millisecond)
 	}
 	a := startAgent(t, nil, "--config", cfg)
@@ -100,7 +100,7 @@ metrics: {addr: %q, max_lag: 10s}
 	// The outage.
 	mp.kill(t)
 	killedAt := time.Now()
-	writtenAtKill := w.count()
+	writtenAtKill := w.Count()
 	t.Logf("MinIO pid %d killed after %v; writer at entry %d", mp.cmd.Process.Pid, killedAt.Sub(start).Round(time.Millisecond), writtenAtKill)
 	type sample struct {
 		at      time.Duration // since the kill
@@ -120,7 +120,7 @@ metrics: {addr: %q, max_lag: 10s}
 		if err != nil {
 			t.Fatalf("/healthz during the outage: %v", err)
 		}
-		samples = append(samples, sample{time.Since(killedAt), w.count(), st, code, body})
+		samples = append(samples, sample{time.Since(killedAt), w.Count(), st, code, body})
 	}
 	// `walship status` names the degraded store.
 	r := walship(t, nil, "status", "--addr", addr)
@@ -219,7 +219,7 @@ metrics: {addr: %q, max_lag: 10s}
 	}
 
 	// Stop the writer; every store gets the last entry; SIGTERM.
-	want := w.halt(t)
+	want := w.Halt(t)
 	last := uint64(len(want))
 	h.waitStatus(t, a, fmt.Sprintf("every store shipped entry %d", last), 30*time.Second, func(st walagent.Status) bool {
 		for _, s := range st.Stores {

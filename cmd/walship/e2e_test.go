@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	tidwal "github.com/tidwall/wal"
+
+	"github.com/walship/walship/internal/testwal"
 )
 
 var (
@@ -61,73 +62,15 @@ func walship(t *testing.T, args ...string) (int, string, string) {
 	return code, stdout.String(), stderr.String()
 }
 
-// writer appends entries to a tidwall/wal log at a steady pace until
-// stopped, remembering every entry.
-type writer struct {
-	log  *tidwal.Log
-	mu   sync.Mutex
-	data [][]byte // data[i-1] is entry i
-	stop chan struct{}
-	done chan struct{}
+// startWriter starts a steady writer that fsyncs every entry, as
+// tidwall/wal does by default.
+func startWriter(t *testing.T, dir string, every time.Duration) *testwal.Steady {
+	t.Helper()
+	return testwal.StartSteady(t, dir, testwal.SteadyOptions{Seed: 3, Every: every, MaxSize: 300, SegmentSize: 32 << 10, Sync: true})
 }
 
-func startWriter(t *testing.T, dir string, every time.Duration) *writer {
-	l, err := tidwal.Open(dir, &tidwal.Options{LogFormat: tidwal.Binary, SegmentSize: 32 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &writer{log: l, stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(w.done)
-		rng := rand.New(rand.NewPCG(3, 4))
-		tick := time.NewTicker(every)
-		defer tick.Stop()
-		for i := uint64(1); ; i++ {
-			select {
-			case <-w.stop:
-				return
-			case <-tick.C:
-			}
-			d := make([]byte, rng.IntN(300))
-			for j := range d {
-				d[j] = byte(rng.IntN(256))
-			}
-			if err := l.Write(i, d); err != nil {
-				t.Errorf("writer: %v", err)
-				return
-			}
-			w.mu.Lock()
-			w.data = append(w.data, d)
-			w.mu.Unlock()
-		}
-	}()
-	return w
-}
-
-func (w *writer) halt() [][]byte {
-	close(w.stop)
-	<-w.done
-	w.log.Close()
-	return w.data
-}
-
-// shipped reads the store's shipped index from the agent's state file.
-func shipped(stateDir string) uint64 {
-	b, err := os.ReadFile(filepath.Join(stateDir, "state.json"))
-	if err != nil {
-		return 0
-	}
-	var st struct {
-		Shipped map[string]struct{ Index uint64 } `json:"shipped"`
-	}
-	if json.Unmarshal(b, &st) != nil {
-		return 0
-	}
-	for _, p := range st.Shipped {
-		return p.Index
-	}
-	return 0
-}
+// shipped is the agent's shipped index from its state dir.
+func shipped(stateDir string) uint64 { return testwal.Shipped(stateDir) }
 
 func compareRestored(t *testing.T, dir string, want [][]byte) {
 	t.Helper()
@@ -176,7 +119,7 @@ func TestKill9(t *testing.T) {
 			t.Fatalf("run %d ended before the kill: %v\n%s", i, err, stderr.String())
 		}
 	}
-	want := w.halt()
+	want := w.Halt(t)
 	// A last run ships everything, then stops on SIGTERM.
 	cmd := exec.Command(bin, args...)
 	var stderr bytes.Buffer
@@ -219,15 +162,12 @@ func replicateSome(t *testing.T, n int) (string, [][]byte) {
 	storeDir := filepath.Join(root, "store")
 	w := startWriter(t, walDir, 100*time.Microsecond)
 	for {
-		w.mu.Lock()
-		k := len(w.data)
-		w.mu.Unlock()
-		if k >= n {
+		if w.Count() >= n {
 			break
 		}
 		time.Sleep(time.Millisecond)
 	}
-	want := w.halt()
+	want := w.Halt(t)
 	cmd := exec.Command(walshipBin(t), "replicate", walDir, storeDir, "--seal-size", "8KiB", "--seal-interval", "20ms")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

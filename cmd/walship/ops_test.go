@@ -74,7 +74,7 @@ func TestStatusAndLimits(t *testing.T) {
 	root := t.TempDir()
 	walDir := filepath.Join(root, "wal")
 	w := startWriter(t, walDir, time.Millisecond)
-	defer w.halt()
+	defer w.Halt(t)
 	addr := freeAddr(t)
 	cfgPath := filepath.Join(root, "walship.yml")
 	writeCfg := func(limit string) {
@@ -172,7 +172,7 @@ func TestStartWithUnreachableStore(t *testing.T) {
 	walDir := filepath.Join(root, "wal")
 	w := startWriter(t, walDir, 200*time.Microsecond)
 	time.Sleep(100 * time.Millisecond)
-	want := w.halt()
+	want := w.Halt(t)
 	dead := "minio://" + freeAddr(t) + "/bucket/db?tls=false"
 	code, _, stderr := walship(t, "replicate", walDir, dead, "--state", filepath.Join(root, "s1"))
 	if code != 1 || !strings.Contains(stderr, "cannot reach") || strings.Contains(stderr, "walship-secret") {
