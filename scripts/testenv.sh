@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# testenv.sh CMD [ARGS...]: run CMD with a private MinIO (S3) and Azurite
-# (Azure Blob) server on free loopback ports, then stop them.
+# testenv.sh CMD [ARGS...]: run CMD with a private MinIO (S3), Azurite
+# (Azure Blob) and Toxiproxy (TCP fault proxy) server on free loopback
+# ports, then stop them.
 #
 # Installs what is missing into ${WALSHIP_TOOLS:-$HOME/.cache/walship}:
 #   bin/minio            go install github.com/minio/minio@$MINIO_VERSION (~2.5 min, ~1.5 GB RAM, once)
 #   azurite/             npm install azurite@$AZURITE_VERSION
+#   bin/server           go install github.com/Shopify/toxiproxy/v2/cmd/server@$TOXIPROXY_VERSION (Toxiproxy)
 # Needs: go, node+npm, curl, python3 (or bash /dev/tcp) on PATH.
 #
 # Exported to CMD (store tests read these; without them they skip, and with
@@ -26,6 +28,9 @@
 #   WALSHIP_TEST_AZURITE_DATA      Azurite's data directory
 #   WALSHIP_TEST_AZURITE_PORT      Azurite's blob port
 #   WALSHIP_TEST_AZURITE_CMD       a shell command line that restarts Azurite identically
+#   WALSHIP_TEST_TOXIPROXY         host:port of Toxiproxy's HTTP API (tests create proxies
+#                                  with listen 127.0.0.1:0 and delete them when done)
+#   WALSHIP_TEST_TOXIPROXY_PID     Toxiproxy's process id
 # and, for end-to-end tests that go through the real credential chains:
 #   MINIO_ACCESS_KEY MINIO_SECRET_KEY AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
 #   AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
@@ -35,11 +40,13 @@
 # with the same data directory and port, and append its pid to
 # $WALSHIP_TEST_PIDFILE (one per line): every pid there is killed on exit too.
 #
-# WALSHIP_TESTENV_NO_MINIO=1 / WALSHIP_TESTENV_NO_AZURITE=1 skip a server.
+# WALSHIP_TESTENV_NO_MINIO=1 / WALSHIP_TESTENV_NO_AZURITE=1 /
+# WALSHIP_TESTENV_NO_TOXIPROXY=1 skip a server.
 set -euo pipefail
 
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 AZURITE_VERSION=3.35.0
+TOXIPROXY_VERSION=v2.5.0
 
 if [ "$#" -eq 0 ]; then
 	echo "usage: $0 CMD [ARGS...]   (runs CMD with MinIO and Azurite started)" >&2
@@ -66,6 +73,16 @@ install_azurite() {
 	log "installing Azurite $AZURITE_VERSION into $tools/azurite"
 	mkdir -p "$tools/azurite"
 	npm install --prefix "$tools/azurite" --no-audit --no-fund --loglevel=error "azurite@$AZURITE_VERSION" >&2
+}
+
+install_toxiproxy() {
+	if [ -x "$tools/bin/server" ]; then return; fi
+	log "installing Toxiproxy $TOXIPROXY_VERSION into $tools/bin/server"
+	local tmp
+	tmp=$(mktemp -d)
+	(cd "$tmp" && GOBIN="$tools/bin" GOFLAGS=-mod=mod GO111MODULE=on \
+		go install "github.com/Shopify/toxiproxy/v2/cmd/server@$TOXIPROXY_VERSION")
+	rm -rf "$tmp"
 }
 
 free_port() {
@@ -177,8 +194,30 @@ start_azurite() {
 	exit 1
 }
 
+start_toxiproxy() {
+	install_toxiproxy
+	local port
+	port=$(free_port)
+	"$tools/bin/server" -host 127.0.0.1 -port "$port" >"$work/toxiproxy.log" 2>&1 &
+	local pid=$!
+	pids+=("$pid")
+	for _ in $(seq 300); do
+		if curl -sf "http://127.0.0.1:$port/version" >/dev/null 2>&1; then
+			export WALSHIP_TEST_TOXIPROXY="127.0.0.1:$port" WALSHIP_TEST_TOXIPROXY_PID="$pid"
+			log "Toxiproxy ready at 127.0.0.1:$port (pid $pid)"
+			return
+		fi
+		if ! kill -0 "$pid" 2>/dev/null; then break; fi
+		sleep 0.1
+	done
+	log "Toxiproxy did not become ready; its log:"
+	cat "$work/toxiproxy.log" >&2
+	exit 1
+}
+
 if [ "${WALSHIP_TESTENV_NO_MINIO:-}" != 1 ]; then start_minio; fi
 if [ "${WALSHIP_TESTENV_NO_AZURITE:-}" != 1 ]; then start_azurite; fi
+if [ "${WALSHIP_TESTENV_NO_TOXIPROXY:-}" != 1 ]; then start_toxiproxy; fi
 
 set +e
 "$@"
