@@ -48,6 +48,16 @@ func ParseFormat(s string) (Format, error) {
 	return 0, fmt.Errorf("unknown log format %q: want auto, binary or json", s)
 }
 
+// MaxEntrySize bounds one entry's data (the same bound as a sealed
+// segment's). A binary length or a decoded JSON entry larger than this is
+// reported as corruption instead of being waited for or buffered: no such
+// entry can be shipped, and a damaged length must not stall the tailer.
+const MaxEntrySize = 1 << 30
+
+// maxJSONLine bounds a JSON line: MaxEntrySize bytes, each escaped in at
+// most 6 bytes (\u00XX), plus the members around them.
+const maxJSONLine int64 = 6*MaxEntrySize + 64
+
 // Entry is one log entry as the tailer saw it.
 type Entry struct {
 	Index uint64
@@ -62,8 +72,27 @@ var (
 	// ErrNotWAL: the directory is missing or holds no tidwall/wal segment.
 	ErrNotWAL = errors.New("not a tidwall/wal log directory")
 	// ErrCorrupt: bytes in a complete (non-tail) part of the log do not parse.
+	// Every such error is a *CorruptError; errors.Is(err, ErrCorrupt) holds.
 	ErrCorrupt = errors.New("corrupt tidwall/wal log")
 )
+
+// CorruptError: bytes in a complete (non-tail) part of the source log do not
+// parse as tidwall/wal entries. Entries before Index were returned intact;
+// the tailer returns the same error until Seek. It matches ErrCorrupt.
+type CorruptError struct {
+	File   string // the segment file's path
+	Offset int64  // byte offset in File where the bad entry starts
+	Index  uint64 // the entry expected at Offset
+	Reason string // what is wrong, for people
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("%v: %s at byte %d (entry %d): %s; the source log is damaged, restore it or start from a new base",
+		ErrCorrupt, e.File, e.Offset, e.Index, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrCorrupt) true.
+func (e *CorruptError) Is(target error) bool { return target == ErrCorrupt }
 
 // TruncatedFrontError: entries the caller asked for were removed by
 // TruncateFront before they were read. Entries Want..First-1 are gone; the

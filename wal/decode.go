@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
 )
 
 // Entry encodings, as tidwall/wal v1.2.1 writes them (no checksums, no
@@ -20,7 +21,11 @@ import (
 //
 // An entry is complete when all its bytes (binary) or its newline (JSON)
 // are in the file. An incomplete entry at the end of the last file is a
-// write in progress; anywhere else it is corruption.
+// write in progress; anywhere else it is corruption. So is what tidwall never
+// writes: a uvarint that is not in shortest form or overflows 64 bits, a
+// length or decoded entry over MaxEntrySize, a line that is not one JSON
+// object with the two members, an index other than the expected one, and an
+// entry after index 2^64-1.
 
 type status uint8
 
@@ -29,10 +34,9 @@ const (
 	stWait                // the entry at the position is not complete yet
 )
 
-// corruptErr builds an ErrCorrupt naming the file, byte offset and index.
+// corruptErr builds a *CorruptError naming the file, byte offset and index.
 func corruptErr(r *segReader, format string, args ...any) error {
-	return fmt.Errorf("%w: %s at byte %d (entry %d): %s; the source log is damaged, restore it or start from a new base",
-		ErrCorrupt, r.path(), r.off, r.next, fmt.Sprintf(format, args...))
+	return &CorruptError{File: r.path(), Offset: r.off, Index: r.next, Reason: fmt.Sprintf(format, args...)}
 }
 
 type mark struct {
@@ -67,6 +71,12 @@ func (r *segReader) entry(fb *formatBox, keep bool) ([]byte, status, error) {
 	default:
 		data, st, err = r.jsonEntry(keep)
 	}
+	if err == nil && st == stReady && m.next == math.MaxUint64 {
+		// Only a file named by the largest index gets here: the entry
+		// after this one would have index 0.
+		r.rollback(m)
+		return nil, 0, corruptErr(r, "entry index %d leaves no room for the index after it", m.next)
+	}
 	if err != nil {
 		r.rollback(m)
 	}
@@ -86,6 +96,12 @@ func (r *segReader) binaryEntry(keep bool) ([]byte, status, error) {
 		return nil, stWait, nil
 	case hdr < 0:
 		return nil, 0, corruptErr(r, "entry length overflows 64 bits")
+	case hdr > 1 && r.buf[r.r+hdr-1] == 0:
+		// tidwall writes the shortest uvarint; a trailing zero byte never
+		// comes from it.
+		return nil, 0, corruptErr(r, "entry length %d is not in shortest form", size)
+	case size > MaxEntrySize:
+		return nil, 0, corruptErr(r, "entry length %d exceeds the %d-byte limit", size, MaxEntrySize)
 	case size > uint64(r.avail()-int64(hdr)):
 		return nil, stWait, nil
 	}
@@ -111,6 +127,9 @@ func (r *segReader) line() (int, status, error) {
 			return scanned + i, stReady, nil
 		}
 		scanned = r.w - r.r
+		if int64(scanned) > maxJSONLine {
+			return 0, 0, corruptErr(r, "no end of line within %d bytes", maxJSONLine)
+		}
 		if int64(scanned) >= r.avail() {
 			return 0, stWait, nil
 		}
@@ -130,6 +149,9 @@ func (r *segReader) jsonEntry(keep bool) ([]byte, status, error) {
 		return nil, st, err
 	}
 	data, problem := decodeJSONLine(r.buf[r.r:r.r+n], r.next, keep)
+	if problem == "" && len(data) > MaxEntrySize {
+		problem = fmt.Sprintf("JSON entry holds %d bytes, more than the %d-byte limit", len(data), MaxEntrySize)
+	}
 	if problem != "" {
 		return nil, 0, corruptErr(r, "%s", problem)
 	}
@@ -192,7 +214,9 @@ func decodeJSONLine(line []byte, want uint64, keep bool) ([]byte, string) {
 // {"index":"N","data":"BODY"}. BODY is still JSON-escaped.
 func splitJSONLine(line []byte) (index uint64, body []byte, escaped, ok bool) {
 	const mid, tail = `","data":"`, `"}`
-	if !bytes.HasPrefix(line, []byte(jsonPrefix)) || !bytes.HasSuffix(line, []byte(tail)) {
+	// The length check comes first: `{"index":"}` has both the prefix and
+	// the tail, overlapping.
+	if len(line) < len(jsonPrefix)+len(tail) || !bytes.HasPrefix(line, []byte(jsonPrefix)) || !bytes.HasSuffix(line, []byte(tail)) {
 		return 0, nil, false, false
 	}
 	rest := line[len(jsonPrefix) : len(line)-len(tail)]

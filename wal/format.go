@@ -64,7 +64,7 @@ func (b *formatBox) check(r *segReader) (Format, error) {
 	if b.explicit == FormatAuto {
 		b.v.CompareAndSwap(uint32(FormatAuto), uint32(f))
 		if got := b.get(); got != f {
-			return FormatAuto, fmt.Errorf("%w: segment %s starts like a %s log, but earlier segments are %s", ErrCorrupt, r.path(), f, got)
+			return FormatAuto, corruptErr(r, "the segment starts like a %s log, but earlier segments are %s", f, got)
 		}
 	}
 	r.sniffd = true

@@ -119,9 +119,10 @@ func (t *Tailer) Seek(index uint64) error {
 //
 // Errors: *TruncatedFrontError when the position was truncated away,
 // *RewrittenError when a file it returned entries from was rewritten; both
-// are returned again by every Next until Seek. ErrCorrupt (wrapped, naming
-// the file and byte offset) for bytes that do not parse where the writer has
-// finished writing.
+// are returned again by every Next until Seek. A *CorruptError (matching
+// ErrCorrupt, naming the file and byte offset) for bytes that do not parse
+// where the writer has finished writing, after every entry before them; it
+// too is returned again until Seek.
 //
 // Next observes a truncation that completed before it was called within
 // refreshEvery entries: it fstats its open file whenever it must read more
