@@ -105,7 +105,7 @@ func ParseChunkKey(key string) (Digest, error) {
 		return Digest{}, fmt.Errorf("not a chunk key: %q", key)
 	}
 	d, err := ParseDigest(name)
-	if err != nil || name[:2] != dir {
+	if err != nil || ChunkKey(d) != key {
 		return Digest{}, fmt.Errorf("not a chunk key: %q", key)
 	}
 	return d, nil
@@ -210,8 +210,8 @@ func readChunkV1(prefix []byte, r io.Reader, want Digest) (chunkHeader, []byte, 
 	if err != nil {
 		return h, nil, fmt.Errorf("chunk %s: %w", want, err)
 	}
-	stored := make([]byte, h.StoredLen)
-	if _, err := io.ReadFull(r, stored); err != nil {
+	stored, err := readAtMost(r, int(h.StoredLen))
+	if err != nil {
 		return h, nil, fmt.Errorf("%w: chunk %s: payload shorter than the %d bytes the header says: %v", ErrCorrupt, want, h.StoredLen, err)
 	}
 	if err := checkEnd(r); err != nil {
@@ -253,7 +253,8 @@ func parseChunkHeaderV1(b []byte) (chunkHeader, error) {
 }
 
 // unzstdExact decodes a zstd payload that must yield exactly n bytes; it
-// stops reading at n+1, so a hostile payload cannot make it allocate more.
+// stops reading at n+1, and its memory grows with what the payload really
+// decodes to, so a hostile payload cannot make it allocate more.
 func unzstdExact(payload []byte, n int) ([]byte, error) {
 	dec := decoders.Get()
 	defer func() {
@@ -263,8 +264,8 @@ func unzstdExact(payload []byte, n int) ([]byte, error) {
 	if err := dec.Reset(bytes.NewReader(payload)); err != nil {
 		return nil, fmt.Errorf("zstd: %v", err)
 	}
-	raw := make([]byte, n)
-	if _, err := io.ReadFull(dec, raw); err != nil {
+	raw, err := readAtMost(dec, n)
+	if err != nil {
 		return nil, fmt.Errorf("zstd payload decodes to fewer than the %d bytes the header says: %v", n, err)
 	}
 	var one [1]byte

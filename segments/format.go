@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"math"
 	"time"
 )
 
@@ -37,6 +38,12 @@ import (
 //
 // The header is written last (the writer reserves it, streams the payload,
 // then fills it in), so a segment whose header checks out was finished.
+//
+// A reader trusts no length: it rejects a header whose flags are not 0,
+// whose raw length cannot hold count frame headers, or (codec none) whose
+// stored length differs from its raw length; it decodes at most raw length
+// + 1 bytes; and it allocates an entry's data as the bytes arrive, so a
+// frame claiming up to MaxEntrySize in a short object costs little.
 
 // Magic opens every segment object, whatever its version.
 const Magic = "WSHPSEG\x00"
@@ -171,6 +178,15 @@ func unmarshalV1(b []byte) (Header, error) {
 	}
 	if h.Codec != CodecNone && h.Codec != CodecZstd {
 		return h, fmt.Errorf("%w: unknown codec %d", ErrCorrupt, h.Codec)
+	}
+	if flags := binary.BigEndian.Uint32(b[12:]); flags != 0 {
+		return h, fmt.Errorf("%w: unknown segment flags %#x", ErrCorrupt, flags)
+	}
+	// Lengths that cannot hold the frames the header counts; RawLen must
+	// also fit an int64, the largest object a reader can be given.
+	if h.Count > h.RawLen/frameHeaderSize || h.RawLen > math.MaxInt64-1 || h.PayloadLen > math.MaxInt64-HeaderSizeV1 ||
+		(h.Codec == CodecNone && h.PayloadLen != h.RawLen) {
+		return h, fmt.Errorf("%w: header says %d entries in %d raw bytes, %d stored (%s)", ErrCorrupt, h.Count, h.RawLen, h.PayloadLen, h.Codec)
 	}
 	return h, nil
 }

@@ -44,7 +44,9 @@ func SeekKey(tl uint32, first uint64) string {
 }
 
 // ParseSegmentKey parses a segment key strictly: anything else under the
-// segments prefix (a hostile or foreign name) is an error, never a guess.
+// segments prefix (a hostile or foreign name) is an error, never a guess,
+// and a parsed name prints back to the very key (so "0000001A" is refused:
+// the key of timeline 0x1a is "0000001a").
 func ParseSegmentKey(key string) (SegmentName, error) {
 	var n SegmentName
 	rest, ok := strings.CutPrefix(key, SegmentsPrefix)
@@ -66,7 +68,11 @@ func ParseSegmentKey(key string) (SegmentName, error) {
 	if err1 != nil || err2 != nil || err3 != nil || first == 0 || last < first || t == 0 || mt > 1<<63-1 {
 		return n, fmt.Errorf("not a segment key: %q", key)
 	}
-	return SegmentName{Timeline: uint32(t), First: first, Last: last, MaxTime: int64(mt)}, nil
+	n = SegmentName{Timeline: uint32(t), First: first, Last: last, MaxTime: int64(mt)}
+	if n.Key() != key {
+		return SegmentName{}, fmt.Errorf("not a segment key: %q (not in canonical form)", key)
+	}
+	return n, nil
 }
 
 func parseDigits(s string) (uint64, error) {
@@ -83,7 +89,8 @@ func TimelineKey(tl uint32) string {
 	return fmt.Sprintf("%s%08x%s", TimelinesPrefix, tl, timelineSuffix)
 }
 
-// ParseTimelineKey returns the timeline a record key names.
+// ParseTimelineKey returns the timeline a record key names, strictly: the
+// timeline's key must be the very key.
 func ParseTimelineKey(key string) (uint32, error) {
 	rest, ok := strings.CutPrefix(key, TimelinesPrefix)
 	name, ok2 := strings.CutSuffix(rest, timelineSuffix)
@@ -91,7 +98,7 @@ func ParseTimelineKey(key string) (uint32, error) {
 		return 0, fmt.Errorf("not a timeline key: %q", key)
 	}
 	t, err := strconv.ParseUint(name, 16, 32)
-	if err != nil || t == 0 || strings.ToLower(name) != name {
+	if err != nil || t == 0 || TimelineKey(uint32(t)) != key {
 		return 0, fmt.Errorf("not a timeline key: %q", key)
 	}
 	return uint32(t), nil

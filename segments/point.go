@@ -51,7 +51,7 @@ func PointKey(name string) string { return PointsPrefix + name + ".json" }
 func ParsePointKey(key string) (string, error) {
 	rest, ok := strings.CutPrefix(key, PointsPrefix)
 	name, ok2 := strings.CutSuffix(rest, ".json")
-	if !ok || !ok2 || ValidPointName(name) != nil {
+	if !ok || !ok2 || ValidPointName(name) != nil || PointKey(name) != key {
 		return "", fmt.Errorf("not a restore point key: %q", key)
 	}
 	return name, nil

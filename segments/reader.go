@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"slices"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -153,9 +154,41 @@ func openV1(prefix []byte, r io.Reader) (Reader, error) {
 			rd.Close()
 			return nil, fmt.Errorf("%w: zstd: %v", ErrCorrupt, err)
 		}
-		rd.raw = bufio.NewReaderSize(rd.dec, 64<<10)
+		// Decode no more than the header's raw length and one byte (to
+		// see that the payload ends there): a small hostile payload cannot
+		// make the reader decompress without end.
+		rd.raw = bufio.NewReaderSize(io.LimitReader(rd.dec, int64(h.RawLen)+1), 64<<10)
 	}
 	return rd, nil
+}
+
+// readStep is the most a reader allocates ahead of the bytes it has read:
+// a length field, which a hostile object sets at will, never decides an
+// allocation alone.
+const readStep = 1 << 20
+
+// readAtMost reads exactly n bytes from r into a new slice. Memory grows
+// with the bytes r actually yields (at most about twice them plus
+// readStep), whatever n says, so a short stream behind a huge length fails
+// cheaply.
+func readAtMost(r io.Reader, n int) ([]byte, error) {
+	if n <= readStep {
+		data := make([]byte, n)
+		_, err := io.ReadFull(r, data)
+		return data, err
+	}
+	data := make([]byte, 0, readStep)
+	for len(data) < n {
+		if len(data) == cap(data) {
+			data = slices.Grow(data, min(cap(data), n-len(data)))
+		}
+		k, err := io.ReadFull(r, data[len(data):min(cap(data), n)])
+		data = data[:len(data)+k]
+		if err != nil {
+			return nil, err
+		}
+	}
+	return data, nil
 }
 
 func (r *readerV1) Header() Header { return r.hdr }
@@ -188,8 +221,8 @@ func (r *readerV1) next1() (Entry, error) {
 	if uint64(n)+frameHeaderSize > r.rawLeft || n > MaxEntrySize {
 		return Entry{}, r.corrupt("entry %d: length %d exceeds the payload", idx, n)
 	}
-	data := make([]byte, n)
-	if _, err := io.ReadFull(r.raw, data); err != nil {
+	data, err := readAtMost(r.raw, int(n))
+	if err != nil {
 		return Entry{}, r.corrupt("entry %d: data: %v", idx, err)
 	}
 	if got := CRC32C(data); got != sum {
