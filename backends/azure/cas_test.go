@@ -1,0 +1,16 @@
+package azure_test
+
+import (
+	"testing"
+
+	"github.com/walship/walship/backends"
+	"github.com/walship/walship/backends/azure"
+	"github.com/walship/walship/backends/storetest"
+)
+
+// TestSwapConformance runs the conditional-write suite against the real
+// server: its race tests prove the server itself honours If-Match and
+// If-None-Match (PutIf checks nothing before the request).
+func TestSwapConformance(t *testing.T) {
+	storetest.RunSwap(t, func(t *testing.T) backends.Store { return fresh(t, azure.Options{}) })
+}
