@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -24,14 +25,30 @@ type spool struct {
 
 const openName = "open.tmp"
 
+// openSpool creates dir (0700) or opens it, discarding an open segment.
+// A spool left by an older walship is made owner-only, dir and items.
 func openSpool(dir string) (*spool, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, stateDirPerm); err != nil {
 		return nil, fmt.Errorf("create spool %s: %w", dir, err)
+	}
+	log := slog.Default()
+	if err := ownerOnly(dir, stateDirPerm, log); err != nil {
+		return nil, fmt.Errorf("open spool: %w", err)
 	}
 	if err := os.Remove(filepath.Join(dir, openName)); err != nil && !os.IsNotExist(err) {
 		return nil, fmt.Errorf("clean spool %s: %w", dir, err)
 	}
-	return &spool{dir: dir}, nil
+	s := &spool{dir: dir}
+	names, err := s.items()
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range names {
+		if err := ownerOnly(s.path(name), stateFilePerm, log); err != nil {
+			return nil, fmt.Errorf("open spool: %w", err)
+		}
+	}
+	return s, nil
 }
 
 func itemName(n segments.SegmentName) string {
@@ -65,7 +82,7 @@ func (s *spool) items() ([]string, error) {
 
 // create opens the file the next segment is written to.
 func (s *spool) create() (*os.File, error) {
-	f, err := os.OpenFile(s.path(openName), os.O_CREATE|os.O_TRUNC|os.O_RDWR, 0o644)
+	f, err := os.OpenFile(s.path(openName), os.O_CREATE|os.O_TRUNC|os.O_RDWR, stateFilePerm)
 	if err != nil {
 		return nil, fmt.Errorf("spool: create segment: %w", err)
 	}

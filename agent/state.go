@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 
@@ -76,7 +77,8 @@ func (s *state) chain(id uint32) []segments.Timeline {
 
 func statePath(dir string) string { return filepath.Join(dir, "state.json") }
 
-// loadState reads dir/state.json; ok is false when there is none yet.
+// loadState reads dir/state.json; ok is false when there is none yet. A
+// state file an older walship left readable by others is made owner-only.
 func loadState(dir string) (st *state, ok bool, err error) {
 	b, err := os.ReadFile(statePath(dir))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -84,6 +86,9 @@ func loadState(dir string) (st *state, ok bool, err error) {
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("read state: %w", err)
+	}
+	if err := ownerOnly(statePath(dir), stateFilePerm, slog.Default()); err != nil {
+		return nil, false, err
 	}
 	st = new(state)
 	dec := json.NewDecoder(bytes.NewReader(b))

@@ -24,21 +24,80 @@ const tmpDir = ".walship~tmp"
 
 // Store keeps objects as files below Root.
 type Store struct {
-	root string
+	root     string
+	dirMode  fs.FileMode
+	fileMode fs.FileMode
 }
 
 var _ backends.Store = (*Store)(nil)
 
-// Open returns a store rooted at dir, creating dir if needed.
+// Default modes: objects are copies of a database's log and data, so the
+// store is readable by its owner only unless Options say otherwise.
+const (
+	DefaultDirMode  fs.FileMode = 0o700
+	DefaultFileMode fs.FileMode = 0o600
+)
+
+// Options tune Open. Zero values take the defaults.
+type Options struct {
+	// DirMode is the mode of directories the store creates (its root
+	// included, when it creates it); default 0700. The umask does not
+	// apply. A root that exists keeps its mode.
+	DirMode fs.FileMode
+	// FileMode is the mode of objects; default 0600. The umask does not
+	// apply.
+	FileMode fs.FileMode
+}
+
+// Open returns a store rooted at dir, creating dir if needed, with the
+// default (owner-only) modes.
 func Open(dir string) (*Store, error) {
+	return OpenWith(dir, Options{})
+}
+
+// OpenWith is Open with options.
+func OpenWith(dir string, o Options) (*Store, error) {
+	if o.DirMode == 0 {
+		o.DirMode = DefaultDirMode
+	}
+	if o.FileMode == 0 {
+		o.FileMode = DefaultFileMode
+	}
+	if o.DirMode&^fs.ModePerm != 0 || o.FileMode&^fs.ModePerm != 0 || o.DirMode&0o700 != 0o700 || o.FileMode&0o600 != 0o600 {
+		return nil, backends.Permanent(fmt.Errorf("open file store %s: modes %v (dirs) and %v (files): want permission bits only, owner rwx on dirs and rw on files", dir, o.DirMode, o.FileMode))
+	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("open file store %s: %w", dir, err)
 	}
-	if err := os.MkdirAll(filepath.Join(abs, tmpDir), 0o755); err != nil {
+	s := &Store{root: abs, dirMode: o.DirMode, fileMode: o.FileMode}
+	if err := s.mkdirAll(filepath.Join(abs, tmpDir)); err != nil {
 		return nil, backends.Permanent(fmt.Errorf("open file store %s: %w (is the directory writable?)", abs, err))
 	}
-	return &Store{root: abs}, nil
+	return s, nil
+}
+
+// mkdirAll is os.MkdirAll giving every directory it creates s.dirMode,
+// whatever the umask.
+func (s *Store) mkdirAll(dir string) error {
+	if fi, err := os.Stat(dir); err == nil {
+		if !fi.IsDir() {
+			return fmt.Errorf("mkdir %s: not a directory", dir)
+		}
+		return nil
+	}
+	if parent := filepath.Dir(dir); parent != dir {
+		if err := s.mkdirAll(parent); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, s.dirMode); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil // made meanwhile (a concurrent Put)
+		}
+		return err
+	}
+	return os.Chmod(dir, s.dirMode)
 }
 
 // Root returns the store's directory.
@@ -75,6 +134,11 @@ func (s *Store) Put(ctx context.Context, key string, r io.ReadSeeker, size int64
 	if n != size {
 		return fmt.Errorf("put %s: body has %d bytes, want %d", key, n, size)
 	}
+	if s.fileMode != 0o600 { // CreateTemp made it 0600
+		if err := tmp.Chmod(s.fileMode); err != nil {
+			return fmt.Errorf("put %s: chmod: %w", key, err)
+		}
+	}
 	if err := tmp.Sync(); err != nil {
 		return fmt.Errorf("put %s: fsync: %w", key, err)
 	}
@@ -82,7 +146,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.ReadSeeker, size int64
 		return fmt.Errorf("put %s: close: %w", key, err)
 	}
 	dir := filepath.Dir(final)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := s.mkdirAll(dir); err != nil {
 		return fmt.Errorf("put %s: mkdir: %w", key, err)
 	}
 	if err := os.Link(tmp.Name(), final); err != nil {
