@@ -1,0 +1,247 @@
+package faultcheck
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	walagent "github.com/walship/walship/agent"
+)
+
+// StoreURL is one store of a run.
+type StoreURL struct {
+	Name, URL string
+	Healthy   bool // never faulted
+}
+
+// agentConfig is the YAML config of a run's agent.
+func agentConfig(p *Plan, walDir, stateDir, metricsAddr string, stores []StoreURL) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "source: {wal: %q, format: %s, timestamp: %q}\n", walDir, p.Format, p.Timestamp)
+	fmt.Fprintf(&b, "state: %q\n", stateDir)
+	fmt.Fprintf(&b, "seal: {size: %d, interval: %s}\n", p.SealSize, p.SealInterval)
+	b.WriteString("compression: zstd\nstores:\n")
+	for _, s := range stores {
+		fmt.Fprintf(&b, "  - {name: %s, url: %q}\n", s.Name, s.URL)
+	}
+	b.WriteString("retry: {attempts: 3, max_backoff: 500ms, reconcile_max_backoff: 2s}\n")
+	if p.SpoolMax > 0 {
+		fmt.Fprintf(&b, "spool: {max_bytes: %d}\n", p.SpoolMax)
+	}
+	fmt.Fprintf(&b, "metrics: {addr: %q, max_lag: 1m}\n", metricsAddr)
+	return b.String()
+}
+
+// AgentProc is one `walship replicate --config FILE` process at a time,
+// restarted as the plan says; stderr of every process goes to one log file.
+type AgentProc struct {
+	Bin, Config, Log string
+	Env              []string
+	Addr             string // metrics.addr
+
+	cmd     *exec.Cmd
+	done    chan struct{}
+	exitErr error
+	started time.Time
+	logf    *os.File
+	Starts  int
+	Exits   []string // unplanned exits (the agent quit by itself)
+}
+
+// Running says whether the process is alive.
+func (a *AgentProc) Running() bool {
+	if a.cmd == nil {
+		return false
+	}
+	select {
+	case <-a.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// Start runs a new agent process (a no-op while one runs).
+func (a *AgentProc) Start() error {
+	a.reap()
+	if a.Running() {
+		return nil
+	}
+	if a.logf == nil {
+		f, err := os.OpenFile(a.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return err
+		}
+		a.logf = f
+	}
+	fmt.Fprintf(a.logf, "=== faultcheck: agent start %d at %s\n", a.Starts+1, time.Now().Format(time.RFC3339Nano))
+	cmd := exec.Command(a.Bin, "replicate", "--config", a.Config, "--drain-timeout", "3s")
+	cmd.Env = a.Env
+	cmd.Stdout, cmd.Stderr = a.logf, a.logf
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start agent: %w", err)
+	}
+	a.Starts++
+	done := make(chan struct{})
+	a.cmd, a.done, a.started, a.exitErr = cmd, done, time.Now(), nil
+	go func() { a.exitErr = cmd.Wait(); close(done) }()
+	return nil
+}
+
+// reap notes an exit the plan did not ask for.
+func (a *AgentProc) reap() {
+	if a.cmd != nil && !a.Running() {
+		a.Exits = append(a.Exits, fmt.Sprintf("agent exited by itself after %v: %v", time.Since(a.started).Round(time.Millisecond), a.exitErr))
+		a.cmd = nil
+	}
+}
+
+// Stop sends SIGTERM and waits (the agent drains for up to 3 s) for the
+// exit; it returns the exit error.
+func (a *AgentProc) Stop(timeout time.Duration) error {
+	a.reap()
+	if a.cmd == nil {
+		return nil
+	}
+	a.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-a.done:
+		err := a.exitErr
+		a.cmd = nil
+		return err
+	case <-time.After(timeout):
+		a.cmd.Process.Kill()
+		<-a.done
+		a.cmd = nil
+		return fmt.Errorf("agent did not exit within %v of SIGTERM (killed)", timeout)
+	}
+}
+
+// Kill sends SIGKILL and waits for the process to be gone.
+func (a *AgentProc) Kill() {
+	a.reap()
+	if a.cmd == nil {
+		return
+	}
+	a.cmd.Process.Kill()
+	<-a.done
+	a.cmd = nil
+}
+
+// Close kills any process and closes the log.
+func (a *AgentProc) Close() {
+	if a.cmd != nil {
+		a.cmd.Process.Kill()
+		<-a.done
+		a.cmd = nil
+	}
+	if a.logf != nil {
+		a.logf.Close()
+		a.logf = nil
+	}
+}
+
+var statusClient = &http.Client{Timeout: 2 * time.Second}
+
+// Status reads the agent's /status.
+func (a *AgentProc) Status(ctx context.Context) (walagent.Status, error) {
+	var st walagent.Status
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+a.Addr+"/status", nil)
+	if err != nil {
+		return st, err
+	}
+	resp, err := statusClient.Do(req)
+	if err != nil {
+		return st, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return st, err
+	}
+	if resp.StatusCode != 200 {
+		return st, fmt.Errorf("/status: HTTP %d: %s", resp.StatusCode, b)
+	}
+	return st, json.Unmarshal(b, &st)
+}
+
+// staleness records the healthy store's worst lag_seconds while another
+// store is faulted. A sample counts once the agent process has shown the
+// healthy store caught up (lag under the bound) since it started, so a
+// backlog left by an agent that was down is not blamed on a fault.
+type staleness struct {
+	mu        sync.Mutex
+	bound     float64
+	faulted   int // remote faults active now
+	localBusy int // local faults (ENOSPC) active: the healthy store may stall too
+	caughtUp  bool
+	worst     float64
+	worstAt   string
+	samples   int
+}
+
+func (s *staleness) setFaulted(delta int) {
+	s.mu.Lock()
+	s.faulted += delta
+	s.mu.Unlock()
+}
+
+func (s *staleness) setLocal(delta int) {
+	s.mu.Lock()
+	s.localBusy += delta
+	s.mu.Unlock()
+}
+
+func (s *staleness) agentStarted() {
+	s.mu.Lock()
+	s.caughtUp = false
+	s.mu.Unlock()
+}
+
+func (s *staleness) sample(lag float64, at string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if lag <= s.bound {
+		s.caughtUp = true
+	}
+	if s.faulted == 0 || s.localBusy > 0 || !s.caughtUp {
+		return
+	}
+	s.samples++
+	if lag > s.worst {
+		s.worst, s.worstAt = lag, at
+	}
+}
+
+// poll samples /status every 100 ms until ctx ends; healthy names the
+// store whose lag is recorded. shipped keeps the newest shipped index per
+// store.
+func (a *AgentProc) poll(ctx context.Context, healthy string, st *staleness, started func() time.Time, shipped func(walagent.Status)) {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		s, err := a.Status(ctx)
+		if err != nil {
+			continue
+		}
+		shipped(s)
+		for _, ss := range s.Stores {
+			if ss.Name == healthy {
+				st.sample(ss.LagSeconds, fmt.Sprintf("+%.1fs", time.Since(started()).Seconds()))
+			}
+		}
+	}
+}

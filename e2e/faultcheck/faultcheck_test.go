@@ -1,0 +1,241 @@
+package faultcheck
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	tidwal "github.com/tidwall/wal"
+)
+
+// ciRuns and ciDuration bound TestFaultCheck: 10 runs (run r focuses on
+// Kinds[r%9], so every fault kind is injected) of about 8 s of steps each.
+const (
+	ciSeed     = 20261130
+	ciRuns     = 10
+	ciDuration = 8 * time.Second
+)
+
+// TestFaultCheck runs the checker against the servers of
+// scripts/testenv.sh. Without them it skips, and with CI=true (or
+// WALSHIP_REQUIRE_SERVERS=1) it fails.
+func TestFaultCheck(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	env, missing := EnvFromOS()
+	ci := os.Getenv("CI") == "true" || os.Getenv("WALSHIP_REQUIRE_SERVERS") == "1"
+	if len(missing) > 0 {
+		msg := "test servers not configured (" + strings.Join(missing, ", ") + " unset): run through scripts/testenv.sh"
+		if ci {
+			t.Fatal(msg + "; CI=true / WALSHIP_REQUIRE_SERVERS=1 forbid skipping")
+		}
+		t.Skip(msg)
+	}
+	var out strings.Builder
+	sum, err := Check(context.Background(), Options{Seed: ciSeed, Runs: ciRuns, Only: -1, Duration: ciDuration, Steps: 200,
+		Workdir: t.TempDir(), Out: &out, CI: ci}, env)
+	t.Log("\n" + out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s strings.Builder
+	sum.Print(&s)
+	t.Log("\n" + s.String())
+	if m := sum.Missing(); len(m) > 0 {
+		t.Errorf("fault kinds never injected: %v", m)
+	}
+	for _, r := range sum.Failed {
+		var b strings.Builder
+		r.Report(&b)
+		t.Errorf("\n%s", b.String())
+	}
+}
+
+// TestPlanDeterministic: the same (seed, run) gives the same steps;
+// another seed does not.
+func TestPlanDeterministic(t *testing.T) {
+	for r := range 12 {
+		a, b := MakePlan(7, r, 10*time.Second, 200).String(), MakePlan(7, r, 10*time.Second, 200).String()
+		if a != b {
+			t.Fatalf("run %d: two plans of one seed differ:\n%s\n%s", r, a, b)
+		}
+		if c := MakePlan(8, r, 10*time.Second, 200).String(); c == a {
+			t.Fatalf("run %d: seeds 7 and 8 give the same plan", r)
+		}
+	}
+	seen := map[string]bool{}
+	for r := range len(Kinds) {
+		p := MakePlan(1, r, 8*time.Second, 200)
+		seen[p.Focus] = true
+		if !strings.Contains(p.String(), focusAction(p.Focus)) {
+			t.Errorf("run %d focuses on %s but its plan has no %s:\n%s", r, p.Focus, focusAction(p.Focus), p)
+		}
+	}
+	if len(seen) != len(Kinds) {
+		t.Errorf("%d consecutive runs focus on %d kinds, want all %d", len(Kinds), len(seen), len(Kinds))
+	}
+}
+
+func focusAction(kind string) string {
+	switch kind {
+	case KindSigstop:
+		return string(MinioStop)
+	case KindMinioKill:
+		return string(MinioKill)
+	case KindENOSPC:
+		return string(Fill)
+	case KindAgentKill:
+		return string(AgentKill)
+	}
+	return " " + kind + " "
+}
+
+// writeRestored writes lin's entries from..to as a tidwall log, as restore
+// would.
+func writeRestored(t *testing.T, lin *Lineage, from, to uint64, format string, mutate func(i uint64, d []byte) []byte) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "wal")
+	f := tidwal.Binary
+	if format == "json" {
+		f = tidwal.JSON
+	}
+	l, err := tidwal.Open(dir, &tidwal.Options{LogFormat: f, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if from > 1 {
+		// tidwall starts at 1: write and cut the front, as a restore of a
+		// later start does.
+		for i := uint64(1); i < from; i++ {
+			if err := l.Write(i, []byte("x")); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for i := from; i <= to; i++ {
+		d, ok := lin.Entry(i)
+		if !ok {
+			d = []byte("not in the history")
+		}
+		if mutate != nil {
+			d = mutate(i, d)
+		}
+		if err := l.Write(i, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if from > 1 {
+		if err := l.TruncateFront(from); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestOracleCatches proves the comparison can fail: one flipped byte, a
+// missing byte, an extra entry and an entry from before a TruncateBack are
+// each caught; the unmutated log passes.
+func TestOracleCatches(t *testing.T) {
+	for _, format := range []string{"binary", "json"} {
+		for _, stamped := range []bool{false, true} {
+			p := &Plan{Seed: 3, Run: 1, Format: format, Timestamp: "observed", SegmentSize: 4096}
+			if stamped {
+				p.Timestamp = "be64:0"
+			}
+			src, err := OpenSource(filepath.Join(t.TempDir(), "src"), p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			must := func(err error) {
+				t.Helper()
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			must(src.Append(sizes(1, 60, stamped)))
+			must(src.Append([]int{300 << 10}))
+			must(src.TruncateFront(10))
+			must(src.TruncateBack(40))
+			old := make([]byte, 0) // entry 41 of generation 0 is gone now
+			must(src.Append(sizes(2, 20, stamped)))
+			must(src.Close())
+			lin := src.Lineage()
+			if lin.Last != 60 || lin.Oldest() != 1 {
+				t.Fatalf("lineage %d..%d, want 1..60", lin.Oldest(), lin.Last)
+			}
+			e41, _ := lin.Entry(41)
+			old = payload(3, 1, stamped, 41, meta{gen: 0, size: len(e41), ns: 0})
+
+			read := func(dir string) *Restored {
+				r, err := ReadRestored(dir, format)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return r
+			}
+			if n, bad := Compare(read(writeRestored(t, lin, 1, 60, format, nil)), lin); len(bad) > 0 || n != 60 {
+				t.Fatalf("%s stamped=%v: a faithful restore fails (%d compared): %v", format, stamped, n, bad)
+			}
+			if n, bad := Compare(read(writeRestored(t, lin, 5, 50, format, nil)), lin); len(bad) > 0 || n != 46 {
+				t.Fatalf("%s: a faithful restore of 5..50 fails: %d %v", format, n, bad)
+			}
+			cases := map[string]func(i uint64, d []byte) []byte{
+				"flipped byte": func(i uint64, d []byte) []byte {
+					if i == 33 && len(d) > 0 {
+						d = append([]byte(nil), d...)
+						d[len(d)/2] ^= 0x01
+					}
+					return d
+				},
+				"short entry": func(i uint64, d []byte) []byte {
+					if i == 20 && len(d) > 0 {
+						return d[:len(d)-1]
+					}
+					return d
+				},
+				"entry from before the TruncateBack": func(i uint64, d []byte) []byte {
+					if i == 41 {
+						return old
+					}
+					return d
+				},
+			}
+			for name, mut := range cases {
+				e33, _ := lin.Entry(33)
+				e20, _ := lin.Entry(20)
+				if (name == "flipped byte" && len(e33) == 0) || (name == "short entry" && len(e20) == 0) {
+					continue
+				}
+				if _, bad := Compare(read(writeRestored(t, lin, 1, 60, format, mut)), lin); len(bad) == 0 {
+					t.Errorf("%s stamped=%v: %s not caught", format, stamped, name)
+				}
+			}
+			if _, bad := Compare(read(writeRestored(t, lin, 1, 61, format, nil)), lin); len(bad) == 0 {
+				t.Errorf("%s: an extra entry 61 was not caught", format)
+			}
+			// Where a restore ends is judged too.
+			r := read(writeRestored(t, lin, 1, 59, format, nil))
+			if bad := judgeEnd(Target{Kind: "latest"}, r, lin, storeExpect{Store: StoreURL{Name: "file", Healthy: true}}, p); len(bad) == 0 {
+				t.Errorf("%s: the healthy store's --latest ending one short was not caught", format)
+			}
+			if bad := judgeEnd(Target{Kind: "index", Index: 58}, r, lin, storeExpect{}, p); len(bad) == 0 {
+				t.Errorf("%s: --index 58 restoring up to 59 was not caught", format)
+			}
+			if stamped {
+				ns, _ := lin.Time(30)
+				if bad := judgeEnd(Target{Kind: "time", Time: ns}, r, lin, storeExpect{}, p); len(bad) == 0 {
+					t.Errorf("--time of entry 30 restoring up to 59 was not caught")
+				}
+				r30 := read(writeRestored(t, lin, 1, 30, format, nil))
+				if bad := judgeEnd(Target{Kind: "time", Time: ns}, r30, lin, storeExpect{}, p); len(bad) != 0 {
+					t.Errorf("--time of entry 30 restoring 1..30 judged wrong: %v", bad)
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,278 @@
+package faultcheck
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	tidwal "github.com/tidwall/wal"
+)
+
+// Target is one restore the oracle asks for.
+type Target struct {
+	Kind  string // latest | index | time
+	Index uint64
+	Time  int64 // unix ns
+}
+
+func (t Target) args() []string {
+	switch t.Kind {
+	case "index":
+		return []string{"--index", strconv.FormatUint(t.Index, 10)}
+	case "time":
+		return []string{"--time", time.Unix(0, t.Time).UTC().Format(time.RFC3339Nano)}
+	}
+	return []string{"--latest"}
+}
+
+func (t Target) String() string { return strings.Join(t.args(), " ") }
+
+// Restored is a restored log read back: entries From..To.
+type Restored struct {
+	From, To uint64
+	Entries  [][]byte
+}
+
+// ReadRestored reads the tidwall/wal log in dir (written by restore, owned
+// by the checker) with tidwall/wal itself.
+func ReadRestored(dir, format string) (*Restored, error) {
+	f := tidwal.Binary
+	if format == "json" {
+		f = tidwal.JSON
+	}
+	l, err := tidwal.Open(dir, &tidwal.Options{LogFormat: f, AllowEmpty: true, NoSync: true})
+	if err != nil {
+		return nil, fmt.Errorf("open restored log %s: %w", dir, err)
+	}
+	defer l.Close()
+	first, err := l.FirstIndex()
+	if err != nil {
+		return nil, err
+	}
+	last, err := l.LastIndex()
+	if err != nil {
+		return nil, err
+	}
+	r := &Restored{From: first, To: last}
+	for i := first; i <= last && last > 0; i++ {
+		d, err := l.Read(i)
+		if err != nil {
+			return nil, fmt.Errorf("read restored entry %d: %w", i, err)
+		}
+		r.Entries = append(r.Entries, d)
+	}
+	return r, nil
+}
+
+// Compare checks every restored entry against the lineage: byte for byte,
+// contiguous, nothing the history does not hold. It returns how many
+// entries it compared and every mismatch (capped).
+func Compare(r *Restored, lin *Lineage) (int, []string) {
+	var bad []string
+	note := func(format string, a ...any) {
+		if len(bad) < 10 {
+			bad = append(bad, fmt.Sprintf(format, a...))
+		}
+	}
+	if r.To == 0 || len(r.Entries) == 0 {
+		return 0, nil
+	}
+	if uint64(len(r.Entries)) != r.To-r.From+1 {
+		note("restored log claims %d..%d but holds %d entries", r.From, r.To, len(r.Entries))
+	}
+	n := 0
+	for k, got := range r.Entries {
+		i := r.From + uint64(k)
+		want, ok := lin.Entry(i)
+		n++
+		if !ok {
+			note("entry %d: restored (%d bytes) but the source history holds no entry %d (history %d..%d)", i, len(got), i, lin.Oldest(), lin.Last)
+			continue
+		}
+		if !bytes.Equal(got, want) {
+			at := 0
+			for at < min(len(got), len(want)) && got[at] == want[at] {
+				at++
+			}
+			note("entry %d: %d bytes, history has %d bytes; first difference at byte %d", i, len(got), len(want), at)
+		}
+	}
+	return n, bad
+}
+
+// restoreOutcome is one restore of one store.
+type restoreOutcome struct {
+	Store    string
+	Target   Target
+	Code     int
+	Output   string
+	Restored *Restored
+	Compared int
+	Wrong    []string // mismatches and broken expectations: a wrong answer
+	Refusal  string   // the normalised reason of a non-zero exit
+	Problems []string // failures that are not wrong answers (unclear refusal, refusal where the store has the entries)
+}
+
+var digits = regexp.MustCompile(`[0-9]+`)
+
+// refusalReason is the first line of a refusal with numbers, keys and
+// paths stripped, so refusals group by reason.
+func refusalReason(out string) string {
+	line := ""
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if strings.Contains(l, "walship:") || strings.Contains(strings.ToLower(l), "error") {
+			line = l
+			break
+		}
+	}
+	if line == "" {
+		ls := strings.Split(strings.TrimSpace(out), "\n")
+		line = ls[len(ls)-1]
+	}
+	line = digits.ReplaceAllString(line, "N")
+	if len(line) > 160 {
+		line = line[:160]
+	}
+	return line
+}
+
+// runCLI runs walship with args (at most timeout) and returns its exit
+// code and combined output.
+func runCLI(ctx context.Context, bin string, env []string, timeout time.Duration, args ...string) (int, string, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = env
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if err == nil {
+		return 0, out.String(), nil
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && ee.Exited() {
+		return ee.ExitCode(), out.String(), nil
+	}
+	return -1, out.String(), fmt.Errorf("walship %s: %w", strings.Join(args, " "), err)
+}
+
+// storeExpect is what the oracle knows of a store before restoring it.
+type storeExpect struct {
+	Store   StoreURL
+	Shipped uint64 // shipped index in /status just before the final stop
+}
+
+// checkStore restores store alone to every target and judges each answer.
+func checkStore(ctx context.Context, bin string, env []string, dir string, p *Plan, lin *Lineage, se storeExpect, targets []Target) []restoreOutcome {
+	var outs []restoreOutcome
+	var latest *Restored
+	for k, t := range targets {
+		o := restoreOutcome{Store: se.Store.Name, Target: t}
+		out := filepath.Join(dir, fmt.Sprintf("%s-%d", se.Store.Name, k))
+		args := append([]string{"restore", se.Store.URL, out}, t.args()...)
+		code, output, err := runCLI(ctx, bin, env, 90*time.Second, args...)
+		o.Code, o.Output = code, output
+		if err != nil {
+			o.Problems = append(o.Problems, err.Error())
+			outs = append(outs, o)
+			continue
+		}
+		if code != 0 {
+			o.Refusal = refusalReason(output)
+			if !digits.MatchString(output) {
+				o.Problems = append(o.Problems, "refusal names no entry range: "+strings.TrimSpace(output))
+			}
+			if t.Kind == "latest" && se.Store.Healthy {
+				o.Problems = append(o.Problems, "the healthy store refused --latest after a clean drain")
+			}
+			if t.Kind == "index" && latest != nil && t.Index >= latest.From && t.Index <= latest.To {
+				o.Problems = append(o.Problems, fmt.Sprintf("refused --index %d although --latest restored %d..%d from this store", t.Index, latest.From, latest.To))
+			}
+			outs = append(outs, o)
+			continue
+		}
+		r, err := ReadRestored(filepath.Join(out, "wal"), p.Format)
+		if err != nil {
+			o.Wrong = append(o.Wrong, "restore exited 0 but its log does not read back: "+err.Error())
+			outs = append(outs, o)
+			continue
+		}
+		o.Restored = r
+		o.Compared, o.Wrong = Compare(r, lin)
+		o.Wrong = append(o.Wrong, judgeEnd(t, r, lin, se, p)...)
+		if t.Kind == "latest" {
+			latest = r
+		}
+		os.RemoveAll(out)
+		outs = append(outs, o)
+	}
+	return outs
+}
+
+// judgeEnd checks where a successful restore ended.
+func judgeEnd(t Target, r *Restored, lin *Lineage, se storeExpect, p *Plan) []string {
+	var bad []string
+	switch t.Kind {
+	case "latest":
+		if r.To < se.Shipped {
+			bad = append(bad, fmt.Sprintf("--latest ends at %d, before %d, which /status said was shipped before the final stop", r.To, se.Shipped))
+		}
+		if se.Store.Healthy && r.To != lin.Last {
+			bad = append(bad, fmt.Sprintf("healthy store after a clean drain: --latest ends at %d, the source at %d", r.To, lin.Last))
+		}
+	case "index":
+		if r.To != t.Index {
+			bad = append(bad, fmt.Sprintf("--index %d restored %d..%d", t.Index, r.From, r.To))
+		}
+	case "time":
+		j, ok := lin.LastAtOrBefore(t.Time)
+		switch {
+		case !ok && len(r.Entries) > 0:
+			bad = append(bad, fmt.Sprintf("--time %s restored %d..%d, but no entry was written by then", t, r.From, r.To))
+		case p.Stamped() && r.To != j && len(r.Entries) > 0:
+			bad = append(bad, fmt.Sprintf("--time %s restored up to %d; the last entry stamped at or before it is %d", t, r.To, j))
+		case !p.Stamped() && r.To > j && len(r.Entries) > 0:
+			// observed times are read times, never earlier than the write
+			bad = append(bad, fmt.Sprintf("--time %s restored up to %d, but %d was written after that time", t, r.To, j+1))
+		}
+	}
+	return bad
+}
+
+// targets draws the restores of a run: latest, two indexes and (with
+// times to relate) two times, from the plan's seed so a rerun asks the
+// same where the history is the same.
+func targets(p *Plan, lin *Lineage, t0, t1 int64) []Target {
+	rng := rand.New(rand.NewPCG(uint64(p.Seed), uint64(p.Run)+0xfa17))
+	ts := []Target{{Kind: "latest"}}
+	lo := lin.Oldest()
+	if lin.Last >= lo && lo > 0 {
+		for range 2 {
+			ts = append(ts, Target{Kind: "index", Index: lo + rng.Uint64N(lin.Last-lo+1)})
+		}
+	}
+	if t1 > t0 {
+		for range 2 {
+			ts = append(ts, Target{Kind: "time", Time: t0 + rng.Int64N(t1-t0)})
+		}
+	}
+	return ts
+}
+
+// verifyStore runs `walship verify URL`; anything but exit 0 is reported.
+func verifyStore(ctx context.Context, bin string, env []string, s StoreURL) (int, string) {
+	code, out, err := runCLI(ctx, bin, env, 90*time.Second, "verify", s.URL)
+	if err != nil {
+		return -1, err.Error()
+	}
+	return code, out
+}

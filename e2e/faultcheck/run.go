@@ -1,0 +1,642 @@
+// Package faultcheck is a seeded, randomized fault-injection checker of
+// walship's exactness. Each run writes a tidwall/wal log in this process
+// (the database, source.go) while `walship replicate` runs as another
+// process (agentproc.go) shipping it to a file store that is never faulted
+// and to MinIO and Azurite reached through Toxiproxy (faults.go). A plan
+// drawn from (seed, run) alone (plan.go) appends, truncates, idles, stops
+// and SIGKILLs the agent, adds toxics, SIGSTOPs and SIGKILLs MinIO and
+// fills the state dir's tmpfs. At the end the agent drains and stops, and
+// every store alone is restored with the CLI and compared byte for byte
+// with the model of the source's history (oracle.go); report.go adds up.
+//
+// The same seed gives the same plan; what the faults do to timing may
+// differ from one run to the next.
+package faultcheck
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	mgo "github.com/minio/minio-go/v7"
+	walagent "github.com/walship/walship/agent"
+	"github.com/walship/walship/backends/azure"
+	"github.com/walship/walship/backends/minio"
+)
+
+// Options shape a check.
+type Options struct {
+	Seed     int64
+	Runs     int
+	Only     int           // run only this run number (-1: all)
+	Duration time.Duration // planned length of a run's steps
+	Steps    int           // at most this many steps per run
+	Workdir  string        // where runs live (a temp dir if empty); failed runs' dirs are kept
+	Verbose  bool
+	Out      io.Writer // progress and reports
+	Walship  string    // a walship binary; built from this module if empty
+	CI       bool      // a missing tmpfs is a failure, not a skip
+	OnRun    func(*RunResult)
+}
+
+// Env is what the checker needs from scripts/testenv.sh.
+type Env struct {
+	Toxiproxy                          string // host:port of the API
+	MinioBin, MinioAccess, MinioSecret string
+	AzureEndpoint, AzureAccount        string // http://127.0.0.1:PORT/ACCOUNT
+	AzureKey                           string
+	Pidfile                            string
+}
+
+// EnvFromOS reads the environment testenv.sh exports and names what is
+// missing.
+func EnvFromOS() (Env, []string) {
+	var missing []string
+	get := func(n string) string {
+		v := os.Getenv(n)
+		if v == "" {
+			missing = append(missing, n)
+		}
+		return v
+	}
+	e := Env{
+		Toxiproxy:     get("WALSHIP_TEST_TOXIPROXY"),
+		MinioBin:      get("WALSHIP_TEST_MINIO_BIN"),
+		MinioAccess:   get("WALSHIP_TEST_MINIO_ACCESS_KEY"),
+		MinioSecret:   get("WALSHIP_TEST_MINIO_SECRET_KEY"),
+		AzureEndpoint: get("WALSHIP_TEST_AZURITE_ENDPOINT"),
+		AzureAccount:  get("WALSHIP_TEST_AZURITE_ACCOUNT"),
+		AzureKey:      get("WALSHIP_TEST_AZURITE_KEY"),
+		Pidfile:       os.Getenv("WALSHIP_TEST_PIDFILE"),
+	}
+	return e, missing
+}
+
+// Checker holds what every run shares: the walship binary, Toxiproxy, a
+// MinIO of its own, a bucket and an Azurite container.
+type Checker struct {
+	opt       Options
+	env       Env
+	bin       string
+	tmp       string
+	tox       *Toxiproxy
+	minio     *Minio
+	bucket    string
+	container string
+	nonce     string
+	childEnv  []string
+}
+
+// New prepares a checker; Close releases everything it made.
+func New(ctx context.Context, opt Options, env Env) (c *Checker, err error) {
+	if opt.Out == nil {
+		opt.Out = io.Discard
+	}
+	c = &Checker{opt: opt, env: env, tox: NewToxiproxy(env.Toxiproxy), nonce: randHex(4)}
+	defer func() {
+		if err != nil {
+			c.Close()
+		}
+	}()
+	if opt.Workdir == "" {
+		if c.tmp, err = os.MkdirTemp("", "faultcheck-*"); err != nil {
+			return nil, err
+		}
+		c.opt.Workdir = c.tmp
+	} else if err = os.MkdirAll(opt.Workdir, 0o755); err != nil {
+		return nil, err
+	}
+	if err = c.tox.Version(ctx); err != nil {
+		return nil, fmt.Errorf("Toxiproxy at %s: %w", env.Toxiproxy, err)
+	}
+	c.bin = opt.Walship
+	if c.bin == "" {
+		c.bin = filepath.Join(c.opt.Workdir, "walship")
+		start := time.Now()
+		out, err := exec.CommandContext(ctx, "go", "build", "-o", c.bin, "github.com/walship/walship/cmd/walship").CombinedOutput()
+		if err != nil {
+			return nil, fmt.Errorf("go build walship: %v\n%s", err, out)
+		}
+		c.logf("built walship in %v", time.Since(start).Round(time.Millisecond))
+	}
+	ports, err := freePorts(2)
+	if err != nil {
+		return nil, err
+	}
+	c.minio = &Minio{Bin: env.MinioBin, Data: filepath.Join(c.opt.Workdir, "minio-data"), Port: ports[0], Cport: ports[1],
+		Access: env.MinioAccess, Secret: env.MinioSecret, Pidfile: env.Pidfile}
+	if err = c.minio.Start(ctx); err != nil {
+		return nil, err
+	}
+	c.bucket = "faultcheck-" + c.nonce
+	ms, err := minio.New(minio.Options{Endpoint: c.minio.Endpoint(), Bucket: c.bucket, DisableTLS: true, AccessKey: env.MinioAccess, SecretKey: env.MinioSecret})
+	if err != nil {
+		return nil, err
+	}
+	if err = ms.Client().MakeBucket(ctx, c.bucket, mgo.MakeBucketOptions{}); err != nil {
+		return nil, fmt.Errorf("make bucket: %w", err)
+	}
+	c.container = "faultcheck-" + c.nonce
+	az, err := azure.New(azure.Options{Container: c.container, Endpoint: env.AzureEndpoint, Account: env.AzureAccount, Key: env.AzureKey})
+	if err != nil {
+		return nil, err
+	}
+	if _, err = az.ContainerClient().Create(ctx, nil); err != nil {
+		return nil, fmt.Errorf("create Azurite container: %w", err)
+	}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "AZURE_STORAGE_") && !strings.HasPrefix(kv, "MINIO_ACCESS_KEY=") && !strings.HasPrefix(kv, "MINIO_SECRET_KEY=") {
+			c.childEnv = append(c.childEnv, kv)
+		}
+	}
+	c.childEnv = append(c.childEnv, "AZURE_STORAGE_ACCOUNT="+env.AzureAccount, "AZURE_STORAGE_KEY="+env.AzureKey,
+		"MINIO_ACCESS_KEY="+env.MinioAccess, "MINIO_SECRET_KEY="+env.MinioSecret)
+	return c, nil
+}
+
+// Close stops MinIO, deletes the Azurite container and the temp dir.
+func (c *Checker) Close() {
+	if c.minio != nil {
+		c.minio.Signal(syscall.SIGCONT)
+		if err := c.minio.Kill(); err != nil {
+			c.logf("%v", err)
+		}
+	}
+	if c.container != "" {
+		if az, err := azure.New(azure.Options{Container: c.container, Endpoint: c.env.AzureEndpoint, Account: c.env.AzureAccount, Key: c.env.AzureKey}); err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			az.ContainerClient().Delete(ctx, nil)
+			cancel()
+		}
+	}
+	if c.tmp != "" {
+		os.RemoveAll(c.tmp)
+	} else if c.minio != nil {
+		os.RemoveAll(c.minio.Data)
+		if c.opt.Walship == "" {
+			os.Remove(c.bin)
+		}
+	}
+}
+
+func (c *Checker) logf(format string, a ...any) {
+	fmt.Fprintf(c.opt.Out, "faultcheck: "+format+"\n", a...)
+}
+
+func (c *Checker) vlogf(format string, a ...any) {
+	if c.opt.Verbose {
+		c.logf(format, a...)
+	}
+}
+
+// Check runs opt.Runs runs (or only opt.Only) and adds them up.
+func Check(ctx context.Context, opt Options, env Env) (*Summary, error) {
+	c, err := New(ctx, opt, env)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	s := NewSummary()
+	start := time.Now()
+	for r := range opt.Runs {
+		if opt.Only >= 0 && r != opt.Only {
+			continue
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		p := MakePlan(opt.Seed, r, opt.Duration, opt.Steps)
+		res := c.Run(ctx, p)
+		s.Add(res)
+		if opt.OnRun != nil {
+			opt.OnRun(res)
+		}
+		if res.Failed() {
+			res.Report(c.opt.Out)
+		} else {
+			c.logf("seed %d run %d ok in %v: %s, %d entries, %d restores, %d compared, stale %.2fs",
+				p.Seed, p.Run, res.Elapsed.Round(time.Millisecond), p.Focus, res.Written, len(res.Restores), compared(res), res.Staleness)
+		}
+	}
+	s.Elapsed = time.Since(start)
+	return s, ctx.Err()
+}
+
+func compared(r *RunResult) int {
+	n := 0
+	for _, o := range r.Restores {
+		n += o.Compared
+	}
+	return n
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// run is the state of one run in progress.
+type run struct {
+	c       *Checker
+	p       *Plan
+	res     *RunResult
+	dir     string
+	src     *Source
+	agent   *AgentProc
+	tmpfs   *Tmpfs
+	proxies map[string]string // target -> proxy name
+	toxic   map[string]bool   // target -> toxic on
+	minio   string            // up | stopped | killed
+	filled  bool
+	stale   *staleness
+	start   time.Time
+	stores  []StoreURL
+}
+
+// Run executes one plan and judges it.
+func (c *Checker) Run(ctx context.Context, p *Plan) *RunResult {
+	res := &RunResult{Plan: p, Faults: map[string]int{}, Trunc: map[string]int{}, Verify: map[string]string{}}
+	res.Bound = p.SealInterval.Seconds() + 3
+	r := &run{c: c, p: p, res: res, proxies: map[string]string{}, toxic: map[string]bool{}, minio: "up",
+		stale: &staleness{bound: res.Bound}}
+	r.dir = filepath.Join(c.opt.Workdir, fmt.Sprintf("seed%d-run%03d-%s", p.Seed, p.Run, randHex(2)))
+	start := time.Now()
+	err := r.do(ctx)
+	res.Elapsed = time.Since(start)
+	if err != nil {
+		res.Failures = append(res.Failures, "run: "+err.Error())
+	}
+	res.judge()
+	if res.Failed() {
+		res.LogDir = r.dir
+	} else {
+		os.RemoveAll(r.dir)
+	}
+	return res
+}
+
+func (r *run) do(ctx context.Context) (err error) {
+	c, p := r.c, r.p
+	if err := os.MkdirAll(r.dir, 0o755); err != nil {
+		return err
+	}
+	defer r.cleanup()
+	walDir := filepath.Join(r.dir, "wal")
+	stateDir := filepath.Join(r.dir, "state")
+	if p.Tmpfs {
+		t, err := MountTmpfs(stateDir, 16<<20)
+		switch {
+		case err == nil:
+			r.tmpfs = t
+		case c.opt.CI:
+			return fmt.Errorf("tmpfs for the ENOSPC fault: %w (CI=true forbids skipping it)", err)
+		default:
+			c.logf("tmpfs: %v: ENOSPC faults of seed %d run %d are skipped (state dir on disk)", err, p.Seed, p.Run)
+		}
+	}
+	if r.src, err = OpenSource(walDir, p); err != nil {
+		return err
+	}
+	// Proxies: one per server per run.
+	mu, _ := url.Parse(c.env.AzureEndpoint)
+	ups := map[string]string{TargetMinio: c.minio.Endpoint(), TargetAzure: mu.Host}
+	listen := map[string]string{}
+	for _, t := range []string{TargetMinio, TargetAzure} {
+		name := fmt.Sprintf("faultcheck-%s-%d-%d-%s", c.nonce, p.Seed, p.Run, t)
+		l, err := c.tox.CreateProxy(ctx, name, ups[t])
+		if err != nil {
+			return err
+		}
+		r.proxies[t] = name
+		listen[t] = l
+	}
+	prefix := fmt.Sprintf("s%d-r%d-%s", p.Seed, p.Run, randHex(2))
+	r.stores = []StoreURL{
+		{Name: "file", URL: "file://" + filepath.Join(r.dir, "filestore"), Healthy: true},
+		{Name: "minio", URL: fmt.Sprintf("minio://%s/%s/%s?tls=false", listen[TargetMinio], c.bucket, prefix)},
+		{Name: "azure", URL: fmt.Sprintf("azblob://%s/%s?endpoint=http://%s%s", c.container, prefix, listen[TargetAzure], mu.Path)},
+	}
+	ports, err := freePorts(1)
+	if err != nil {
+		return err
+	}
+	cfg := filepath.Join(r.dir, "walship.yml")
+	if err := os.WriteFile(cfg, []byte(agentConfig(p, walDir, stateDir, fmt.Sprintf("127.0.0.1:%d", ports[0]), r.stores)), 0o644); err != nil {
+		return err
+	}
+	r.agent = &AgentProc{Bin: c.bin, Config: cfg, Log: filepath.Join(r.dir, "agent.log"), Env: c.childEnv, Addr: fmt.Sprintf("127.0.0.1:%d", ports[0])}
+	r.start = time.Now()
+	pctx, stopPoll := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r.agent.poll(pctx, "file", r.stale, func() time.Time { return r.start }, func(walagent.Status) {})
+	}()
+	defer func() { stopPoll(); wg.Wait() }()
+
+	for _, s := range p.Steps {
+		if err := sleepUntil(ctx, r.start.Add(s.At)); err != nil {
+			return err
+		}
+		c.vlogf("seed %d run %d: %s", p.Seed, p.Run, s)
+		if err := r.step(ctx, s); err != nil {
+			return fmt.Errorf("step %s: %w", s, err)
+		}
+	}
+	if err := r.final(ctx); err != nil {
+		return err
+	}
+	stopPoll()
+	wg.Wait()
+	r.res.Staleness, r.res.StaleAt, r.res.Samples = r.stale.worst, r.stale.worstAt, r.stale.samples
+	return nil
+}
+
+func sleepUntil(ctx context.Context, t time.Time) error {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err()
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-tm.C:
+		return nil
+	}
+}
+
+// step performs one planned action.
+func (r *run) step(ctx context.Context, s Step) error {
+	c, res := r.c, r.res
+	switch s.Action {
+	case Append:
+		return r.src.Append(sizes(s.Seed, s.N, r.p.Stamped()))
+	case AppendLarge:
+		return r.src.Append([]int{s.Size})
+	case TruncateFront:
+		res.Trunc["front"]++
+		return r.src.TruncateFront(s.Index)
+	case TruncateBack:
+		if err := r.src.TruncateBack(s.Index); err != nil {
+			return err
+		}
+		if s.N == 0 {
+			res.Trunc["back"]++
+			return nil
+		}
+		res.Trunc["back+rewrite"]++
+		return r.src.Append(sizes(s.Seed, s.N, r.p.Stamped()))
+	case Idle:
+		return nil // the next step's offset is the idle time
+	case AgentStart:
+		r.stale.agentStarted()
+		return r.agent.Start()
+	case AgentStop:
+		if err := r.agent.Stop(30 * time.Second); err != nil {
+			r.res.Notes = append(r.res.Notes, fmt.Sprintf("+%.1fs agent_stop: %v", time.Since(r.start).Seconds(), err))
+		}
+		return nil
+	case AgentKill:
+		res.Faults[KindAgentKill]++
+		if r.agent.Running() {
+			res.Kills++
+		}
+		r.agent.Kill()
+		return nil
+	case ToxicAdd:
+		if err := c.tox.AddToxic(ctx, r.proxies[s.Target], "fault", s.Kind, s.Stream, s.Attrs); err != nil {
+			return err
+		}
+		res.Faults[s.Kind]++
+		r.toxic[s.Target] = true
+		r.stale.setFaulted(1)
+		return nil
+	case ToxicRemove:
+		if !r.toxic[s.Target] {
+			return nil
+		}
+		r.toxic[s.Target] = false
+		r.stale.setFaulted(-1)
+		return c.tox.RemoveToxic(ctx, r.proxies[s.Target], "fault")
+	case MinioStop:
+		if err := c.minio.Signal(syscall.SIGSTOP); err != nil {
+			return err
+		}
+		res.Faults[KindSigstop]++
+		r.minio = "stopped"
+		r.stale.setFaulted(1)
+		return nil
+	case MinioCont:
+		if r.minio != "stopped" {
+			return nil
+		}
+		r.minio = "up"
+		r.stale.setFaulted(-1)
+		return c.minio.Signal(syscall.SIGCONT)
+	case MinioKill:
+		if err := c.minio.Kill(); err != nil {
+			return err
+		}
+		res.Faults[KindMinioKill]++
+		r.minio = "killed"
+		r.stale.setFaulted(1)
+		return nil
+	case MinioRestart:
+		if r.minio != "killed" {
+			return nil
+		}
+		if err := c.minio.Start(ctx); err != nil {
+			return err
+		}
+		r.minio = "up"
+		r.stale.setFaulted(-1)
+		return nil
+	case Fill:
+		if r.tmpfs == nil {
+			return nil
+		}
+		if err := r.tmpfs.Fill(); err != nil {
+			return err
+		}
+		res.Faults[KindENOSPC]++
+		r.filled = true
+		r.stale.setLocal(1)
+		return nil
+	case Unfill:
+		if !r.filled {
+			return nil
+		}
+		r.filled = false
+		r.stale.setLocal(-1)
+		return r.tmpfs.Unfill()
+	}
+	return fmt.Errorf("unknown action %q", s.Action)
+}
+
+// heal ends every fault still on.
+func (r *run) heal(ctx context.Context) error {
+	var errs []error
+	for _, t := range []string{TargetMinio, TargetAzure} {
+		errs = append(errs, r.step(ctx, Step{Action: ToxicRemove, Target: t}))
+	}
+	errs = append(errs, r.step(ctx, Step{Action: MinioCont}), r.step(ctx, Step{Action: MinioRestart}), r.step(ctx, Step{Action: Unfill}))
+	return errors.Join(errs...)
+}
+
+// final heals, writes a last batch, runs the agent until every store
+// shipped it (or a bound), stops it cleanly and judges every store.
+func (r *run) final(ctx context.Context) error {
+	p, res := r.p, r.res
+	if err := r.heal(ctx); err != nil {
+		return fmt.Errorf("final: heal: %w", err)
+	}
+	if err := r.src.Append(sizes(p.FinalSeed, p.FinalAppend, p.Stamped())); err != nil {
+		return err
+	}
+	lin := r.src.Lineage()
+	r.agent.reap()
+	r.stale.agentStarted()
+	if err := r.agent.Start(); err != nil {
+		return err
+	}
+	// Drain: every store ships the last entry, or 40 s pass.
+	deadline := time.Now().Add(40 * time.Second)
+	var st walagent.Status
+	var stErr error
+	for {
+		st, stErr = r.agent.Status(ctx)
+		if stErr == nil && allShipped(st, lin.Last) {
+			break
+		}
+		if !r.agent.Running() {
+			r.agent.reap()
+			return fmt.Errorf("final: the agent exited while draining (see %s)", r.agent.Log)
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		if err := sleepUntil(ctx, time.Now().Add(100*time.Millisecond)); err != nil {
+			return err
+		}
+	}
+	shipped := map[string]uint64{}
+	if stErr != nil {
+		res.Failures = append(res.Failures, fmt.Sprintf("final: /status: %v", stErr))
+	}
+	for _, ss := range st.Stores {
+		shipped[ss.Name] = ss.Shipped
+		if ss.Shipped < lin.Last {
+			msg := fmt.Sprintf("store %s shipped %d of %d within 40 s of the end of faults (timeline %d, degraded %v, gaps %v)",
+				ss.Name, ss.Shipped, lin.Last, ss.Timeline, ss.Degraded, ss.Gaps)
+			if ss.Name == "file" {
+				res.Failures = append(res.Failures, "healthy "+msg)
+			} else {
+				res.Notes = append(res.Notes, msg)
+			}
+		}
+	}
+	if err := r.agent.Stop(30 * time.Second); err != nil {
+		res.Failures = append(res.Failures, fmt.Sprintf("final: agent stop: %v", err))
+	}
+	res.Exits = append(res.Exits, r.agent.Exits...)
+	res.Starts = r.agent.Starts
+	res.Written, res.Bytes, res.Last = r.src.Written, r.src.Bytes, lin.Last
+	if err := r.src.Close(); err != nil {
+		return err
+	}
+	r.src = nil
+
+	// Every store alone.
+	t0, t1 := int64(0), int64(0)
+	for i := lin.Oldest(); i <= lin.Last && i > 0; i++ {
+		if ns, ok := lin.Time(i); ok {
+			if t0 == 0 {
+				t0 = ns - int64(500*time.Millisecond)
+			}
+			t1 = ns + int64(500*time.Millisecond)
+		}
+	}
+	tgs := targets(p, lin, t0, t1)
+	outs := make([][]restoreOutcome, len(r.stores))
+	verify := make([]string, len(r.stores))
+	var wg sync.WaitGroup
+	for k, s := range r.stores {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			outs[k] = checkStore(ctx, r.c.bin, r.c.childEnv, filepath.Join(r.dir, "restore"), p, lin, storeExpect{Store: s, Shipped: shipped[s.Name]}, tgs)
+			if code, out := verifyStore(ctx, r.c.bin, r.c.childEnv, s); code != 0 {
+				verify[k] = fmt.Sprintf("exit %d: %s", code, firstLine(out))
+			}
+		}()
+	}
+	wg.Wait()
+	for k, s := range r.stores {
+		res.Restores = append(res.Restores, outs[k]...)
+		if verify[k] != "" {
+			res.Verify[s.Name] = verify[k]
+		}
+	}
+	return nil
+}
+
+func allShipped(st walagent.Status, last uint64) bool {
+	if len(st.Stores) == 0 {
+		return false
+	}
+	for _, s := range st.Stores {
+		if s.Shipped < last {
+			return false
+		}
+	}
+	return true
+}
+
+// cleanup releases what the run made, whatever happened: the agent, the
+// proxies, stopped or killed MinIO, the tmpfs, the source log.
+func (r *run) cleanup() {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	if r.agent != nil {
+		r.agent.Close()
+		if r.res.Starts == 0 {
+			r.res.Starts = r.agent.Starts
+		}
+	}
+	for _, name := range r.proxies {
+		if err := r.c.tox.DeleteProxy(ctx, name); err != nil {
+			r.c.logf("delete proxy %s: %v", name, err)
+		}
+	}
+	if r.minio == "stopped" {
+		r.c.minio.Signal(syscall.SIGCONT)
+	}
+	if !r.c.minio.Running() {
+		if err := r.c.minio.Start(ctx); err != nil {
+			r.c.logf("restart MinIO: %v", err)
+		}
+	}
+	if r.src != nil {
+		r.src.Close()
+	}
+	if r.tmpfs != nil {
+		if err := r.tmpfs.Unmount(); err != nil {
+			r.c.logf("%v", err)
+		}
+	}
+}
