@@ -115,6 +115,9 @@ var (
 	ErrLost = errors.New("lease lost to another walship agent")
 	// ErrUnsupported: the store offers no conditional writes, so no lease.
 	ErrUnsupported = errors.ErrUnsupported
+	// ErrUnreadable: the lease object is not a lease record this walship
+	// reads (foreign, damaged or newer); only a takeover replaces it.
+	ErrUnreadable = errors.New("lease record unreadable")
 )
 
 // HeldError says who holds a lease Acquire could not take.
@@ -225,10 +228,10 @@ func (l *Lease) read(ctx context.Context) (record, string, error) {
 	var rec record
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(&rec); err != nil || rec.Format != Format {
-		return record{}, ver, fmt.Errorf("lease %s on %s is not a walship lease record (%v): use --takeover to replace it", Key, l.st, err)
+		return record{}, ver, fmt.Errorf("%w: %s on %s is not a walship lease record (%v): use --takeover to replace it", ErrUnreadable, Key, l.st, err)
 	}
 	if rec.Version != Version {
-		return record{}, ver, fmt.Errorf("lease %s on %s has format version %d (this walship knows %d): upgrade walship, or --takeover", Key, l.st, rec.Version, Version)
+		return record{}, ver, fmt.Errorf("%w: %s on %s has format version %d (this walship knows %d): upgrade walship, or --takeover", ErrUnreadable, Key, l.st, rec.Version, Version)
 	}
 	return rec, ver, nil
 }

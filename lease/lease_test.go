@@ -199,7 +199,7 @@ func TestUnreadableLease(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := Acquire(ctx, st, agentA, time.Minute, false)
-	if err == nil || !strings.Contains(err.Error(), "--takeover") {
+	if !errors.Is(err, ErrUnreadable) || !strings.Contains(err.Error(), "--takeover") {
 		t.Fatalf("acquire over junk: %v, want an error suggesting --takeover", err)
 	}
 	if _, err := Acquire(ctx, st, agentA, time.Minute, true); err != nil {

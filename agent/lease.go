@@ -1,0 +1,263 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/walship/walship/backends"
+	"github.com/walship/walship/lease"
+)
+
+// LeaseOptions configure the per-store leases that keep a second agent off
+// a prefix this agent ships to (package lease).
+type LeaseOptions struct {
+	// TTL is how long a lease lasts unrenewed; renewed every TTL/3.
+	// Default lease.DefaultTTL.
+	TTL time.Duration
+	// Takeover takes the leases even from a live holder (--takeover): for
+	// when the other agent is known to be gone, or its host is.
+	Takeover bool
+	// AcquireTimeout bounds the start-up attempt on each store (default
+	// 10s); a store that does not answer in time is retried in the
+	// background and ships nothing until its lease is held.
+	AcquireTimeout time.Duration
+}
+
+func (o LeaseOptions) withDefaults() LeaseOptions {
+	if o.TTL <= 0 {
+		o.TTL = lease.DefaultTTL
+	}
+	if o.AcquireTimeout <= 0 {
+		o.AcquireTimeout = 10 * time.Second
+	}
+	return o
+}
+
+// leaseState is where one store's lease stands.
+type leaseState int
+
+const (
+	leasePending leaseState = iota // not acquired yet (store unreachable): no uploads
+	leaseHeld                      // held and renewed: uploads allowed
+	leaseNone                      // the store cannot swap: uploads allowed, unguarded
+	leaseFailed                    // held by another agent, or lost to one: no uploads, ever
+)
+
+// storeLease is one store's lease and its state. changed is closed and
+// replaced on every state change, so waiters wake.
+type storeLease struct {
+	name  string
+	store backends.Store
+
+	mu      sync.Mutex
+	state   leaseState
+	l       *lease.Lease
+	err     error
+	changed chan struct{}
+}
+
+func (s *storeLease) set(state leaseState, l *lease.Lease, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.state, s.l, s.err = state, l, err
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// leaseSet holds the agent's leases, one per store, keyed by store id
+// (Store.String(), as shippers and cursors are).
+type leaseSet struct {
+	opt    LeaseOptions
+	holder lease.Info
+	log    *slog.Logger
+	byID   map[string]*storeLease
+	order  []*storeLease
+}
+
+// acquireLeases takes a lease on every store at once, each attempt bounded
+// by opt.AcquireTimeout, so a hung store delays start-up by that much at
+// most and never holds up another store. It returns an error (and holds
+// nothing) when any store is leased to another live agent or holds a lease
+// record it cannot read: that is a second agent on the same prefix, and
+// shipping would mix two logs. A store that did not answer is noted and
+// retried by run before its first upload; a store without conditional
+// writes is warned about once and shipped to unguarded.
+func (a *Agent) acquireLeases(ctx context.Context, opt LeaseOptions) (*leaseSet, error) {
+	opt = opt.withDefaults()
+	ls := &leaseSet{opt: opt, holder: lease.Self(a.opt.StateDir, a.opt.WALDir), log: a.log, byID: map[string]*storeLease{}}
+	for _, s := range a.opt.Stores {
+		sl := &storeLease{name: s.Name, store: s.Store, changed: make(chan struct{})}
+		ls.byID[s.Store.String()] = sl
+		ls.order = append(ls.order, sl)
+	}
+	errs := make([]error, len(ls.order))
+	var wg sync.WaitGroup
+	for i, sl := range ls.order {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = ls.try(ctx, sl)
+		}()
+	}
+	wg.Wait()
+	var hard []error
+	for i, err := range errs {
+		if err != nil {
+			hard = append(hard, fmt.Errorf("store %s: %w", ls.order[i].name, err))
+		}
+	}
+	if len(hard) > 0 {
+		ls.release(ctx)
+		return nil, errors.Join(hard...)
+	}
+	return ls, nil
+}
+
+// try makes one bounded attempt at sl's lease. It returns an error only
+// for a refusal start-up must not get past (held by another agent, an
+// unreadable record); every other outcome is recorded in sl.
+func (ls *leaseSet) try(ctx context.Context, sl *storeLease) error {
+	actx, cancel := context.WithTimeout(ctx, ls.opt.AcquireTimeout)
+	defer cancel()
+	l, err := lease.Acquire(actx, sl.store, ls.holder, ls.opt.TTL, ls.opt.Takeover)
+	switch {
+	case err == nil:
+		if ls.opt.Takeover {
+			ls.log.Warn("store lease taken (--takeover)", "store", sl.name, "expires", l.Expires())
+		} else {
+			ls.log.Info("store lease held", "store", sl.name, "expires", l.Expires())
+		}
+		sl.set(leaseHeld, l, nil)
+	case errors.Is(err, lease.ErrUnsupported):
+		ls.log.Warn("store offers no conditional writes: shipping without a lease; make sure no other walship agent ships to this prefix",
+			"store", sl.name)
+		sl.set(leaseNone, nil, nil)
+	case errors.Is(err, lease.ErrHeld), errors.Is(err, lease.ErrUnreadable):
+		sl.set(leaseFailed, nil, err)
+		return err
+	default:
+		if ctx.Err() == nil {
+			ls.log.Warn("store lease not acquired yet (store unreachable?): retrying in the background; nothing ships to this store until it is held",
+				"store", sl.name, "err", err)
+		}
+	}
+	return nil
+}
+
+// run keeps the leases until ctx ends: it retries the pending ones with
+// backoff and renews the held ones every TTL/3, each call bounded by TTL/3.
+// A lease found taken over (or, for a pending store, found held) is logged
+// as an error and that store gets no more uploads (ready returns the
+// error). When ctx ends, run releases the held leases, each with its own
+// short deadline, and returns. Give it a context that outlives the
+// shippers' drain.
+func (ls *leaseSet) run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, sl := range ls.order {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ls.keep(ctx, sl)
+		}()
+	}
+	wg.Wait()
+	ls.release(context.Background())
+}
+
+func (ls *leaseSet) keep(ctx context.Context, sl *storeLease) {
+	every := ls.opt.TTL / 3
+	backoff := time.Second
+	for {
+		sl.mu.Lock()
+		state, l := sl.state, sl.l
+		sl.mu.Unlock()
+		wait := every
+		switch state {
+		case leaseNone, leaseFailed:
+			return
+		case leasePending:
+			if err := ls.try(ctx, sl); err != nil {
+				ls.log.Error("store is leased to another walship agent: not shipping to it", "store", sl.name, "err", err)
+				return
+			}
+			wait, backoff = backoff, min(2*backoff, every)
+		case leaseHeld:
+			rctx, cancel := context.WithTimeout(ctx, every)
+			err := l.Renew(rctx)
+			cancel()
+			switch {
+			case errors.Is(err, lease.ErrLost):
+				ls.log.Error("store lease lost to another walship agent: not shipping to this store any more", "store", sl.name, "err", err)
+				sl.set(leaseFailed, nil, err)
+				return
+			case err != nil && ctx.Err() == nil:
+				ls.log.Warn("store lease renewal failed; retrying", "store", sl.name, "expires", l.Expires(), "err", err)
+				wait = min(every, 5*time.Second)
+			}
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// ready blocks until the store with id may be shipped to: nil once its
+// lease is held (or the store cannot have one); the holder's error when
+// another agent has it or took it; ctx's error when ctx ends first. A
+// shipper calls it before each upload. Unknown ids are ready.
+func (ls *leaseSet) ready(ctx context.Context, id string) error {
+	if ls == nil {
+		return nil
+	}
+	sl, ok := ls.byID[id]
+	if !ok {
+		return nil
+	}
+	for {
+		sl.mu.Lock()
+		state, err, changed := sl.state, sl.err, sl.changed
+		sl.mu.Unlock()
+		switch state {
+		case leaseHeld, leaseNone:
+			return nil
+		case leaseFailed:
+			return fmt.Errorf("store %s: %w", sl.name, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("store %s: waiting for its lease: %w", sl.name, ctx.Err())
+		case <-changed:
+		}
+	}
+}
+
+// release gives up every held lease, each call bounded by 5s.
+func (ls *leaseSet) release(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, sl := range ls.order {
+		sl.mu.Lock()
+		l, state := sl.l, sl.state
+		sl.mu.Unlock()
+		if state != leaseHeld || l == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := l.Release(rctx); err != nil {
+				ls.log.Warn("store lease not released; it expires on its own", "store", sl.name, "expires", l.Expires(), "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+}
