@@ -29,6 +29,7 @@ func cmdReplicate(args []string, stdout io.Writer) error {
 	compression := fs.String("compression", "", "segment compression: zstd or none (default zstd)")
 	drain := fs.Duration("drain-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long to keep uploading sealed segments")
 	verbose := fs.Bool("v", false, "log every sealed segment")
+	takeover := fs.Bool("takeover", false, "take each store's lease (lease.json) even from another agent that holds it: only when that agent is gone")
 	metricsAddr := fs.String("metrics-addr", "", "serve /metrics, /healthz, /status and /limits on this `host:port`")
 	spoolMax := fs.String("spool-max", "", "spool bound (default 4GiB); past it a store that is down gets a recorded gap")
 	pos, err := parseArgs(fs, args)
@@ -93,6 +94,10 @@ func cmdReplicate(args []string, stdout io.Writer) error {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if *takeover {
+		// Reaches the agent as Options.Lease.Takeover (agent.LeaseOptions).
+		log.Warn("--takeover: taking every store's lease from whichever agent holds it")
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
