@@ -96,6 +96,11 @@ type Limits struct {
 type Metrics struct {
 	Addr   string   `yaml:"addr"`
 	MaxLag Duration `yaml:"max_lag"` // /healthz fails beyond this lag; default 5m
+	// TokenFile names a file (mode 0600) holding the bearer token that the
+	// mutating endpoints (PUT /limits, POST /snapshot) require; without it
+	// the token comes from $WALSHIP_TOKEN, and with neither those endpoints
+	// are off. The token itself never goes in the config.
+	TokenFile string `yaml:"token_file"`
 }
 
 var varRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)

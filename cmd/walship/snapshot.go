@@ -1,19 +1,21 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"time"
+
+	"github.com/walship/walship/agent"
 )
 
 func cmdSnapshot(args []string, stdout io.Writer) error {
 	fs := newFlagSet("snapshot", "snapshot [--addr HOST:PORT]")
 	addr := fs.String("addr", "127.0.0.1:9090", "the running agent's metrics `address` (metrics.addr / --metrics-addr)")
 	timeout := fs.Duration("timeout", time.Hour, "how long to wait for the snapshot to be stored")
-	cfgPath := fs.String("config", "", "YAML config `file`: use its metrics.addr")
+	cfgPath := fs.String("config", "", "YAML config `file`: use its metrics.addr and metrics.token_file (else the token comes from $WALSHIP_TOKEN)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -28,17 +30,23 @@ func cmdSnapshot(args []string, stdout io.Writer) error {
 	if len(pos) > 0 {
 		return usageError("snapshot takes no arguments: it asks the running agent to take one")
 	}
+	token, err := adminToken(cfg)
+	if err != nil {
+		return err
+	}
+	if token == "" {
+		return fmt.Errorf("walship snapshot needs the agent's admin token: set %s, or pass --config with metrics.token_file", agent.TokenEnv)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "POST", "http://"+*addr+"/snapshot", nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := adminCall(ctx, "POST", *addr, "/snapshot", nil, token)
 	if err != nil {
-		return fmt.Errorf("no agent answers at %s (%v): is walship replicate running with --metrics-addr %s?", *addr, err, *addr)
+		return err
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode != 200 {
-		return fmt.Errorf("agent at %s: %s", *addr, body)
+		return fmt.Errorf("agent at %s refused the snapshot (%s): %s", *addr, resp.Status, bytes.TrimSpace(body))
 	}
 	var r struct {
 		Key      string `json:"key"`

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"text/tabwriter"
 	"time"
 
@@ -33,10 +32,15 @@ func cmdStatus(args []string, stdout io.Writer) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+*addr+"/status", nil)
-	resp, err := http.DefaultClient.Do(req)
+	// /status is open; the token, when there is one, goes along anyway so
+	// an agent behind a proxy that guards every path still answers.
+	token, err := adminToken(cfg)
 	if err != nil {
-		return fmt.Errorf("no agent answers at %s (%v): is walship replicate running with --metrics-addr %s?", *addr, err, *addr)
+		return err
+	}
+	resp, err := adminCall(ctx, "GET", *addr, "/status", nil, token)
+	if err != nil {
+		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != 200 {
