@@ -36,7 +36,7 @@ func makeEntries(n int, first uint64, seed int64) []Entry {
 	return es
 }
 
-func encode(t *testing.T, es []Entry, codec Codec) ([]byte, Header) {
+func encode(t testing.TB, es []Entry, codec Codec) ([]byte, Header) {
 	t.Helper()
 	var s memSink
 	w, err := NewWriter(&s, 3, 1, codec)
