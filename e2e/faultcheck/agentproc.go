@@ -174,15 +174,18 @@ func (a *AgentProc) Status(ctx context.Context) (walagent.Status, error) {
 }
 
 // staleness records the healthy store's worst lag_seconds while another
-// store is faulted. A sample counts once the agent process has shown the
-// healthy store caught up (lag under the bound) since it started, so a
-// backlog left by an agent that was down is not blamed on a fault.
+// store is faulted (and the state dir is not full). A sample counts once
+// the agent process has shown the healthy store caught up (lag under the
+// bound) since it started, or once it has run for the bound plus 2 s: a
+// backlog left by an agent that was down is not blamed on a fault, but a
+// startup that waits on a faulted store is.
 type staleness struct {
 	mu        sync.Mutex
 	bound     float64
 	faulted   int // remote faults active now
 	localBusy int // local faults (ENOSPC) active: the healthy store may stall too
 	caughtUp  bool
+	startedAt time.Time
 	worst     float64
 	worstAt   string
 	samples   int
@@ -203,6 +206,7 @@ func (s *staleness) setLocal(delta int) {
 func (s *staleness) agentStarted() {
 	s.mu.Lock()
 	s.caughtUp = false
+	s.startedAt = time.Now()
 	s.mu.Unlock()
 }
 
@@ -212,7 +216,8 @@ func (s *staleness) sample(lag float64, at string) {
 	if lag <= s.bound {
 		s.caughtUp = true
 	}
-	if s.faulted == 0 || s.localBusy > 0 || !s.caughtUp {
+	grace := time.Since(s.startedAt) > time.Duration((s.bound+2)*float64(time.Second))
+	if s.faulted == 0 || s.localBusy > 0 || !(s.caughtUp || grace) {
 		return
 	}
 	s.samples++

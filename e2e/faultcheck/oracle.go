@@ -76,20 +76,26 @@ func ReadRestored(dir, format string) (*Restored, error) {
 // Compare checks every restored entry against the lineage: byte for byte,
 // contiguous, nothing the history does not hold. It returns how many
 // entries it compared and every mismatch (capped).
-func Compare(r *Restored, lin *Lineage) (int, []string) {
-	var bad []string
+func Compare(r *Restored, lin *Lineage) (n int, bad []string) {
+	more := 0
 	note := func(format string, a ...any) {
-		if len(bad) < 10 {
+		if len(bad) < 3 {
 			bad = append(bad, fmt.Sprintf(format, a...))
+		} else {
+			more++
 		}
 	}
+	defer func() {
+		if more > 0 {
+			bad = append(bad, fmt.Sprintf("and %d more", more))
+		}
+	}()
 	if r.To == 0 || len(r.Entries) == 0 {
 		return 0, nil
 	}
 	if uint64(len(r.Entries)) != r.To-r.From+1 {
 		note("restored log claims %d..%d but holds %d entries", r.From, r.To, len(r.Entries))
 	}
-	n := 0
 	for k, got := range r.Entries {
 		i := r.From + uint64(k)
 		want, ok := lin.Entry(i)
@@ -122,7 +128,10 @@ type restoreOutcome struct {
 	Problems []string // failures that are not wrong answers (unclear refusal, refusal where the store has the entries)
 }
 
-var digits = regexp.MustCompile(`[0-9]+`)
+var (
+	digits   = regexp.MustCompile(`[0-9]+`)
+	storeRef = regexp.MustCompile(`from [a-z0-9]+://\S+:`)
+)
 
 // refusalReason is the first line of a refusal with numbers, keys and
 // paths stripped, so refusals group by reason.
@@ -138,6 +147,7 @@ func refusalReason(out string) string {
 		ls := strings.Split(strings.TrimSpace(out), "\n")
 		line = ls[len(ls)-1]
 	}
+	line = storeRef.ReplaceAllString(line, "from STORE:")
 	line = digits.ReplaceAllString(line, "N")
 	if len(line) > 160 {
 		line = line[:160]

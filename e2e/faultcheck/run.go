@@ -41,6 +41,7 @@ type Options struct {
 	Runs     int
 	Only     int           // run only this run number (-1: all)
 	Duration time.Duration // planned length of a run's steps
+	For      time.Duration // with Runs 0: start runs until this much time has passed
 	Steps    int           // at most this many steps per run
 	Workdir  string        // where runs live (a temp dir if empty); failed runs' dirs are kept
 	Verbose  bool
@@ -209,11 +210,11 @@ func Check(ctx context.Context, opt Options, env Env) (*Summary, error) {
 	defer c.Close()
 	s := NewSummary()
 	start := time.Now()
-	for r := range opt.Runs {
+	for r := 0; opt.Runs == 0 || r < opt.Runs; r++ {
 		if opt.Only >= 0 && r != opt.Only {
 			continue
 		}
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || (opt.Runs == 0 && time.Since(start) >= opt.For) {
 			break
 		}
 		p := MakePlan(opt.Seed, r, opt.Duration, opt.Steps)
@@ -227,6 +228,10 @@ func Check(ctx context.Context, opt Options, env Env) (*Summary, error) {
 		} else {
 			c.logf("seed %d run %d ok in %v: %s, %d entries, %d restores, %d compared, stale %.2fs",
 				p.Seed, p.Run, res.Elapsed.Round(time.Millisecond), p.Focus, res.Written, len(res.Restores), compared(res), res.Staleness)
+		}
+		if opt.Runs == 0 && s.Runs%25 == 0 { // a soak: a summary now and then
+			s.Elapsed = time.Since(start)
+			s.Print(c.opt.Out)
 		}
 	}
 	s.Elapsed = time.Since(start)
@@ -520,7 +525,7 @@ func (r *run) final(ctx context.Context) error {
 	var stErr error
 	for {
 		st, stErr = r.agent.Status(ctx)
-		if stErr == nil && allShipped(st, lin.Last) {
+		if stErr == nil && drained(st, lin.Last) {
 			break
 		}
 		if !r.agent.Running() {
@@ -539,10 +544,14 @@ func (r *run) final(ctx context.Context) error {
 		res.Failures = append(res.Failures, fmt.Sprintf("final: /status: %v", stErr))
 	}
 	for _, ss := range st.Stores {
-		shipped[ss.Name] = ss.Shipped
-		if ss.Shipped < lin.Last {
-			msg := fmt.Sprintf("store %s shipped %d of %d within 40 s of the end of faults (timeline %d, degraded %v, gaps %v)",
-				ss.Name, ss.Shipped, lin.Last, ss.Timeline, ss.Degraded, ss.Gaps)
+		// A shipped index counts only on the agent's current timeline: a
+		// status read before the fork check may name an old one.
+		if ss.Timeline == st.Timeline {
+			shipped[ss.Name] = min(ss.Shipped, lin.Last)
+		}
+		if ss.Shipped != lin.Last || ss.Timeline != st.Timeline {
+			msg := fmt.Sprintf("store %s shipped %d (timeline %d; the agent's is %d) of %d within 40 s of the end of faults (degraded %v, gaps %v)",
+				ss.Name, ss.Shipped, ss.Timeline, st.Timeline, lin.Last, ss.Degraded, ss.Gaps)
 			if ss.Name == "file" {
 				res.Failures = append(res.Failures, "healthy "+msg)
 			} else {
@@ -595,12 +604,14 @@ func (r *run) final(ctx context.Context) error {
 	return nil
 }
 
-func allShipped(st walagent.Status, last uint64) bool {
-	if len(st.Stores) == 0 {
+// drained says the agent sealed the source's last entry and every store
+// shipped it on the agent's current timeline.
+func drained(st walagent.Status, last uint64) bool {
+	if len(st.Stores) == 0 || st.Sealed != last || st.Tailed != last {
 		return false
 	}
 	for _, s := range st.Stores {
-		if s.Shipped < last {
+		if s.Shipped != last || s.Timeline != st.Timeline {
 			return false
 		}
 	}

@@ -22,7 +22,8 @@ import (
 
 func main() {
 	seed := flag.Int64("seed", time.Now().UnixNano()%1_000_000, "seed of the plans (the same seed gives the same steps)")
-	runs := flag.Int("runs", 10, "number of runs")
+	runs := flag.Int("runs", 10, "number of runs (0: until -for has passed)")
+	soak := flag.Duration("for", time.Hour, "with -runs 0: keep starting runs for this long")
 	only := flag.Int("only", -1, "run only this run `number` of the seed (to reproduce a failure)")
 	duration := flag.Duration("duration", 12*time.Second, "planned length of each run's steps")
 	steps := flag.Int("steps", 200, "at most this many steps per run")
@@ -32,7 +33,7 @@ func main() {
 	plan := flag.Bool("plan", false, "print the plans and exit")
 	flag.Parse()
 	if *plan {
-		for r := range *runs {
+		for r := range max(*runs, *only+1) {
 			if *only < 0 || r == *only {
 				fmt.Print(faultcheck.MakePlan(*seed, r, *duration, *steps))
 			}
@@ -46,8 +47,12 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	fmt.Printf("faultcheck: seed %d, %d runs of %v\n", *seed, *runs, *duration)
-	sum, err := faultcheck.Check(ctx, faultcheck.Options{Seed: *seed, Runs: *runs, Only: *only, Duration: *duration, Steps: *steps,
+	if *runs == 0 {
+		fmt.Printf("faultcheck: seed %d, runs of %v for %v\n", *seed, *duration, *soak)
+	} else {
+		fmt.Printf("faultcheck: seed %d, %d runs of %v\n", *seed, *runs, *duration)
+	}
+	sum, err := faultcheck.Check(ctx, faultcheck.Options{Seed: *seed, Runs: *runs, Only: *only, Duration: *duration, For: *soak, Steps: *steps,
 		Workdir: *workdir, Verbose: *verbose, Out: os.Stdout, Walship: *walship, CI: os.Getenv("CI") == "true"}, env)
 	if sum != nil {
 		sum.Print(os.Stdout)
