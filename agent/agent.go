@@ -80,6 +80,7 @@ type Agent struct {
 	log   *slog.Logger
 	tail  *wal.Tailer
 	spool *spool
+	crc   *crcLog // CRCs of the sealed history, for the fork check
 	lock  *os.File
 
 	mu        sync.Mutex
@@ -230,6 +231,7 @@ func (a *Agent) openState() error {
 // to their owner.
 func (a *Agent) Close() error {
 	err := a.tail.Close()
+	a.crc.close()
 	if a.lock != nil {
 		a.lock.Close()
 	}

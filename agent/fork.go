@@ -22,6 +22,9 @@ func (a *Agent) checkFork(ctx context.Context, from uint64, why string) error {
 		if err == nil {
 			break
 		}
+		if errors.Is(err, errForkUnknown) {
+			return a.startUnknownForkTimeline(err)
+		}
 		if errors.Is(err, errHistoryMissing) {
 			// Nothing to compare with: treat every entry from `from` on as
 			// possibly changed. A needless new timeline is honest; a missed
@@ -58,10 +61,18 @@ func (a *Agent) checkFork(ctx context.Context, from uint64, why string) error {
 
 var errSourceMoved = errors.New("source log changed while it was compared")
 
-// findFork returns the last index k <= the sealed index such that the source
-// entries from..k equal the sealed history. Entries before from are known
-// unchanged (the tailer saw their files untouched). If the entry at from
-// already differs, the search widens to the source segment before it.
+// errForkUnknown: the very first entry the source still holds differs from
+// the sealed history, and the entries before it, which the history also
+// holds, are gone from the source: nothing shows where the rewrite began.
+var errForkUnknown = errors.New("the source's first entry differs from the sealed history")
+
+// findFork returns the last index k <= the sealed index such that the
+// source entries up to k equal the sealed history, as far as the source
+// still holds them. Entries from `from` on are compared first (the tailer
+// saw the files before it untouched while it ran); if the first of them
+// already differs, every entry the source holds is compared. Sealed CRCs
+// come from STATE/sealed.crc; entries sealed before that file existed come
+// from the spool and the stores (findForkSealed).
 func (a *Agent) findFork(ctx context.Context, from uint64) (uint64, error) {
 	first, last, err := a.tail.Bounds()
 	if err != nil {
@@ -71,8 +82,92 @@ func (a *Agent) findFork(ctx context.Context, from uint64) (uint64, error) {
 	sealed := a.st.Sealed.Index
 	root := a.st.chain(a.st.current().ID)
 	a.mu.Unlock()
-	floor := max(first, root[len(root)-1].StartIndex)
+	histStart := root[len(root)-1].StartIndex
+	lo := max(first, histStart)
 	hi := min(sealed, last)
+	if lo > hi {
+		return hi, nil
+	}
+	cb, ce, ok := a.crc.covers()
+	if !ok || ce < hi {
+		cb = hi + 1 // nothing (or not enough) covered: compare all from the sealed history
+	}
+	if cb > lo { // entries sealed before sealed.crc existed
+		fork, err := a.findForkSealed(ctx, max(from, lo), min(hi, cb-1))
+		if err != nil || fork < min(hi, cb-1) {
+			return fork, err
+		}
+	}
+	start := max(from, lo, cb)
+	m, err := a.crcMismatch(start, hi)
+	if err == nil && m == start && start > max(lo, cb) {
+		m, err = a.crcMismatch(max(lo, cb), hi) // the rewrite may begin earlier
+	}
+	switch {
+	case err != nil:
+		return 0, err
+	case m == 0:
+		return hi, nil
+	case m == lo && lo > histStart:
+		return 0, fmt.Errorf("%w: entry %d (the history goes back to %d)", errForkUnknown, lo, histStart)
+	}
+	return m - 1, nil
+}
+
+// crcMismatch returns the first index in lo..hi whose source entry differs
+// from sealed.crc, or 0 when all agree.
+func (a *Agent) crcMismatch(lo, hi uint64) (uint64, error) {
+	if lo > hi {
+		return 0, nil
+	}
+	src := make([]uint32, 0, min(hi-lo+1, 1<<16))
+	var mismatch uint64
+	flush := func(upto uint64) error {
+		base := upto - uint64(len(src)) + 1
+		err := a.crc.read(base, upto, func(idx uint64, crc uint32) bool {
+			if src[idx-base] != crc {
+				mismatch = idx
+				return false
+			}
+			return true
+		})
+		src = src[:0]
+		return err
+	}
+	err := a.tail.Scan(lo, hi, func(e wal.Entry) error {
+		src = append(src, segments.CRC32C(e.Data))
+		if len(src) == cap(src) {
+			if err := flush(e.Index); err != nil {
+				return err
+			}
+			if mismatch != 0 {
+				return errStop
+			}
+		}
+		return nil
+	})
+	if err == nil && len(src) > 0 && mismatch == 0 {
+		err = flush(hi)
+	}
+	if err != nil && !errors.Is(err, errStop) {
+		return 0, err
+	}
+	return mismatch, nil
+}
+
+// findForkSealed is findFork over from..hi against the sealed history in
+// the spool and the stores, for entries sealed before STATE/sealed.crc
+// existed. If the entry at from already differs, the search widens to the
+// source segment before it.
+func (a *Agent) findForkSealed(ctx context.Context, from, hi uint64) (uint64, error) {
+	first, _, err := a.tail.Bounds()
+	if err != nil {
+		return 0, err
+	}
+	a.mu.Lock()
+	root := a.st.chain(a.st.current().ID)
+	a.mu.Unlock()
+	floor := max(first, root[len(root)-1].StartIndex)
 	lo := max(from, floor)
 	for lo <= hi {
 		src := make([]uint32, hi-lo+1)
@@ -125,6 +220,25 @@ func (a *Agent) startGapTimeline(first uint64) error {
 	return a.tail.Seek(first)
 }
 
+// startUnknownForkTimeline handles a rewrite found at the source's first
+// entry when the history holds entries before it: the source cannot show
+// which of those it shares, so the new timeline claims none of them. It
+// starts at the source's first entry, as after a TruncateFront, and a base
+// closes the gap.
+func (a *Agent) startUnknownForkTimeline(cause error) error {
+	first, _, err := a.tail.Bounds()
+	if err != nil {
+		return err
+	}
+	reason := fmt.Sprintf("TruncateBack below the source's first entry: %v; entries before %d cannot be compared, so none of them is claimed", cause, first)
+	if err := a.newTimeline(0, first, reason); err != nil {
+		return err
+	}
+	a.metrics.timelinesStarted.WithLabelValues("truncate_back").Inc()
+	a.gapSnapshotDue.Store(true)
+	return a.tail.Seek(first)
+}
+
 // newTimeline records timeline N+1 forking from the current one after
 // entry fork, with its own entries starting at start, and persists it
 // before anything of it is sealed.
@@ -140,6 +254,17 @@ func (a *Agent) newTimeline(fork, start uint64, reason string) error {
 	a.st.Timelines = append(a.st.Timelines, t)
 	a.st.Sealed = Position{Index: start - 1}
 	if err := a.saveState(); err != nil {
+		return err
+	}
+	// sealed.crc follows the new history: the entries up to the fork, or,
+	// after a gap, nothing before the timeline's first entry.
+	var err error
+	if start == fork+1 {
+		err = a.crc.truncate(fork)
+	} else {
+		err = a.crc.reset(start)
+	}
+	if err != nil {
 		return err
 	}
 	a.log.Warn("new timeline: the source log changed under walship", "timeline", t.ID, "parent", t.Parent,

@@ -15,6 +15,9 @@ import (
 // advance the cursor without an upload; missing ones are uploaded once each.
 // Any failure ends the run; the caller waits and runs it again.
 func (s *shipper) reconcile(ctx context.Context) error {
+	if err := s.checkUnused(ctx); err != nil {
+		return err
+	}
 	pending := s.a.pendingItems(s.id)
 	have := map[string]int64{}
 	listed := map[uint32]bool{}

@@ -24,9 +24,18 @@ func (a *Agent) recover(ctx context.Context) error {
 		return fmt.Errorf("read source %s: %w", a.opt.WALDir, err)
 	}
 	if a.fresh {
-		if err := a.refuseUsedStores(ctx); err != nil {
+		// A fresh state claims only what it seals itself: segments left in
+		// the spool by a state that is gone cannot be proved complete.
+		if left, err := a.spool.items(); err != nil {
 			return err
+		} else if len(left) > 0 {
+			return fmt.Errorf("state dir %s has no state.json but its spool holds %d sealed segment(s) (%s...): "+
+				"a damaged or partly removed state. Move the whole state dir away (keep it: its spool may hold entries no store has) "+
+				"and start with an empty --state and a fresh store prefix", a.opt.StateDir, len(left), left[0])
 		}
+		// Whether a store already holds another backup is checked by each
+		// store's shipper before its first upload (checkUnused), so a store
+		// that does not answer holds up no other.
 		st := &state{
 			Version: stateVersion,
 			Source:  a.opt.WALDir,
@@ -75,19 +84,18 @@ func (a *Agent) recover(ctx context.Context) error {
 
 	a.mu.Lock()
 	sealed := a.st.Sealed.Index
-	start := a.st.current().StartIndex
 	a.mu.Unlock()
+	if a.crc, err = openCRCLog(a.opt.StateDir, sealed); err != nil {
+		return err
+	}
 	switch {
 	case sealed+1 < first:
 		return a.startGapTimeline(first)
-	case sealed >= first && sealed >= start:
-		from := first
-		if last >= first {
-			if from, err = a.tail.SegmentStart(min(sealed, last)); err != nil {
-				return fmt.Errorf("read source %s: %w", a.opt.WALDir, err)
-			}
-		}
-		return a.checkFork(ctx, from, "found at start")
+	case sealed >= first:
+		// Every entry the history shares with the source is compared, the
+		// current timeline's fork point included: the log may have been
+		// rewritten any number of times while the agent was down.
+		return a.checkFork(ctx, first, "found at start")
 	default:
 		return a.tail.Seek(sealed + 1)
 	}
@@ -124,29 +132,30 @@ func (a *Agent) adoptSpooled(item string) error {
 	return a.saveState()
 }
 
-// refuseUsedStores stops a fresh agent from writing into a prefix that
-// already holds a backup: its timeline numbers would collide.
-func (a *Agent) refuseUsedStores(ctx context.Context) error {
-	for _, s := range a.opt.Stores {
-		found := ""
-		err := s.Store.List(ctx, segments.TimelinesPrefix, "", func(oi backends.ObjectInfo) error {
-			found = oi.Key
-			return errStop
-		})
-		if err != nil && !errors.Is(err, errStop) {
-			if backends.IsPermanent(err) || len(a.opt.Stores) == 1 {
-				return fmt.Errorf("store %s: %w", s.Name, err)
-			}
-			// Unreachable now: if it holds another backup, its timeline
-			// record conflicts when it answers and that store stops there.
-			a.log.Warn("cannot check an unreachable store for an existing backup", "store", s.Name, "err", err)
-			continue
-		}
-		if found != "" {
-			return fmt.Errorf("store %s already holds a walship backup (%s) but state dir %s is new: "+
-				"use a fresh store prefix, or run with the state dir that wrote it", s.Name, found, a.opt.StateDir)
-		}
+// errUsedStore: a fresh agent found another backup in a store's prefix;
+// its timeline numbers would collide. Fatal: the operator must choose.
+var errUsedStore = errors.New("store already holds a walship backup")
+
+// checkUnused stops a fresh agent from writing into a prefix that already
+// holds a backup. It runs in the store's own shipper, before its first
+// upload, bounded by the store's deadlines.
+func (s *shipper) checkUnused(ctx context.Context) error {
+	if !s.a.fresh || s.unusedChecked {
+		return nil
 	}
+	found := ""
+	err := s.store.Store.List(ctx, segments.TimelinesPrefix, "", func(oi backends.ObjectInfo) error {
+		found = oi.Key
+		return errStop
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return fmt.Errorf("check store %s for an existing backup: %w", s.store.Name, err)
+	}
+	if found != "" {
+		return fmt.Errorf("store %s: %w (%s) but state dir %s is new: "+
+			"use a fresh store prefix, or run with the state dir that wrote it", s.store.Name, errUsedStore, found, s.a.opt.StateDir)
+	}
+	s.unusedChecked = true
 	return nil
 }
 

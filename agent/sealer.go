@@ -17,6 +17,7 @@ type openSegment struct {
 	w         *segments.Writer
 	timeline  uint32
 	last      Position
+	crcs      []uint32 // CRC32C of each entry, for sealed.crc
 	firstRead time.Time
 	ctx       context.Context // ends when the segment must be sealed by age
 	cancel    context.CancelFunc
@@ -50,6 +51,7 @@ func (a *Agent) runSealer(ctx context.Context) error {
 				return fmt.Errorf("seal entry %d: %w", e.Index, err)
 			}
 			seg.last = Position{Index: e.Index, CRC: segments.CRC32C(e.Data), HasCRC: true}
+			seg.crcs = append(seg.crcs, seg.last.CRC)
 			if int64(seg.w.RawLen()) >= a.opt.SealSize {
 				err, seg = a.seal(ctx, seg), nil
 				if err != nil {
@@ -146,7 +148,12 @@ func (a *Agent) seal(ctx context.Context, seg *openSegment) error {
 		return fmt.Errorf("seal segment: %w", err)
 	}
 	name := itemName(segments.NameOf(hdr))
+	if err := a.crc.appendCRCs(hdr.First, seg.crcs); err != nil { // before the spool names the segment
+		a.spool.discard(seg.f)
+		return err
+	}
 	if err := a.spool.commit(seg.f, name); err != nil {
+		a.crc.truncate(hdr.First - 1)
 		return err
 	}
 	a.mu.Lock()

@@ -28,6 +28,8 @@ type shipper struct {
 	notify   chan struct{}
 	records  map[uint32]bool // timeline records known to be in the store
 	degraded atomic.Bool
+	// unusedChecked: a fresh agent saw no other backup in the store.
+	unusedChecked bool
 }
 
 func newShipper(a *Agent, s Store) *shipper {
@@ -60,6 +62,9 @@ func (s *shipper) run(ctx context.Context) error {
 		err := s.shipWithRetry(ctx, item)
 		if ctx.Err() != nil {
 			return nil
+		}
+		if errors.Is(err, errUsedStore) {
+			return err // a misconfiguration: stop and say so
 		}
 		if err == nil {
 			if err := s.shipped(item); err != nil {
@@ -100,7 +105,7 @@ func (s *shipper) shipWithRetry(ctx context.Context, item string) error {
 	backoff := s.a.opt.RetryBackoff
 	var err error
 	for attempt := 1; attempt <= s.a.opt.RetryAttempts; attempt++ {
-		if err = s.ship(ctx, item); err == nil || errors.Is(err, errConflict) || ctx.Err() != nil {
+		if err = s.ship(ctx, item); err == nil || errors.Is(err, errConflict) || errors.Is(err, errUsedStore) || ctx.Err() != nil {
 			return err
 		}
 		if !s.a.hasItem(item) {
@@ -126,6 +131,9 @@ func (s *shipper) reconcileLoop(ctx context.Context) error {
 	for {
 		s.a.metrics.reconciles.WithLabelValues(s.store.Name).Inc()
 		err := s.reconcile(ctx)
+		if errors.Is(err, errUsedStore) {
+			return err
+		}
 		if err == nil {
 			s.degraded.Store(false)
 			s.a.log.Info("store recovered: reconciled, shipping again", "store", s.store.Name)

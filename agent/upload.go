@@ -24,6 +24,9 @@ func (s *shipper) ship(ctx context.Context, item string) error {
 	if !s.a.isNewest(item) {
 		ctx = throttle.WithPriority(ctx, throttle.Low)
 	}
+	if err := s.checkUnused(ctx); err != nil {
+		return err
+	}
 	if err := s.ensureTimelines(ctx, name.Timeline); err != nil {
 		return err
 	}

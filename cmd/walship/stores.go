@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/walship/walship/agent"
 	"github.com/walship/walship/backends"
+	"github.com/walship/walship/backends/deadline"
 	"github.com/walship/walship/backends/multi"
 	"github.com/walship/walship/backends/storeurl"
 	"github.com/walship/walship/config"
@@ -28,69 +30,109 @@ func openStores(ctx context.Context, urls []string, cfg *config.Config) ([]agent
 // credentials or a missing bucket stay fatal) does not stop the others; it
 // is returned with a warning and starts degraded, its shipper reconciling
 // until it answers. At least one store must pass its check.
+//
+// The checks run at once. With lenient set and several stores, start-up
+// waits for a store's check at most checkGrace (then for the first store
+// that passes): a store that hangs never holds up the others. Every store is
+// wrapped in the deadline decorator, so no later call to it can hang either.
 func openStoresLenient(ctx context.Context, urls []string, cfg *config.Config, lenient bool) ([]agent.Store, []string, error) {
 	type named struct {
 		name, url string
 		limits    config.Limits
+		spec      storeurl.Spec
+		lim       *throttle.Limiter
+		st        backends.Store
+		checked   chan error // the check's result, buffered
 	}
-	var list []named
+	var list []*named
 	if cfg != nil {
 		for _, s := range cfg.Stores {
-			list = append(list, named{s.Name, s.URL, s.Limits})
+			list = append(list, &named{name: s.Name, url: s.URL, limits: s.Limits})
 		}
 	}
 	for _, u := range urls {
-		list = append(list, named{name: "", url: u})
+		list = append(list, &named{url: u})
 	}
 	if len(list) == 0 {
 		return nil, nil, usageError("no store given: pass a STORE_URL or --config with stores")
 	}
-	var out []agent.Store
-	var warnings []string
-	healthy := 0
+	var built []agent.Store
+	fail := func(err error) ([]agent.Store, []string, error) {
+		closeStores(built)
+		return nil, nil, err
+	}
 	for _, n := range list {
 		spec, err := storeurl.Parse(n.url)
 		if err != nil {
-			closeStores(out)
-			return nil, nil, usageError("%v", err)
+			return fail(usageError("%v", err))
 		}
-		octx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		st, err := storeurl.Build(octx, spec)
-		if err == nil {
-			if cerr := storeurl.Check(octx, st); cerr != nil {
-				if !lenient || backends.IsPermanent(cerr) || len(list) == 1 {
-					st.Close()
-					err = cerr
-				} else {
-					warnings = append(warnings, fmt.Sprintf("store %s is unreachable (%v); starting without it, it will be reconciled when it answers", spec.Redacted, cerr))
-				}
-			} else {
+		n.spec = spec
+		if n.lim, err = throttle.New(limitsConfig(n.limits)); err != nil {
+			return fail(usageError("store %s limits: %v", cmp.Or(n.name, spec.Redacted), err))
+		}
+		bctx, cancel := context.WithTimeout(ctx, storeurl.CheckTimeout)
+		st, err := storeurl.Build(bctx, spec)
+		cancel()
+		if err != nil {
+			return fail(fmt.Errorf("open store %s: %w", spec.Redacted, err))
+		}
+		n.st = deadline.New(st, deadline.Options{})
+		built = append(built, agent.Store{Store: n.st})
+	}
+	for _, n := range list {
+		n.checked = make(chan error, 1)
+		go func() { n.checked <- storeurl.Check(ctx, n.st) }()
+	}
+	wait := lenient && len(list) > 1
+	gctx, stop := context.WithTimeout(ctx, checkGrace)
+	defer stop()
+	results := make([]error, len(list))
+	got := make([]bool, len(list))
+	healthy := 0
+	for i, n := range list {
+		if !wait {
+			results[i], got[i] = <-n.checked, true
+		} else {
+			select {
+			case results[i] = <-n.checked:
+				got[i] = true
+			case <-gctx.Done():
+			}
+		}
+		if got[i] && results[i] == nil {
+			healthy++
+		}
+	}
+	var out []agent.Store
+	var warnings []string
+	for i, n := range list {
+		if !got[i] && healthy == 0 {
+			// Nothing has passed yet: wait for this one too.
+			results[i], got[i] = <-n.checked, true
+			if results[i] == nil {
 				healthy++
 			}
 		}
-		cancel()
-		if err != nil {
-			closeStores(out)
-			return nil, nil, fmt.Errorf("open store %s: %w", spec.Redacted, err)
+		switch cerr := results[i]; {
+		case !got[i]:
+			warnings = append(warnings, fmt.Sprintf("store %s has not answered within %s; starting without waiting for it, it is reconciled when it answers", n.spec.Redacted, checkGrace))
+		case cerr == nil:
+		case !wait || backends.IsPermanent(cerr):
+			return fail(fmt.Errorf("open store %s: %w", n.spec.Redacted, cerr))
+		default:
+			warnings = append(warnings, fmt.Sprintf("store %s is unreachable (%v); starting without it, it will be reconciled when it answers", n.spec.Redacted, cerr))
 		}
-		name := n.name
-		if name == "" {
-			name = st.String()
-		}
-		lim, err := throttle.New(limitsConfig(n.limits))
-		if err != nil {
-			st.Close()
-			closeStores(out)
-			return nil, nil, usageError("store %s limits: %v", name, err)
-		}
-		out = append(out, agent.Store{Name: name, Store: st, Limiter: lim})
+		out = append(out, agent.Store{Name: cmp.Or(n.name, n.st.String()), Store: n.st, Limiter: n.lim})
 	}
 	if healthy == 0 {
-		closeStores(out)
-		return nil, nil, fmt.Errorf("no store is reachable: %s", strings.Join(warnings, "; "))
+		return fail(fmt.Errorf("no store is reachable: %s", strings.Join(warnings, "; ")))
 	}
 	return out, warnings, nil
 }
+
+// checkGrace is how long the agent's start waits for one store's check
+// when there are others.
+const checkGrace = time.Second
 
 // throttled stacks the rate-limit decorator on every store: its own limiter
 // and the global one. This is the one place decorators are stacked.
