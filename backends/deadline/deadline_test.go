@@ -245,3 +245,26 @@ func TestHealthyCallsPass(t *testing.T) {
 		t.Fatalf("stat of a missing key: want ErrNotFound, got %v", err)
 	}
 }
+
+func TestSwapPassesThrough(t *testing.T) {
+	s := deadline.New(mem.New(), opt)
+	sw, ok := backends.AsSwapper(s)
+	if !ok {
+		t.Fatal("the decorator hides the store's Swapper")
+	}
+	v, err := sw.PutIf(context.Background(), "lease.json", bytes.NewReader([]byte("a")), 1, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sw.PutIf(context.Background(), "lease.json", bytes.NewReader([]byte("b")), 1, "other"); !backends.IsConflict(err) {
+		t.Fatalf("a stale version: want ErrConflict through the decorator, got %v", err)
+	}
+	b, v2, err := sw.GetVersion(context.Background(), "lease.json")
+	if err != nil || string(b) != "a" || v2 != v {
+		t.Fatalf("get-version: %q %q %v (want version %q)", b, v2, err, v)
+	}
+	_, _, err = deadline.New(hung{}, opt).GetVersion(context.Background(), "lease.json")
+	if !errors.Is(err, errors.ErrUnsupported) {
+		t.Fatalf("a store without swaps: want ErrUnsupported, got %v", err)
+	}
+}
