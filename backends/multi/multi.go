@@ -10,8 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/walship/walship/backends"
 )
@@ -26,6 +28,7 @@ type Member struct {
 // to each store on its own (the agent's shippers), never to "all of them".
 type Store struct {
 	members []Member
+	health  health
 }
 
 var _ backends.Store = (*Store)(nil)
@@ -39,8 +42,10 @@ func New(members ...Member) *Store {
 func (s *Store) Members() []Member { return s.members }
 
 // Replicas returns the members in preference order, for readers that
-// verify each copy and fall back.
-func (s *Store) Replicas() []Member { return s.members }
+// verify each copy and fall back. Members that recently failed to answer
+// come last, and a read through a returned member that fails to get an
+// answer (a timeout, a reset) demotes it for the next reads.
+func (s *Store) Replicas() []Member { return s.ordered() }
 
 // Replicated is implemented by stores that hold the same objects in several
 // places.
@@ -70,7 +75,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 // not-found from one member is remembered and the next member tried.
 func (s *Store) Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
 	var errs []error
-	for _, m := range s.members {
+	for _, m := range s.ordered() {
 		rc, err := m.Store.Get(ctx, key, offset, length)
 		if err == nil {
 			return rc, nil
@@ -86,7 +91,7 @@ func (s *Store) Get(ctx context.Context, key string, offset, length int64) (io.R
 // Stat returns the object's info from the first member that has it.
 func (s *Store) Stat(ctx context.Context, key string) (backends.ObjectInfo, error) {
 	var errs []error
-	for _, m := range s.members {
+	for _, m := range s.ordered() {
 		oi, err := m.Store.Stat(ctx, key)
 		if err == nil {
 			return oi, nil
@@ -115,19 +120,55 @@ func (s *Store) joined(op, key string, errs []error) error {
 }
 
 // List merges the members' listings: every key any member holds, once, in
-// order. A member that fails to list is an error: a union that silently
-// drops a store would hide its objects.
+// order. Members list at once. A member that refuses (bad credentials, a
+// missing bucket) is an error: a union that silently drops a store would
+// hide its objects. A member that fails to answer (it hangs or is down) is
+// left out with a warning when another member listed: readers verify what
+// they plan from the listing, so a missing object is then refused, never
+// read wrongly.
 func (s *Store) List(ctx context.Context, prefix, after string, fn func(backends.ObjectInfo) error) error {
+	type listing struct {
+		keys []backends.ObjectInfo
+		err  error
+	}
+	ms := s.ordered()
+	res := make([]listing, len(ms))
+	var wg sync.WaitGroup
+	for i, m := range ms {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res[i].err = m.Store.List(ctx, prefix, after, func(oi backends.ObjectInfo) error {
+				res[i].keys = append(res[i].keys, oi)
+				return nil
+			})
+		}()
+	}
+	wg.Wait()
+	listed := 0
+	var down []error
+	for i, r := range res {
+		switch {
+		case r.err == nil:
+			listed++
+		case answered(ctx, r.err):
+			return fmt.Errorf("list %s in %s: %w", prefix, ms[i].Name, r.err)
+		default:
+			down = append(down, fmt.Errorf("%s: %w", ms[i].Name, r.err))
+		}
+	}
+	if listed == 0 {
+		return fmt.Errorf("list %s: no store answered: %w", prefix, errors.Join(down...))
+	}
+	for _, err := range down {
+		slog.Warn("a store did not answer its listing; reading from the others", "prefix", prefix, "err", err)
+	}
 	seen := map[string]backends.ObjectInfo{}
-	for _, m := range s.members {
-		err := m.Store.List(ctx, prefix, after, func(oi backends.ObjectInfo) error {
+	for _, r := range res {
+		for _, oi := range r.keys {
 			if _, ok := seen[oi.Key]; !ok {
 				seen[oi.Key] = oi
 			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("list %s in %s: %w", prefix, m.Name, err)
 		}
 	}
 	keys := make([]string, 0, len(seen))
