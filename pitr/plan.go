@@ -161,7 +161,8 @@ func newPlanner(st backends.Store, t Target, tls *timelineSet) *planner {
 // MakePlan decides a restore of t from st. It reads timeline records and
 // segment listings, the header of the first planned segment (for the log
 // format), for a time target the segment holding that time, for a point
-// target the point's record, and, unless t.NoBase, the snapshots/ and
+// target the point's record, every segment that shares entries of the
+// restored range with another one (they must agree, else ErrConflict), and, unless t.NoBase, the snapshots/ and
 // chunks/ listings and the manifests of the bases it considers (see the
 // package doc for which base is chosen). Every problem that would stop a
 // restore is an error here, before anything is written, except damage
@@ -271,6 +272,15 @@ func (pl *planner) plan(ctx context.Context) (*Plan, error) {
 		used, holes := cover(sp.Timeline, segs, sp.From, sp.To)
 		if len(holes) > 0 {
 			return nil, pl.withBaseHint(ctx, pl.missing(holes[0], p.From), hist, n, holes[0].To)
+		}
+		// Where two segments hold the same entries, they must agree: else
+		// two logs were shipped here and either choice is a guess.
+		conflicts, err := compareOverlaps(ctx, pl.st, sp.Timeline, segs, sp.From, sp.To)
+		if err != nil {
+			return nil, err
+		}
+		if len(conflicts) > 0 {
+			return nil, conflictError(conflicts[0])
 		}
 		p.Segments = append(p.Segments, used...)
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -45,7 +46,11 @@ type Report struct {
 	InProgress int      `json:"in_progress_snapshots"` // markers of snapshot uploads running or interrupted
 	Damaged    []Damage `json:"damaged"`
 	Gaps       []Gap    `json:"gaps"`
-	Lost       []Gap    `json:"lost"` // recorded, not damage: see Gap
+	// Conflicts are pairs of intact segments of one timeline that hold
+	// different entries at the same index: two logs shipped to one prefix.
+	// No restore through them can be trusted, so they count as damage.
+	Conflicts []Conflict `json:"conflicts"`
+	Lost      []Gap      `json:"lost"` // recorded, not damage: see Gap
 	// UnrestorablePoints are intact restore point records that no restore
 	// can reach from the intact objects of the store (Key: the point's
 	// key): a broken promise to whoever marked them, but not damage to an
@@ -54,7 +59,7 @@ type Report struct {
 }
 
 // OK reports whether the store is free of damage and gaps.
-func (r *Report) OK() bool { return len(r.Damaged) == 0 && len(r.Gaps) == 0 }
+func (r *Report) OK() bool { return len(r.Damaged) == 0 && len(r.Gaps) == 0 && len(r.Conflicts) == 0 }
 
 // Describe writes the report for a person.
 func (r *Report) Describe(w io.Writer) {
@@ -66,6 +71,9 @@ func (r *Report) Describe(w io.Writer) {
 	}
 	for _, d := range r.Damaged {
 		fmt.Fprintf(&b, "DAMAGED %s: %s\n", d.Key, d.Problem)
+	}
+	for _, c := range r.Conflicts {
+		fmt.Fprintf(&b, "CONFLICT %s (first differing index %d): two different logs were shipped to this prefix; restores through index %d refuse to guess\n", c, c.Index, c.Index)
 	}
 	for _, g := range r.Gaps {
 		fmt.Fprintf(&b, "GAP timeline %d: no intact segment holds entries %d..%d\n", g.Timeline, g.From, g.To)
@@ -93,7 +101,9 @@ const verifyParallel = 4
 // CRC, per-entry CRC32C, payload SHA-256, size against the listing, header
 // against key); every timeline record is decoded and its parent must
 // exist; each timeline's own range must be held by intact segments without
-// a hole. Every chunk is decoded and hashed against its key; every
+// a hole, and segments whose ranges overlap must hold the same entries
+// where they do (else a Conflict naming both and the first differing
+// index). Every chunk is decoded and hashed against its key; every
 // snapshot manifest is decoded and validated, and each chunk it names must
 // be stored and intact (else the manifest is damage too, naming the
 // chunk); every restore point record is decoded, and a restore to it is
@@ -188,6 +198,9 @@ func verify(ctx context.Context, st backends.Store) (*Report, error) {
 		unreadable[id] = true
 	}
 	r.checkHistory(tls.recs, unreadable, segs, intact)
+	if err := r.checkOverlaps(ctx, st, segs, intact); err != nil {
+		return nil, err
+	}
 
 	goodChunks, err := r.verifyChunks(ctx, st, chunks)
 	if err != nil {
@@ -214,6 +227,9 @@ func verify(ctx context.Context, st backends.Store) (*Report, error) {
 	}
 
 	slices.SortFunc(r.Damaged, func(a, b Damage) int { return cmp.Compare(a.Key, b.Key) })
+	slices.SortFunc(r.Conflicts, func(a, b Conflict) int {
+		return cmp.Or(cmp.Compare(a.Timeline, b.Timeline), cmp.Compare(a.Index, b.Index), cmp.Compare(a.A, b.A))
+	})
 	slices.SortFunc(r.Gaps, func(a, b Gap) int {
 		return cmp.Or(cmp.Compare(a.Timeline, b.Timeline), cmp.Compare(a.From, b.From))
 	})
@@ -393,7 +409,7 @@ func (r *Report) verifyPoints(ctx context.Context, st backends.Store, keys []str
 // isPlanProblem tells a restore that cannot be planned from the data from a
 // store failure.
 func isPlanProblem(err error) bool {
-	for _, e := range []error{ErrNotRestorable, ErrMissingSegments, ErrBrokenHistory, ErrCorrupt, segments.ErrUnknownVersion, ErrBadTarget, backends.ErrNotFound} {
+	for _, e := range []error{ErrNotRestorable, ErrMissingSegments, ErrBrokenHistory, ErrCorrupt, ErrConflict, segments.ErrUnknownVersion, ErrBadTarget, backends.ErrNotFound} {
 		if errors.Is(err, e) {
 			return true
 		}
@@ -537,4 +553,34 @@ func (r *Report) checkHistory(recs map[uint32]segments.Timeline, unreadable map[
 		}
 	}
 	slices.SortFunc(r.Lost, func(a, b Gap) int { return cmp.Compare(a.Timeline, b.Timeline) })
+}
+
+// checkOverlaps compares, timeline by timeline, the entries intact
+// segments share (compareOverlaps). A segment that changed since it was
+// verified is damage; a store failure stops the walk.
+func (r *Report) checkOverlaps(ctx context.Context, st backends.Store, segs []SegmentInfo, intact []bool) error {
+	byTL := map[uint32][]SegmentInfo{}
+	var tls []uint32
+	for i, s := range segs {
+		if !intact[i] {
+			continue
+		}
+		tl := s.Name.Timeline
+		if _, ok := byTL[tl]; !ok {
+			tls = append(tls, tl)
+		}
+		byTL[tl] = append(byTL[tl], s)
+	}
+	for _, tl := range tls {
+		cs, err := compareOverlaps(ctx, st, tl, byTL[tl], 0, math.MaxUint64)
+		if err != nil {
+			if problem, ok := dataProblem(err); ok {
+				r.damage(segments.TimelinePrefix(tl), "comparing overlapping segments: "+problem)
+				continue
+			}
+			return err
+		}
+		r.Conflicts = append(r.Conflicts, cs...)
+	}
+	return nil
 }
