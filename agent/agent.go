@@ -83,14 +83,16 @@ type Agent struct {
 	crc   *crcLog // CRCs of the sealed history, for the fork check
 	lock  *os.File
 
-	mu        sync.Mutex
-	st        *state
-	fresh     bool     // no state existed before this run
-	items     []string // sealed spool items, key order
-	info      map[string]itemInfo
-	openFirst time.Time     // when the open segment's first entry was read
-	tailed    atomic.Uint64 // last entry read from the source
-	forkWhy   string        // a new timeline is due before the next segment
+	mu           sync.Mutex
+	st           *state
+	fresh        bool     // no state existed before this run
+	items        []string // sealed spool items, key order
+	info         map[string]itemInfo
+	openFirst    time.Time     // when the open segment's first entry was read
+	tailed       atomic.Uint64 // last entry read from the source
+	forkWhy      string        // a new timeline is due before the next segment
+	sourceErr    string        // why the source cannot be read now, or ""
+	sourceBroken atomic.Bool   // sourceErr != ""
 
 	shippers   []*shipper
 	sealerDone chan struct{}
@@ -240,7 +242,7 @@ func (a *Agent) Close() error {
 
 // Run replicates until ctx ends, then seals what it has read, lets the
 // shippers drain the spool for up to DrainTimeout, and returns. It returns
-// an error only for a failure it cannot retry (a corrupt source, a store
+// an error only for a failure it cannot retry (a store
 // holding a conflicting object, a state dir that stopped being writable).
 func (a *Agent) Run(ctx context.Context) error {
 	if err := a.recover(ctx); err != nil {
@@ -299,12 +301,15 @@ func (a *Agent) Run(ctx context.Context) error {
 
 // Status is a snapshot of the agent's progress.
 type Status struct {
-	Timeline   uint32        `json:"timeline"`
-	Tailed     uint64        `json:"tailed"`      // last entry read from the source
-	Sealed     uint64        `json:"sealed"`      // last entry durable in the spool
-	Spooled    int           `json:"spooled"`     // sealed segments not yet in every store
-	SpoolBytes int64         `json:"spool_bytes"` // their bytes
-	Stores     []StoreStatus `json:"stores"`
+	Timeline uint32 `json:"timeline"`
+	Tailed   uint64 `json:"tailed"` // last entry read from the source
+	Sealed   uint64 `json:"sealed"` // last entry durable in the spool
+	// SourceError says why the source cannot be read (a damaged entry,
+	// named by file and byte offset), or is empty.
+	SourceError string        `json:"source_error,omitempty"`
+	Spooled     int           `json:"spooled"`     // sealed segments not yet in every store
+	SpoolBytes  int64         `json:"spool_bytes"` // their bytes
+	Stores      []StoreStatus `json:"stores"`
 }
 
 // StoreStatus is one store's progress.
@@ -331,7 +336,7 @@ func (a *Agent) Status() Status {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	now := time.Now()
-	s := Status{Spooled: len(a.items), Tailed: a.tailed.Load()}
+	s := Status{Spooled: len(a.items), Tailed: a.tailed.Load(), SourceError: a.sourceErr}
 	for _, it := range a.items {
 		s.SpoolBytes += a.info[it].size
 	}

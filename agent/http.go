@@ -58,8 +58,8 @@ func (a *Agent) adminToken() (sum [sha256.Size]byte, ok bool) {
 // Handler serves the agent's endpoints:
 //
 //	GET /metrics  Prometheus metrics
-//	GET /healthz  200 "ok", or 503 naming each store whose lag exceeds MaxLag
-//	              or that is degraded
+//	GET /healthz  200 "ok", or 503 naming a source that cannot be read and
+//	              each store whose lag exceeds MaxLag or that is degraded
 //	GET /status   Status as JSON (what `walship status` prints)
 //	POST /snapshot take a base snapshot now (what `walship snapshot` asks)
 //
@@ -146,7 +146,11 @@ func sameOrigin(origin, host string) bool {
 
 func (a *Agent) unhealthy() []string {
 	var out []string
-	for _, s := range a.Status().Stores {
+	st := a.Status()
+	if st.SourceError != "" {
+		out = append(out, "source: "+st.SourceError)
+	}
+	for _, s := range st.Stores {
 		if lag := time.Duration(s.LagSeconds * float64(time.Second)); lag > a.opt.MaxLag {
 			out = append(out, fmt.Sprintf("store %s: lag %v exceeds %v (%d entries behind)", s.Name, lag.Round(time.Second), a.opt.MaxLag, s.LagEntries))
 		}

@@ -41,6 +41,9 @@ func (a *Agent) runSealer(ctx context.Context) error {
 		}
 		e, err := a.tail.Next(nctx)
 		if err == nil {
+			if a.sourceBroken.Load() {
+				a.setSourceErr(nil)
+			}
 			a.tailed.Store(e.Index)
 			if seg == nil {
 				if seg, err = a.startSegment(ctx); err != nil {
@@ -98,8 +101,45 @@ func (a *Agent) runSealer(ctx context.Context) error {
 				return err
 			}
 		default:
-			return fmt.Errorf("read source %s: %w", a.opt.WALDir, err)
+			// A damaged source: what was read before the damage is sealed
+			// and ships; /healthz names the damage; the read is tried again
+			// (the database may rewrite or truncate the bad part).
+			readErr := fmt.Errorf("read source %s: %w", a.opt.WALDir, err)
+			if seg != nil {
+				err, seg = a.seal(ctx, seg), nil
+				if err != nil {
+					return err
+				}
+			}
+			a.setSourceErr(readErr)
+			if !sleep(ctx, sourceBackoff) {
+				continue // ctx ended: the case above returns
+			}
 		}
+	}
+}
+
+// sourceBackoff is how often a source that failed to read is tried again.
+const sourceBackoff = time.Second
+
+// setSourceErr records why the source cannot be read (nil: it can), logging
+// each change once.
+func (a *Agent) setSourceErr(err error) {
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	a.mu.Lock()
+	prev := a.sourceErr
+	a.sourceErr = msg
+	a.mu.Unlock()
+	a.sourceBroken.Store(msg != "")
+	switch {
+	case msg == prev:
+	case msg == "":
+		a.log.Info("source readable again", "source", a.opt.WALDir)
+	default:
+		a.log.Error("cannot read the source; entries before the damage are sealed and shipped, reading is retried", "err", err)
 	}
 }
 
