@@ -73,7 +73,7 @@ func (r *Report) Describe(w io.Writer) {
 		fmt.Fprintf(&b, "DAMAGED %s: %s\n", d.Key, d.Problem)
 	}
 	for _, c := range r.Conflicts {
-		fmt.Fprintf(&b, "CONFLICT %s (first differing index %d): two different logs were shipped to this prefix; restores through index %d refuse to guess\n", c, c.Index, c.Index)
+		fmt.Fprintf(&b, "CONFLICT %s: two different logs were shipped to this prefix; a restore that needs entry %d refuses to guess\n", c, c.Index)
 	}
 	for _, g := range r.Gaps {
 		fmt.Fprintf(&b, "GAP timeline %d: no intact segment holds entries %d..%d\n", g.Timeline, g.From, g.To)
