@@ -31,7 +31,9 @@ type Options struct {
 	DataDir string
 	// Force restores into a non-empty OUT_DIR, replacing an existing WAL
 	// directory (and data directory, with a base) once the new ones are
-	// complete (never before).
+	// complete (never before). It replaces only what OUT_DIR's restore
+	// marker claims (an earlier walship restore's output) and refuses a
+	// directory holding anything else.
 	Force bool
 	// Parallel is the number of concurrent segment downloads; default 4.
 	// At most Parallel+1 segments are downloaded (or downloading) and not
@@ -76,10 +78,13 @@ func Restore(ctx context.Context, st backends.Store, t Target, outDir string, o 
 // tidwall/wal log into o.WALDir (default outDir/wal) and, when the plan has
 // a base snapshot, the base's files into o.DataDir (default outDir/data).
 // Both are built in temporary directories beside their destinations (at
-// the same time) and renamed into place only when both are complete,
-// verified and synced: the data directory first, then the log, the data
-// directory taken back if the second rename fails. On any error neither is
-// left (existing ones, with Force, are untouched).
+// the same time) and installed as one unit only when both are complete,
+// verified and synced, under the marker OUT_DIR/.walship-restore (see
+// MarkerName for the protocol; CheckRestored tells a complete output from
+// an interrupted one). On any error neither is left (existing ones, with
+// Force, are untouched). Force replaces only an earlier restore's output.
+// The log is written owner-only (0600 files, 0700 dir); base files keep
+// the modes their manifest recorded.
 //
 // A log restored from a base starts at Base.Index+1: its first file is
 // named by that index, as tidwall names it. When the target is the base's
@@ -117,9 +122,17 @@ func execute(ctx context.Context, st backends.Store, p *Plan, outDir string, o O
 	} else if o.DataDir == "" {
 		o.DataDir = filepath.Join(outDir, "data")
 	}
-	created, err := prepareOutDir(outDir, o.WALDir, o.DataDir, o.Force)
+	created, prev, err := prepareOutDir(outDir, o.WALDir, o.DataDir, o.Force)
 	if err != nil {
+		if created {
+			os.Remove(outDir) // only if still empty
+		}
 		return res, err
+	}
+	absWAL, _ := filepath.Abs(o.WALDir) // checked by prepareOutDir
+	absData := ""
+	if o.DataDir != "" {
+		absData, _ = filepath.Abs(o.DataDir)
 	}
 	var tmp, tmpData string
 	defer func() {
@@ -135,7 +148,7 @@ func execute(ctx context.Context, st backends.Store, p *Plan, outDir string, o O
 			os.Remove(outDir) // only if still empty
 		}
 	}()
-	if tmp, err = os.MkdirTemp(filepath.Dir(o.WALDir), ".walship-restore-"); err != nil {
+	if tmp, err = os.MkdirTemp(filepath.Dir(o.WALDir), tempPrefix); err != nil {
 		return res, fmt.Errorf("create temporary directory: %w", err)
 	}
 	dl := filepath.Join(tmp, "fetch")
@@ -153,7 +166,7 @@ func execute(ctx context.Context, st backends.Store, p *Plan, outDir string, o O
 	var builtData string
 	g, gctx := errgroup.WithContext(ctx)
 	if p.Base != nil {
-		if tmpData, err = os.MkdirTemp(filepath.Dir(o.DataDir), ".walship-restore-data-"); err != nil {
+		if tmpData, err = os.MkdirTemp(filepath.Dir(o.DataDir), tempPrefix+"data-"); err != nil {
 			return res, fmt.Errorf("create temporary directory: %w", err)
 		}
 		builtData = filepath.Join(tmpData, "data")
@@ -184,15 +197,15 @@ func execute(ctx context.Context, st backends.Store, p *Plan, outDir string, o O
 	if err := ctx.Err(); err != nil {
 		return res, err
 	}
-	var undoData func() error
+	in := &installation{outDir: outDir, walDir: o.WALDir, dataDir: o.DataDir, builtWAL: lw.dir, tmpWAL: tmp,
+		builtData: builtData, tmpData: tmpData, prev: prev,
+		m: Marker{WrittenBy: markerWrittenBy, Version: markerVersion, WALDir: absWAL, DataDir: absData,
+			Store: p.Store, Timeline: p.Timeline, From: p.From, To: p.To, Time: time.Now().UTC()}}
 	if p.Base != nil {
-		if undoData, err = install(builtData, o.DataDir, tmpData); err != nil {
-			return res, takeBack(err, o.DataDir, undoData)
-		}
+		in.m.Base = p.Base.Key
 	}
-	if undoWAL, err := install(lw.dir, o.WALDir, tmp); err != nil {
-		err = takeBack(err, o.WALDir, undoWAL)
-		return res, takeBack(err, o.DataDir, undoData)
+	if err := in.run(); err != nil {
+		return res, err
 	}
 	res = Result{Entries: p.Entries(), From: p.From, To: p.To, Bytes: p.Bytes, Segments: len(p.Segments),
 		Files: lw.files, LogBytes: lw.bytes, WALDir: o.WALDir, Elapsed: time.Since(start)}
@@ -202,61 +215,83 @@ func execute(ctx context.Context, st backends.Store, p *Plan, outDir string, o O
 	return res, nil
 }
 
-// prepareOutDir creates outDir if needed, or refuses a non-empty one without
-// force. created says whether it made outDir, to remove it again on failure.
-// dataDir is "" without a base.
-func prepareOutDir(outDir, walDir, dataDir string, force bool) (created bool, err error) {
+// prepareOutDir creates outDir if needed, or checks an existing one:
+// without force it must be empty (and so must a WAL or data dir elsewhere);
+// with force, the WAL and data dirs must be missing, empty, or claimed by
+// the marker of an earlier restore (prev) and hold only what it wrote, and
+// the temporary dirs an interrupted install left are removed. created says
+// whether it made outDir, to remove it again on failure. dataDir is ""
+// without a base.
+func prepareOutDir(outDir, walDir, dataDir string, force bool) (created bool, prev *Marker, err error) {
 	absOut, err1 := filepath.Abs(outDir)
 	absWAL, err2 := filepath.Abs(walDir)
 	if err := errors.Join(err1, err2); err != nil {
-		return false, err
+		return false, nil, err
 	}
 	if within(absOut, absWAL) {
-		return false, fmt.Errorf("the WAL directory %s must not be the output directory or above it", walDir)
+		return false, nil, fmt.Errorf("the WAL directory %s must not be the output directory or above it", walDir)
 	}
 	if dataDir != "" {
 		absData, err := filepath.Abs(dataDir)
 		if err != nil {
-			return false, err
+			return false, nil, err
 		}
 		switch {
 		case within(absOut, absData):
-			return false, fmt.Errorf("the data directory %s must not be the output directory or above it", dataDir)
+			return false, nil, fmt.Errorf("the data directory %s must not be the output directory or above it", dataDir)
 		case within(absWAL, absData) || within(absData, absWAL):
-			return false, fmt.Errorf("the data directory %s and the WAL directory %s must not be one inside the other", dataDir, walDir)
+			return false, nil, fmt.Errorf("the data directory %s and the WAL directory %s must not be one inside the other", dataDir, walDir)
 		}
 	}
 	fi, err := os.Stat(outDir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		if err := os.MkdirAll(outDir, 0o755); err != nil {
-			return false, fmt.Errorf("create output directory: %w", err)
+		if err := os.MkdirAll(outDir, outDirPerm); err != nil {
+			return false, nil, fmt.Errorf("create output directory: %w", err)
 		}
 		created = true
 	case err != nil:
-		return false, fmt.Errorf("output directory: %w", err)
+		return false, nil, fmt.Errorf("output directory: %w", err)
 	case !fi.IsDir():
-		return false, fmt.Errorf("output directory %s is not a directory", outDir)
-	case !force:
-		if err := refuseNonEmpty(outDir); err != nil {
-			return false, err
+		return false, nil, fmt.Errorf("output directory %s is not a directory", outDir)
+	}
+	if prev, err = ReadMarker(outDir); err != nil {
+		return created, nil, err
+	}
+	if !force {
+		if prev != nil && prev.State != MarkerComplete {
+			return created, nil, fmt.Errorf("%w (%w)", incomplete(outDir, prev), ErrOutDirNotEmpty)
+		}
+		for _, d := range []string{outDir, walDir, dataDir} {
+			// A WAL or data directory outside OUT_DIR must be empty too.
+			if err := refuseNonEmpty(d); d != "" && err != nil {
+				return created, nil, err
+			}
+		}
+	} else {
+		if err := checkReplaceable(walDir, true, prev); err != nil {
+			return created, nil, err
+		}
+		if dataDir != "" {
+			if err := checkReplaceable(dataDir, false, prev); err != nil {
+				return created, nil, err
+			}
+		}
+		if prev != nil && prev.State != MarkerComplete {
+			if err := removeStale(prev); err != nil {
+				return created, nil, err
+			}
 		}
 	}
 	for _, d := range []string{walDir, dataDir} {
 		if d == "" {
 			continue
 		}
-		if !force {
-			// A WAL or data directory outside OUT_DIR must be empty too.
-			if err := refuseNonEmpty(d); err != nil {
-				return created, err
-			}
-		}
-		if err := os.MkdirAll(filepath.Dir(d), 0o755); err != nil {
-			return created, fmt.Errorf("create parent of %s: %w", d, err)
+		if err := os.MkdirAll(filepath.Dir(d), outDirPerm); err != nil {
+			return created, nil, fmt.Errorf("create parent of %s: %w", d, err)
 		}
 	}
-	return created, nil
+	return created, prev, nil
 }
 
 // within reports whether path is dir or inside it (both absolute).
@@ -279,62 +314,9 @@ func refuseNonEmpty(dir string) error {
 		return fmt.Errorf("check %s: %w", dir, err)
 	}
 	if len(names) > 0 {
-		return fmt.Errorf("%w: %s holds %q...; restore into an empty or new directory, or pass --force to replace its WAL directory", ErrOutDirNotEmpty, dir, names)
+		return fmt.Errorf("%w: %s holds %q...; restore into an empty or new directory, or pass --force to replace the output of an earlier walship restore", ErrOutDirNotEmpty, dir, names)
 	}
 	return nil
-}
-
-// install renames the finished directory built to dst, moving an existing
-// dst into tmp (removed by the caller) first. undo takes the installed
-// directory back out (into tmp) and puts the old one back.
-func install(built, dst, tmp string) (undo func() error, err error) {
-	old := ""
-	_, err = os.Lstat(dst)
-	switch {
-	case err == nil:
-		old = filepath.Join(tmp, "replaced")
-		if err := os.Rename(dst, old); err != nil {
-			return nil, fmt.Errorf("move the existing %s aside: %w", dst, err)
-		}
-		if err := os.Rename(built, dst); err != nil {
-			if rbErr := os.Rename(old, dst); rbErr != nil {
-				return nil, fmt.Errorf("install %s: %w (and putting the old one back failed: %v; it is in %s)", dst, err, rbErr, old)
-			}
-			return nil, fmt.Errorf("install %s: %w", dst, err)
-		}
-	case errors.Is(err, fs.ErrNotExist):
-		if err := os.Rename(built, dst); err != nil {
-			return nil, fmt.Errorf("install %s: %w", dst, err)
-		}
-	default:
-		return nil, fmt.Errorf("install %s: %w", dst, err)
-	}
-	undo = func() error {
-		if err := os.Rename(dst, filepath.Join(tmp, "undone")); err != nil {
-			return err
-		}
-		if old != "" {
-			if err := os.Rename(old, dst); err != nil {
-				return err
-			}
-		}
-		return syncDir(filepath.Dir(dst))
-	}
-	if err := syncDir(filepath.Dir(dst)); err != nil {
-		return undo, err
-	}
-	return undo, nil
-}
-
-// takeBack undoes an install after err, if there is one to undo.
-func takeBack(err error, dir string, undo func() error) error {
-	if undo == nil {
-		return err
-	}
-	if uerr := undo(); uerr != nil {
-		return fmt.Errorf("%w (and taking back the restored %s failed: %v)", err, dir, uerr)
-	}
-	return err
 }
 
 // removeTree removes dir and everything below it, first making its

@@ -34,9 +34,12 @@ import (
 // how tidwall leaves a log emptied by truncation: tidwall opens it with
 // AllowEmpty (FirstIndex = next, LastIndex = next-1) and appends at next.
 
+// The restored log is a copy of the database's: owner-only, stricter than
+// tidwall's defaults (0640 and 0750); chmod it if the database's user or
+// group differs.
 const (
-	logFilePerm = 0o640 // tidwall's DefaultOptions.FilePerms
-	logDirPerm  = 0o750 // tidwall's DefaultOptions.DirPerms
+	logFilePerm = 0o600
+	logDirPerm  = 0o700
 )
 
 // DefaultSegmentSize is tidwall/wal's default segment file size.

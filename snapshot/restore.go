@@ -57,8 +57,10 @@ func restoreFiles(ctx context.Context, st backends.Store, m Manifest, dataDir st
 		return err
 	}
 	parent := filepath.Dir(dst)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return err
+	// Parents it creates are owner-only; the files and dirs restored keep
+	// the modes the manifest recorded (the database's own).
+	if err := os.MkdirAll(parent, 0o700); err != nil {
+		return fmt.Errorf("create parent of %s: %w", dst, err)
 	}
 	tmp, err := os.MkdirTemp(parent, filepath.Base(dst)+".tmp-")
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -25,7 +26,7 @@ func cmdRestore(args []string, stdout io.Writer) error {
 	dataDir := fs.String("data-dir", "", "where to write the base snapshot's files (default OUT_DIR/data)")
 	timeline := fs.Uint("timeline", 0, "restore this timeline's history (default: the newest)")
 	dryRun := fs.Bool("dry-run", false, "print the plan, write nothing")
-	force := fs.Bool("force", false, "write into a non-empty OUT_DIR (replaces OUT_DIR/wal on success)")
+	force := fs.Bool("force", false, "write into a non-empty OUT_DIR, replacing on success the WAL and data dirs of an earlier walship restore (never a dir holding anything else); also finishes an interrupted restore")
 	walDir := fs.String("wal-dir", "", "where to write the restored log (default OUT_DIR/wal)")
 	parallel := fs.Int("parallel", 4, "segments fetched at once")
 	prefer := fs.String("prefer", "", "with --config: read from the store of this `name` first, then fall back to the others")
@@ -105,6 +106,7 @@ func cmdRestore(args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "restored entries %d..%d (%d entries, %d segments, %d bytes) into %s\n",
 			res.From, res.To, res.Entries, res.Segments, res.Bytes, res.WALDir)
 	}
+	fmt.Fprintf(stdout, "marked complete in %s (restored files are owner-only; base files keep their snapshot modes)\n", filepath.Join(out, pitr.MarkerName))
 	fmt.Fprintf(stdout, "done in %v\n", res.Elapsed.Round(time.Millisecond))
 	return nil
 }
