@@ -160,7 +160,7 @@ func (a *Agent) snapshot(ctx context.Context, req snapReq) (snapshot.Manifest, e
 		m, stats, err = snapshot.Command{Argv: a.opt.Snapshot.Command, Release: a.opt.Snapshot.Release}.Snapshot(ctx, st, so)
 	default:
 		m, stats, err = snapshot.Freeze{DataDir: a.opt.Snapshot.DataDir, StateDir: a.opt.StateDir,
-			FreezeCmd: a.opt.Snapshot.Freeze, ThawCmd: a.opt.Snapshot.Thaw, Index: a.frozenIndex}.Snapshot(ctx, st, so)
+			FreezeCmd: a.opt.Snapshot.Freeze, ThawCmd: a.opt.Snapshot.Thaw, Index: func() uint64 { return a.frozenIndex(tl) }}.Snapshot(ctx, st, so)
 	}
 	if err != nil {
 		return m, fmt.Errorf("snapshot (%s): %w", req.why, err)
@@ -178,11 +178,33 @@ func (a *Agent) snapshot(ctx context.Context, req snapReq) (snapshot.Manifest, e
 
 // frozenIndex is the WAL index a hard-link copy holds: the source log's last
 // entry while the database is frozen (Freeze must make the data dir hold
-// every entry the WAL holds).
-func (a *Agent) frozenIndex() uint64 {
-	_, last, err := a.tail.Bounds()
+// every entry the WAL holds). The base is labelled with timeline tl, so the
+// frozen source must agree with tl's sealed history: after a TruncateBack
+// the sealer has not seen yet, it belongs to a timeline not yet recorded.
+// Then, or when tl is no longer current, it returns 0: the snapshot fails
+// and is retried once the new timeline is recorded.
+func (a *Agent) frozenIndex(tl uint32) uint64 {
+	first, last, err := a.tail.Bounds()
 	if err != nil {
 		return 0 // Upload refuses index 0: the snapshot fails and is retried
+	}
+	a.mu.Lock()
+	cur := a.st.current().ID
+	sealed := a.st.Sealed.Index
+	a.mu.Unlock()
+	if cur != tl {
+		a.log.Warn("base snapshot deferred: a new timeline started while it was taken", "timeline", tl, "now", cur)
+		return 0
+	}
+	cb, _, _ := a.crc.covers()
+	lo, hi := max(first, cb), min(sealed, last)
+	if last < sealed {
+		a.log.Warn("base snapshot deferred: the source ends before the sealed history (TruncateBack not yet handled)", "last", last, "sealed", sealed)
+		return 0
+	}
+	if m, err := a.crcMismatch(lo, hi); err != nil || m != 0 {
+		a.log.Warn("base snapshot deferred: the source differs from the sealed history (TruncateBack not yet handled)", "entry", m, "err", err)
+		return 0
 	}
 	return last
 }
