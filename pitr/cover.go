@@ -217,3 +217,33 @@ type conflictErr struct{ msg string }
 
 func (e conflictErr) Error() string   { return e.msg }
 func (e conflictErr) Unwrap() []error { return []error{ErrConflict, ErrCorrupt} }
+
+// checkOverlaps compares, timeline by timeline, the entries intact
+// segments share (compareOverlaps). A segment that changed since it was
+// verified is damage; a store failure stops the walk.
+func (r *Report) checkOverlaps(ctx context.Context, st backends.Store, segs []SegmentInfo, intact []bool) error {
+	byTL := map[uint32][]SegmentInfo{}
+	var tls []uint32
+	for i, s := range segs {
+		if !intact[i] {
+			continue
+		}
+		tl := s.Name.Timeline
+		if _, ok := byTL[tl]; !ok {
+			tls = append(tls, tl)
+		}
+		byTL[tl] = append(byTL[tl], s)
+	}
+	for _, tl := range tls {
+		cs, err := compareOverlaps(ctx, st, tl, byTL[tl], 0, math.MaxUint64)
+		if err != nil {
+			if problem, ok := dataProblem(err); ok {
+				r.damage(segments.TimelinePrefix(tl), "comparing overlapping segments: "+problem)
+				continue
+			}
+			return err
+		}
+		r.Conflicts = append(r.Conflicts, cs...)
+	}
+	return nil
+}

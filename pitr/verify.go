@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -553,34 +552,4 @@ func (r *Report) checkHistory(recs map[uint32]segments.Timeline, unreadable map[
 		}
 	}
 	slices.SortFunc(r.Lost, func(a, b Gap) int { return cmp.Compare(a.Timeline, b.Timeline) })
-}
-
-// checkOverlaps compares, timeline by timeline, the entries intact
-// segments share (compareOverlaps). A segment that changed since it was
-// verified is damage; a store failure stops the walk.
-func (r *Report) checkOverlaps(ctx context.Context, st backends.Store, segs []SegmentInfo, intact []bool) error {
-	byTL := map[uint32][]SegmentInfo{}
-	var tls []uint32
-	for i, s := range segs {
-		if !intact[i] {
-			continue
-		}
-		tl := s.Name.Timeline
-		if _, ok := byTL[tl]; !ok {
-			tls = append(tls, tl)
-		}
-		byTL[tl] = append(byTL[tl], s)
-	}
-	for _, tl := range tls {
-		cs, err := compareOverlaps(ctx, st, tl, byTL[tl], 0, math.MaxUint64)
-		if err != nil {
-			if problem, ok := dataProblem(err); ok {
-				r.damage(segments.TimelinePrefix(tl), "comparing overlapping segments: "+problem)
-				continue
-			}
-			return err
-		}
-		r.Conflicts = append(r.Conflicts, cs...)
-	}
-	return nil
 }
