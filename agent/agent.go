@@ -98,6 +98,10 @@ type Agent struct {
 	sealerDone chan struct{}
 	spoolFreed chan struct{} // signalled when spool items are removed
 
+	// adminSum is the SHA-256 of the token the mutating endpoints need
+	// (SetAdminToken); nil: they are off.
+	adminSum atomic.Pointer[[32]byte]
+
 	snapReqs         chan snapReq
 	walSinceSnapshot atomic.Int64 // raw WAL bytes sealed since the last snapshot
 	gapSnapshotDue   atomic.Bool  // a new timeline after a gap wants a base
@@ -200,7 +204,7 @@ func New(opt Options) (*Agent, error) {
 
 func (a *Agent) openState() error {
 	dir := a.opt.StateDir
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, stateDirPerm); err != nil {
 		return fmt.Errorf("create state dir %s: %w (choose a writable --state)", dir, err)
 	}
 	probe := filepath.Join(dir, ".probe")
@@ -208,7 +212,7 @@ func (a *Agent) openState() error {
 		return fmt.Errorf("state dir %s is not writable: %w (choose a writable --state)", dir, err)
 	}
 	os.Remove(probe)
-	lock, err := lockDir(dir)
+	lock, err := lockDir(dir, a.log)
 	if err != nil {
 		return err
 	}

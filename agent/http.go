@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -26,33 +25,29 @@ const TokenEnv = "WALSHIP_TOKEN"
 // password someone types (e.g. `openssl rand -hex 32`).
 const MinTokenLen = 16
 
-// adminTokens holds each agent's token for the mutating endpoints, set by
-// SetAdminToken. It lives here, not in Options, so the endpoints' security
-// stays in this file; an agent without an entry serves no mutating endpoint.
-var adminTokens sync.Map // *Agent -> [sha256.Size]byte
-
 // SetAdminToken enables the mutating endpoints (POST /snapshot, and any
 // non-GET route Options.Admin adds) for requests that carry
 // "Authorization: Bearer TOKEN". Call it before Run. An empty token turns
 // them off again. The token is never logged.
 func (a *Agent) SetAdminToken(token string) error {
 	if token == "" {
-		adminTokens.Delete(a)
+		a.adminSum.Store(nil)
 		return nil
 	}
 	if len(token) < MinTokenLen || strings.TrimSpace(token) != token {
 		return fmt.Errorf("admin token: want at least %d characters without surrounding spaces (e.g. the output of `openssl rand -hex 32`)", MinTokenLen)
 	}
-	adminTokens.Store(a, sha256.Sum256([]byte(token)))
+	sum := sha256.Sum256([]byte(token))
+	a.adminSum.Store(&sum)
 	return nil
 }
 
 func (a *Agent) adminToken() (sum [sha256.Size]byte, ok bool) {
-	v, ok := adminTokens.Load(a)
-	if !ok {
+	p := a.adminSum.Load()
+	if p == nil {
 		return sum, false
 	}
-	return v.([sha256.Size]byte), true
+	return *p, true
 }
 
 // Handler serves the agent's endpoints:

@@ -11,14 +11,9 @@ import (
 
 // lockDir takes an exclusive flock on dir/LOCK so two agents never share a
 // state dir. The lock dies with the process, also on kill -9. It also makes
-// dir (mode 0700) and LOCK (0600) owner-only, logging to the default
-// logger when it had to; lockDirLog names the logger.
-func lockDir(dir string) (*os.File, error) {
-	return lockDirLog(dir, slog.Default())
-}
-
-// lockDirLog is lockDir logging to log.
-func lockDirLog(dir string, log *slog.Logger) (*os.File, error) {
+// dir (mode 0700) and LOCK (0600) owner-only, saying so in log when it had
+// to.
+func lockDir(dir string, log *slog.Logger) (*os.File, error) {
 	if err := ownerOnly(dir, stateDirPerm, log); err != nil {
 		return nil, fmt.Errorf("lock state dir: %w", err)
 	}

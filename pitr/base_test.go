@@ -418,16 +418,17 @@ func TestBaseCorruptChunk(t *testing.T) {
 				if err := os.MkdirAll(filepath.Join(out, d), 0o755); err != nil {
 					t.Fatal(err)
 				}
-				if err := os.WriteFile(filepath.Join(out, d, "old"), []byte(d), 0o644); err != nil {
+				if err := os.WriteFile(filepath.Join(out, d, oldName[d]), []byte(d), 0o644); err != nil {
 					t.Fatal(err)
 				}
 			}
+			markEarlierRestore(t, out, oldName["data"])
 			if _, err := Execute(ctx, f.st, p, out, Options{Force: true}); !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("forced Execute: %v", err)
 			}
 			assertNames(t, out, "data", "wal")
 			for _, d := range []string{"data", "wal"} {
-				assertNames(t, filepath.Join(out, d), "old")
+				assertNames(t, filepath.Join(out, d), oldName[d])
 			}
 			// A chunk missing from the store: the base is passed over while
 			// planning, with a note.
@@ -441,6 +442,9 @@ func TestBaseCorruptChunk(t *testing.T) {
 		})
 	}
 }
+
+// oldName is a file of an earlier restore in its wal and data dirs.
+var oldName = map[string]string{"data": "old", "wal": "00000000000000000001"}
 
 // A successful forced restore replaces an existing data dir and wal dir;
 // --data-dir and --wal-dir elsewhere work, and nonsense layouts are refused.
@@ -456,8 +460,9 @@ func TestBaseOutDirs(t *testing.T) {
 	out := t.TempDir()
 	for _, d := range []string{"data", "wal"} {
 		os.MkdirAll(filepath.Join(out, d), 0o755)
-		os.WriteFile(filepath.Join(out, d, "old"), []byte(d), 0o644)
+		os.WriteFile(filepath.Join(out, d, oldName[d]), []byte(d), 0o644)
 	}
+	markEarlierRestore(t, out, oldName["data"])
 	if _, err := Execute(ctx, f.st, p, out, Options{}); !errors.Is(err, ErrOutDirNotEmpty) {
 		t.Fatalf("not forced: %v", err)
 	}

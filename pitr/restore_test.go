@@ -35,10 +35,7 @@ func restoreAndRead(t *testing.T, st backends.Store, tg Target, format wal.Forma
 		t.Fatalf("WAL dir %s", res.WALDir)
 	}
 	got := readLog(t, res.WALDir, format, size)
-	des, _ := os.ReadDir(out)
-	if len(des) != 1 {
-		t.Fatalf("output holds %d names, want only wal/", len(des))
-	}
+	assertNames(t, out, "wal") // and the restore marker
 	return p, res, got, nil
 }
 

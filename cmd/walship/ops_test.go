@@ -77,9 +77,14 @@ func TestStatusAndLimits(t *testing.T) {
 	defer w.Halt(t)
 	addr := freeAddr(t)
 	cfgPath := filepath.Join(root, "walship.yml")
+	const token = "status-and-limits-test-token"
+	tokenFile := filepath.Join(root, "token")
+	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	writeCfg := func(limit string) {
-		cfg := fmt.Sprintf("source: {wal: %s}\nstate: %s\nseal: {size: 16KiB, interval: 50ms}\nstores:\n  - {name: local, url: \"file://%s\", limits: {upload_bytes_per_sec: %s}}\nmetrics: {addr: \"%s\"}\n",
-			walDir, filepath.Join(root, "state"), filepath.Join(root, "store"), limit, addr)
+		cfg := fmt.Sprintf("source: {wal: %s}\nstate: %s\nseal: {size: 16KiB, interval: 50ms}\nstores:\n  - {name: local, url: \"file://%s\", limits: {upload_bytes_per_sec: %s}}\nmetrics: {addr: \"%s\", token_file: %q}\n",
+			walDir, filepath.Join(root, "state"), filepath.Join(root, "store"), limit, addr, tokenFile)
 		if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -119,8 +124,19 @@ func TestStatusAndLimits(t *testing.T) {
 	if got := getLimits().Stores["local"].UploadBytesPerSec; got != 50<<20 {
 		t.Fatalf("configured limit %d", got)
 	}
+	admin := func(req *http.Request) *http.Request {
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		return req
+	}
 	req, _ := http.NewRequest("PUT", "http://"+addr+"/limits", strings.NewReader(`{"global":{"UploadBytesPerSec":1048576}}`))
 	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 401 {
+		t.Fatalf("PUT /limits without the token: want 401, got %v %v", resp, err)
+	}
+	resp.Body.Close()
+	req, _ = http.NewRequest("PUT", "http://"+addr+"/limits", strings.NewReader(`{"global":{"UploadBytesPerSec":1048576}}`))
+	resp, err = http.DefaultClient.Do(admin(req))
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("PUT /limits: %v %v", resp, err)
 	}
@@ -129,7 +145,7 @@ func TestStatusAndLimits(t *testing.T) {
 		t.Fatalf("after PUT: %+v", d)
 	}
 	req, _ = http.NewRequest("PUT", "http://"+addr+"/limits", strings.NewReader(`{"stores":{"nope":{}}}`))
-	resp, err = http.DefaultClient.Do(req)
+	resp, err = http.DefaultClient.Do(admin(req))
 	if err != nil || resp.StatusCode != 400 {
 		t.Fatalf("PUT of an unknown store: %v %v", resp, err)
 	}

@@ -99,6 +99,10 @@ func cmdReplicate(args []string, stdout io.Writer) error {
 		log.Warn("--takeover: taking every store's lease from whichever agent holds it")
 	}
 
+	token, err := adminToken(cfg) // before any store is touched: a bad token file is a usage error
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	stores, warnings, err := openStoresLenient(ctx, urls, cfg, true)
@@ -154,6 +158,9 @@ func cmdReplicate(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer a.Close()
+	if err := a.SetAdminToken(token); err != nil {
+		return usageError("%v", err)
+	}
 	log.Info("replicating", "source", cfg.Source.WAL, "stores", len(stores))
 	if err := a.Run(ctx); err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -21,21 +22,41 @@ import (
 // each is reachable before any data moves. On error the ones opened are
 // closed.
 func openStores(ctx context.Context, urls []string, cfg *config.Config) ([]agent.Store, error) {
-	ss, _, err := openStoresLenient(ctx, urls, cfg, false)
+	ss, _, err := openStoresMode(ctx, urls, cfg, strict)
 	return ss, err
 }
 
-// openStoresLenient is openStores for the agent: with lenient set and
-// several stores, a store that is only unreachable (not misconfigured: bad
-// credentials or a missing bucket stay fatal) does not stop the others; it
-// is returned with a warning and starts degraded, its shipper reconciling
-// until it answers. At least one store must pass its check.
+// openMode says what opening does with a store that does not answer its
+// check when there are others (with one store, it is always an error).
+type openMode int
+
+const (
+	strict   openMode = iota // an error
+	lenient                  // kept with a warning (the agent reconciles it later); start waits checkGrace for it
+	skipDown                 // left out with a warning (readers use the others)
+)
+
+func openStoresLenient(ctx context.Context, urls []string, cfg *config.Config, keep bool) ([]agent.Store, []string, error) {
+	mode := strict
+	if keep {
+		mode = lenient
+	}
+	return openStoresMode(ctx, urls, cfg, mode)
+}
+
+// openStoresMode opens the stores. With several stores, a store that is
+// only unreachable (not misconfigured: bad credentials or a missing bucket
+// stay fatal) does not stop the others unless mode is strict: lenient (the
+// agent) keeps it with a warning, and it starts degraded, its shipper
+// reconciling until it answers; skipDown (readers) leaves it out with a
+// warning. At least one store must pass its check.
 //
-// The checks run at once. With lenient set and several stores, start-up
-// waits for a store's check at most checkGrace (then for the first store
-// that passes): a store that hangs never holds up the others. Every store is
-// wrapped in the deadline decorator, so no later call to it can hang either.
-func openStoresLenient(ctx context.Context, urls []string, cfg *config.Config, lenient bool) ([]agent.Store, []string, error) {
+// The checks run at once, each bounded by storeurl.CheckTimeout. In lenient
+// mode start-up waits for a store's check at most checkGrace (then for the
+// first store that passes): a store that hangs never holds up the others.
+// Every store is wrapped in the deadline decorator, so no later call to it
+// can hang either.
+func openStoresMode(ctx context.Context, urls []string, cfg *config.Config, mode openMode) ([]agent.Store, []string, error) {
 	type named struct {
 		name, url string
 		limits    config.Limits
@@ -83,7 +104,8 @@ func openStoresLenient(ctx context.Context, urls []string, cfg *config.Config, l
 		n.checked = make(chan error, 1)
 		go func() { n.checked <- storeurl.Check(ctx, n.st) }()
 	}
-	wait := lenient && len(list) > 1
+	tolerant := mode != strict && len(list) > 1
+	wait := mode == lenient && len(list) > 1
 	gctx, stop := context.WithTimeout(ctx, checkGrace)
 	defer stop()
 	results := make([]error, len(list))
@@ -105,6 +127,7 @@ func openStoresLenient(ctx context.Context, urls []string, cfg *config.Config, l
 	}
 	var out []agent.Store
 	var warnings []string
+	var skipped []backends.Store
 	for i, n := range list {
 		if !got[i] && healthy == 0 {
 			// Nothing has passed yet: wait for this one too.
@@ -117,8 +140,12 @@ func openStoresLenient(ctx context.Context, urls []string, cfg *config.Config, l
 		case !got[i]:
 			warnings = append(warnings, fmt.Sprintf("store %s has not answered within %s; starting without waiting for it, it is reconciled when it answers", n.spec.Redacted, checkGrace))
 		case cerr == nil:
-		case !wait || backends.IsPermanent(cerr):
+		case !tolerant || backends.IsPermanent(cerr):
 			return fail(fmt.Errorf("open store %s: %w", n.spec.Redacted, cerr))
+		case mode == skipDown:
+			warnings = append(warnings, fmt.Sprintf("store %s is unreachable (%v); reading from the other stores", n.spec.Redacted, cerr))
+			skipped = append(skipped, n.st)
+			continue
 		default:
 			warnings = append(warnings, fmt.Sprintf("store %s is unreachable (%v); starting without it, it will be reconciled when it answers", n.spec.Redacted, cerr))
 		}
@@ -126,6 +153,9 @@ func openStoresLenient(ctx context.Context, urls []string, cfg *config.Config, l
 	}
 	if healthy == 0 {
 		return fail(fmt.Errorf("no store is reachable: %s", strings.Join(warnings, "; ")))
+	}
+	for _, st := range skipped {
+		st.Close()
 	}
 	return out, warnings, nil
 }
@@ -158,23 +188,32 @@ func closeStores(ss []agent.Store) {
 
 // readStores opens the store a read command works on: the URL, or every
 // store of the config as one union (multi.Store) that reads each object from
-// the preferred store first and falls back to the others.
+// the preferred store first and falls back to the others. With several
+// stores, one that does not answer is left out with a warning on stderr.
 func readStores(ctx context.Context, url string, cfg *config.Config, prefer string) (backends.Store, []agent.Store, func(), error) {
 	var urls []string
 	if url != "" {
 		urls = []string{url}
 	}
-	ss, err := openStores(ctx, urls, cfg)
+	ss, warnings, err := openStoresMode(ctx, urls, cfg, skipDown)
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	for _, w := range warnings {
+		fmt.Fprintln(os.Stderr, "walship: warning:", w)
+	}
 	if prefer != "" {
 		i := slices.IndexFunc(ss, func(s agent.Store) bool { return s.Name == prefer })
-		if i < 0 {
+		inConfig := cfg != nil && slices.ContainsFunc(cfg.Stores, func(s config.Store) bool { return s.Name == prefer })
+		if i < 0 && inConfig {
+			fmt.Fprintf(os.Stderr, "walship: warning: --prefer %s: that store is unreachable; reading from the others\n", prefer)
+		} else if i < 0 {
 			closeStores(ss)
 			return nil, nil, nil, usageError("--prefer %q: no store of that name in the config", prefer)
 		}
-		ss = append([]agent.Store{ss[i]}, slices.Delete(slices.Clone(ss), i, i+1)...)
+		if i >= 0 {
+			ss = append([]agent.Store{ss[i]}, slices.Delete(slices.Clone(ss), i, i+1)...)
+		}
 	}
 	closeAll := func() { closeStores(ss) }
 	// Reads honour the configured download and request limits.

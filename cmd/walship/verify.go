@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 
@@ -37,16 +38,26 @@ func cmdVerify(args []string, stdout io.Writer) error {
 	defer closeStores()
 	type storeReport struct {
 		Store  string       `json:"store"`
-		Report *pitr.Report `json:"report"`
+		Report *pitr.Report `json:"report,omitempty"`
+		Error  string       `json:"error,omitempty"` // the store could not be verified
 	}
 	var reports []storeReport
 	damaged := 0
+	var failed []error // stores that could not be verified (they stopped answering)
 	for _, s := range stores {
 		rep, err := pitr.Verify(ctx, s.Store)
 		if err != nil {
-			return fmt.Errorf("verify %s: %w", s.Name, err)
+			if len(stores) == 1 {
+				return fmt.Errorf("verify %s: %w", s.Name, err)
+			}
+			failed = append(failed, fmt.Errorf("store %s: %w", s.Name, err))
+			reports = append(reports, storeReport{Store: s.Name, Error: err.Error()})
+			if !*asJSON {
+				fmt.Fprintf(stdout, "store %s\n  NOT VERIFIED: %v\n", s.Name, err)
+			}
+			continue
 		}
-		reports = append(reports, storeReport{s.Name, rep})
+		reports = append(reports, storeReport{Store: s.Name, Report: rep})
 		if !rep.OK() {
 			damaged++
 		}
@@ -64,6 +75,9 @@ func cmdVerify(args []string, stdout io.Writer) error {
 	}
 	if damaged > 0 {
 		return exitCode{3, fmt.Errorf("damage found in %d of %d stores (see above)", damaged, len(stores))}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%d of %d stores could not be verified: %w", len(failed), len(stores), errors.Join(failed...))
 	}
 	return nil
 }
