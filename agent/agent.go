@@ -67,6 +67,9 @@ type Options struct {
 	Snapshot SnapshotOptions
 	// Retention makes the agent prune its stores on a schedule.
 	Retention RetentionOptions
+	// Lease configures the per-store leases (lease.json) that keep a second
+	// agent off a prefix this one ships to.
+	Lease LeaseOptions
 }
 
 // DefaultStateDir is where an agent for walDir keeps its state by default.
@@ -95,6 +98,7 @@ type Agent struct {
 	sourceBroken atomic.Bool   // sourceErr != ""
 
 	shippers   []*shipper
+	leases     *leaseSet // one per store; ready says whether a store may be written
 	sealerDone chan struct{}
 	spoolFreed chan struct{} // signalled when spool items are removed
 
@@ -217,7 +221,7 @@ func (a *Agent) openState() error {
 		return err
 	}
 	a.lock = lock
-	st, ok, err := loadState(dir)
+	st, ok, err := loadState(dir, a.log)
 	if err != nil {
 		return err
 	}
@@ -225,7 +229,7 @@ func (a *Agent) openState() error {
 		return fmt.Errorf("state dir %s belongs to source %s, not %s; use another --state", dir, st.Source, a.opt.WALDir)
 	}
 	a.st, a.fresh = st, !ok
-	sp, err := openSpool(filepath.Join(dir, "spool"))
+	sp, err := openSpool(filepath.Join(dir, "spool"), a.log)
 	if err != nil {
 		return err
 	}
@@ -249,6 +253,17 @@ func (a *Agent) Close() error {
 // an error only for a failure it cannot retry (a store
 // holding a conflicting object, a state dir that stopped being writable).
 func (a *Agent) Run(ctx context.Context) error {
+	// No store is written before its lease is held (each store on its own:
+	// one that does not answer is acquired in the background).
+	leases, err := a.acquireLeases(ctx, a.opt.Lease)
+	if err != nil {
+		return err
+	}
+	a.leases = leases
+	leaseCtx, stopLeases := context.WithCancel(context.WithoutCancel(ctx))
+	leaseDone := make(chan struct{})
+	go func() { defer close(leaseDone); leases.run(leaseCtx) }()
+	defer func() { stopLeases(); <-leaseDone }() // renewed through the drain, released at the end
 	if err := a.recover(ctx); err != nil {
 		return err
 	}
@@ -293,7 +308,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		go func() { httpDone <- a.serve(httpCtx, ln) }()
 		defer func() { stopHTTP(); <-httpDone }()
 	}
-	err := g.Wait()
+	err = g.Wait()
 	a.mu.Lock()
 	left := len(a.items)
 	a.mu.Unlock()

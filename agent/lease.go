@@ -261,3 +261,19 @@ func (ls *leaseSet) release(ctx context.Context) {
 	}
 	wg.Wait()
 }
+
+// writable reports, without waiting, whether the store with id may be
+// written now: its lease is held, or it cannot have one. Snapshots and
+// prunes skip a store that is not.
+func (ls *leaseSet) writable(id string) bool {
+	if ls == nil {
+		return true
+	}
+	sl, ok := ls.byID[id]
+	if !ok {
+		return true
+	}
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	return sl.state == leaseHeld || sl.state == leaseNone
+}

@@ -110,10 +110,7 @@ func TestStateMadeOwnerOnly(t *testing.T) {
 	}
 
 	var logs bytes.Buffer
-	prev := slog.Default()
-	slog.SetDefault(slog.New(slog.NewTextHandler(&logs, nil)))
-	t.Cleanup(func() { slog.SetDefault(prev) })
-	a, err := New(Options{WALDir: src.dir, StateDir: stateDir, Stores: []Store{{Store: st}}, Logger: quietLogger()})
+	a, err := New(Options{WALDir: src.dir, StateDir: stateDir, Stores: []Store{{Store: st}}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

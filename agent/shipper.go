@@ -66,6 +66,10 @@ func (s *shipper) run(ctx context.Context) error {
 		if errors.Is(err, errUsedStore) {
 			return err // a misconfiguration: stop and say so
 		}
+		if errors.Is(err, errNoLease) {
+			s.stopNoLease(err)
+			return nil
+		}
 		if err == nil {
 			if err := s.shipped(item); err != nil {
 				return err
@@ -79,12 +83,27 @@ func (s *shipper) run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
+			if errors.Is(err, errNoLease) {
+				s.stopNoLease(err)
+				return nil
+			}
 			return err
 		}
 		if s.degraded.Load() {
 			return nil // stopped while degraded (shutdown)
 		}
 	}
+}
+
+// errNoLease: another agent holds the store's lease, or took it over.
+var errNoLease = errors.New("store leased to another agent")
+
+// stopNoLease ends shipping to a store another agent holds: the others go
+// on; the store is reported degraded, its spool items are dropped for it at
+// the spool bound like any degraded store's.
+func (s *shipper) stopNoLease(err error) {
+	s.degraded.Store(true)
+	s.a.log.Error("not shipping to this store: another agent holds its lease", "store", s.store.Name, "err", err)
 }
 
 // shipped records a verified upload.
@@ -105,7 +124,7 @@ func (s *shipper) shipWithRetry(ctx context.Context, item string) error {
 	backoff := s.a.opt.RetryBackoff
 	var err error
 	for attempt := 1; attempt <= s.a.opt.RetryAttempts; attempt++ {
-		if err = s.ship(ctx, item); err == nil || errors.Is(err, errConflict) || errors.Is(err, errUsedStore) || ctx.Err() != nil {
+		if err = s.ship(ctx, item); err == nil || errors.Is(err, errConflict) || errors.Is(err, errUsedStore) || errors.Is(err, errNoLease) || ctx.Err() != nil {
 			return err
 		}
 		if !s.a.hasItem(item) {
@@ -131,7 +150,7 @@ func (s *shipper) reconcileLoop(ctx context.Context) error {
 	for {
 		s.a.metrics.reconciles.WithLabelValues(s.store.Name).Inc()
 		err := s.reconcile(ctx)
-		if errors.Is(err, errUsedStore) {
+		if errors.Is(err, errUsedStore) || errors.Is(err, errNoLease) {
 			return err
 		}
 		if err == nil {

@@ -133,7 +133,7 @@ func (a *Agent) snapshot(ctx context.Context, req snapReq) (snapshot.Manifest, e
 	var stores []backends.Store
 	var names []string
 	for i, s := range a.opt.Stores {
-		if !a.shippers[i].degraded.Load() {
+		if !a.shippers[i].degraded.Load() && a.leases.writable(s.Store.String()) {
 			stores = append(stores, s.Store)
 			names = append(names, s.Name)
 		}

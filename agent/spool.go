@@ -27,11 +27,10 @@ const openName = "open.tmp"
 
 // openSpool creates dir (0700) or opens it, discarding an open segment.
 // A spool left by an older walship is made owner-only, dir and items.
-func openSpool(dir string) (*spool, error) {
+func openSpool(dir string, log *slog.Logger) (*spool, error) {
 	if err := os.MkdirAll(dir, stateDirPerm); err != nil {
 		return nil, fmt.Errorf("create spool %s: %w", dir, err)
 	}
-	log := slog.Default()
 	if err := ownerOnly(dir, stateDirPerm, log); err != nil {
 		return nil, fmt.Errorf("open spool: %w", err)
 	}

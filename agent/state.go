@@ -79,7 +79,7 @@ func statePath(dir string) string { return filepath.Join(dir, "state.json") }
 
 // loadState reads dir/state.json; ok is false when there is none yet. A
 // state file an older walship left readable by others is made owner-only.
-func loadState(dir string) (st *state, ok bool, err error) {
+func loadState(dir string, log *slog.Logger) (st *state, ok bool, err error) {
 	b, err := os.ReadFile(statePath(dir))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, false, nil
@@ -87,7 +87,7 @@ func loadState(dir string) (st *state, ok bool, err error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("read state: %w", err)
 	}
-	if err := ownerOnly(statePath(dir), stateFilePerm, slog.Default()); err != nil {
+	if err := ownerOnly(statePath(dir), stateFilePerm, log); err != nil {
 		return nil, false, err
 	}
 	st = new(state)

@@ -24,6 +24,12 @@ func (s *shipper) ship(ctx context.Context, item string) error {
 	if !s.a.isNewest(item) {
 		ctx = throttle.WithPriority(ctx, throttle.Low)
 	}
+	if err := s.a.leases.ready(ctx, s.id); err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errNoLease, err)
+	}
 	if err := s.checkUnused(ctx); err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/walship/walship/backends"
+	"github.com/walship/walship/lease"
 	"github.com/walship/walship/segments"
 	"github.com/walship/walship/snapshot"
 )
@@ -51,8 +52,8 @@ func Copy(ctx context.Context, src, dst backends.Store, parallel int, tmpDir str
 	}
 	var todo []backends.ObjectInfo
 	if err := src.List(ctx, "", "", func(oi backends.ObjectInfo) error {
-		if strings.HasPrefix(oi.Key, snapshot.InProgressPrefix) {
-			return nil // another store's upload in progress: nothing to copy
+		if strings.HasPrefix(oi.Key, snapshot.InProgressPrefix) || oi.Key == lease.Key {
+			return nil // another store's upload in progress, or its agent's lease: nothing to copy
 		}
 		if size, ok := have[oi.Key]; ok {
 			if size != oi.Size {

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# test.sh [GO TEST ARGS...]: vet everything, then run every test with -race
+# test.sh [GO TEST ARGS...]: vet everything, fuzz every decoder briefly
+# (scripts/fuzz.sh), then run every test with -race
 # against real MinIO and Azurite servers (see testenv.sh). Extra arguments go
 # to `go test` (e.g. -run TestConformance, -v, or package patterns that
 # replace ./...). Exits non-zero on any failure.
@@ -16,4 +17,9 @@ for a in "$@"; do
 	*) args+=("$a") ;;
 	esac
 done
+# Every decoder of outside bytes is fuzzed briefly (scripts/fuzz.sh runs
+# each target; FUZZTIME=0 skips them for a quick local run).
+if [ "${FUZZTIME:-5s}" != 0 ]; then
+	scripts/fuzz.sh "${FUZZTIME:-5s}"
+fi
 exec scripts/testenv.sh go test -race -count=1 "${pkgs[@]}" "${args[@]}"

@@ -19,10 +19,17 @@ import (
 // and never copies damage.
 func TestCopy(t *testing.T) {
 	a, want := replicateSome(t, 1500)
+	// The lease of an agent still running on a: not walship data, never copied.
+	if err := os.WriteFile(filepath.Join(a, "lease.json"), []byte(`{"format":"walship-lease"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	b := filepath.Join(t.TempDir(), "b")
 	code, stdout, stderr := walship(t, "copy", a, b)
 	if code != 0 || !strings.Contains(stdout, "copied") {
 		t.Fatalf("copy: %d %s %s", code, stdout, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(b, "lease.json")); err == nil {
+		t.Fatal("copy carried the source's lease over")
 	}
 	out := filepath.Join(t.TempDir(), "r")
 	if code, _, stderr := walship(t, "restore", b, out); code != 0 {

@@ -95,7 +95,6 @@ func cmdReplicate(args []string, stdout io.Writer) error {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	if *takeover {
-		// Reaches the agent as Options.Lease.Takeover (agent.LeaseOptions).
 		log.Warn("--takeover: taking every store's lease from whichever agent holds it")
 	}
 
@@ -139,6 +138,7 @@ func cmdReplicate(args []string, stdout io.Writer) error {
 		MetricsAddr:         cfg.Metrics.Addr,
 		MaxLag:              time.Duration(cfg.Metrics.MaxLag),
 		Admin:               lims.register,
+		Lease:               agent.LeaseOptions{Takeover: *takeover},
 		Snapshot: agent.SnapshotOptions{
 			Command:       cfg.Snapshot.Command,
 			Release:       cfg.Snapshot.Release,
