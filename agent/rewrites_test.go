@@ -160,3 +160,34 @@ func TestFreshStateRefusesLeftoverSpool(t *testing.T) {
 		t.Fatal("the refused start wrote a state.json")
 	}
 }
+
+// A damaged state.json: the error's advice (move the whole state dir away,
+// start with an empty one and a fresh prefix) leads to a correct backup,
+// and the old prefix stays restorable.
+func TestDamagedStateAdviceLeadsToACorrectBackup(t *testing.T) {
+	src := newSource(t, tidwal.Binary)
+	old := mem.New()
+	state := filepath.Join(t.TempDir(), "state")
+	src.write(80, "a")
+	r := startAgent(t, src.dir, state, old)
+	r.waitShipped(t, 1, 80)
+	r.halt(t)
+	if err := os.WriteFile(filepath.Join(state, "state.json"), []byte("{damaged"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := New(Options{WALDir: src.dir, StateDir: state, Stores: []Store{{Store: old}}, Logger: quietLogger()})
+	if err == nil || !strings.Contains(err.Error(), "move the whole state dir") || !strings.Contains(err.Error(), "fresh store prefix") {
+		t.Fatalf("want advice, got %v", err)
+	}
+	// Follow it.
+	if err := os.Rename(state, state+".damaged"); err != nil {
+		t.Fatal(err)
+	}
+	src.write(20, "b")
+	fresh := mem.New()
+	r = startAgent(t, src.dir, state, fresh)
+	r.waitShipped(t, 1, 100)
+	r.halt(t)
+	restoreAndCompare(t, fresh, pitr.Target{Latest: true}, src.want, 1, 100)
+	restoreAndCompare(t, old, pitr.Target{Latest: true}, src.want, 1, 80)
+}

@@ -75,6 +75,15 @@ func (s *state) chain(id uint32) []segments.Timeline {
 	return out
 }
 
+// startOver is the advice for a state that cannot be used: a new state
+// proves only what it seals itself, so it needs an empty state dir and a
+// store prefix of its own (the old prefix keeps what was shipped, and a
+// fresh agent refuses to write into it).
+func startOver(dir string) string {
+	return fmt.Sprintf("move the whole state dir %s away (keep it: its spool may hold entries no store has), "+
+		"then start with an empty --state and a fresh store prefix; the old prefix stays restorable", dir)
+}
+
 func statePath(dir string) string { return filepath.Join(dir, "state.json") }
 
 // loadState reads dir/state.json; ok is false when there is none yet. A
@@ -94,13 +103,13 @@ func loadState(dir string, log *slog.Logger) (st *state, ok bool, err error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(st); err != nil {
-		return nil, false, fmt.Errorf("state file %s is damaged (%v); move it away to start over (the store keeps what was shipped)", statePath(dir), err)
+		return nil, false, fmt.Errorf("state file %s is damaged (%v); %s", statePath(dir), err, startOver(dir))
 	}
 	if st.Version != stateVersion {
 		return nil, false, fmt.Errorf("state file %s has version %d, this walship reads %d", statePath(dir), st.Version, stateVersion)
 	}
 	if len(st.Timelines) == 0 {
-		return nil, false, fmt.Errorf("state file %s has no timeline; move it away to start over", statePath(dir))
+		return nil, false, fmt.Errorf("state file %s has no timeline; %s", statePath(dir), startOver(dir))
 	}
 	if st.Cursors == nil {
 		st.Cursors = map[string]string{}
