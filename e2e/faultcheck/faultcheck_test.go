@@ -21,7 +21,8 @@ const (
 
 // TestFaultCheck runs the checker against the servers of
 // scripts/testenv.sh. Without them it skips, and with CI=true (or
-// WALSHIP_REQUIRE_SERVERS=1) it fails.
+// WALSHIP_REQUIRE_SERVERS=1) it fails. FAULTCHECK_WALSHIP names a walship
+// binary to check instead of building this module's.
 func TestFaultCheck(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
@@ -37,7 +38,7 @@ func TestFaultCheck(t *testing.T) {
 	}
 	var out strings.Builder
 	sum, err := Check(context.Background(), Options{Seed: ciSeed, Runs: ciRuns, Only: -1, Duration: ciDuration, Steps: 200,
-		Workdir: t.TempDir(), Out: &out, CI: ci}, env)
+		Workdir: t.TempDir(), Out: &out, CI: ci, Walship: os.Getenv("FAULTCHECK_WALSHIP")}, env)
 	t.Log("\n" + out.String())
 	if err != nil {
 		t.Fatal(err)

@@ -31,6 +31,7 @@ func main() {
 	walship := flag.String("walship", "", "walship binary to test (default: built from this module)")
 	verbose := flag.Bool("v", false, "log every step")
 	plan := flag.Bool("plan", false, "print the plans and exit")
+	minimize := flag.Bool("minimize", false, "with -only: cut the run's steps down while it still gives a wrong answer, print the result")
 	flag.Parse()
 	if *plan {
 		for r := range max(*runs, *only+1) {
@@ -47,6 +48,22 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *minimize {
+		if *only < 0 {
+			fmt.Fprintln(os.Stderr, "faultcheck: -minimize needs -only RUN")
+			os.Exit(2)
+		}
+		c, err := faultcheck.New(ctx, faultcheck.Options{Workdir: *workdir, Out: os.Stdout, Walship: *walship, Verbose: *verbose}, env)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "faultcheck: %v\n", err)
+			os.Exit(1)
+		}
+		defer c.Close()
+		p := c.Minimize(ctx, faultcheck.MakePlan(*seed, *only, *duration, *steps), faultcheck.WrongAnswer)
+		fmt.Print(p)
+		fmt.Println(p.GoLiteral())
+		return
+	}
 	if *runs == 0 {
 		fmt.Printf("faultcheck: seed %d, runs of %v for %v\n", *seed, *duration, *soak)
 	} else {
