@@ -165,7 +165,9 @@ func openStoresMode(ctx context.Context, urls []string, cfg *config.Config, mode
 const checkGrace = time.Second
 
 // throttled stacks the rate-limit decorator on every store: its own limiter
-// and the global one. This is the one place decorators are stacked.
+// and the global one, over the deadline decorator openStoresMode put right
+// on each store: store -> deadline -> throttle. These two functions are
+// where decorators are stacked.
 func throttled(ss []agent.Store, global *throttle.Limiter) []agent.Store {
 	out := make([]agent.Store, len(ss))
 	for i, s := range ss {
@@ -191,16 +193,23 @@ func closeStores(ss []agent.Store) {
 // the preferred store first and falls back to the others. With several
 // stores, one that does not answer is left out with a warning on stderr.
 func readStores(ctx context.Context, url string, cfg *config.Config, prefer string) (backends.Store, []agent.Store, func(), error) {
+	st, ss, warnings, closeAll, err := readStoresSkipped(ctx, url, cfg, prefer)
+	for _, w := range warnings {
+		fmt.Fprintln(os.Stderr, "walship: warning:", w)
+	}
+	return st, ss, closeAll, err
+}
+
+// readStoresSkipped is readStores returning the warnings for the stores it
+// left out instead of printing them.
+func readStoresSkipped(ctx context.Context, url string, cfg *config.Config, prefer string) (backends.Store, []agent.Store, []string, func(), error) {
 	var urls []string
 	if url != "" {
 		urls = []string{url}
 	}
 	ss, warnings, err := openStoresMode(ctx, urls, cfg, skipDown)
 	if err != nil {
-		return nil, nil, nil, err
-	}
-	for _, w := range warnings {
-		fmt.Fprintln(os.Stderr, "walship: warning:", w)
+		return nil, nil, nil, nil, err
 	}
 	if prefer != "" {
 		i := slices.IndexFunc(ss, func(s agent.Store) bool { return s.Name == prefer })
@@ -209,7 +218,7 @@ func readStores(ctx context.Context, url string, cfg *config.Config, prefer stri
 			fmt.Fprintf(os.Stderr, "walship: warning: --prefer %s: that store is unreachable; reading from the others\n", prefer)
 		} else if i < 0 {
 			closeStores(ss)
-			return nil, nil, nil, usageError("--prefer %q: no store of that name in the config", prefer)
+			return nil, nil, nil, nil, usageError("--prefer %q: no store of that name in the config", prefer)
 		}
 		if i >= 0 {
 			ss = append([]agent.Store{ss[i]}, slices.Delete(slices.Clone(ss), i, i+1)...)
@@ -221,18 +230,18 @@ func readStores(ctx context.Context, url string, cfg *config.Config, prefer stri
 	if cfg != nil {
 		if global, err = throttle.New(limitsConfig(cfg.Limits)); err != nil {
 			closeAll()
-			return nil, nil, nil, usageError("limits: %v", err)
+			return nil, nil, nil, nil, usageError("limits: %v", err)
 		}
 	}
 	ss = throttled(ss, global)
 	if len(ss) == 1 {
-		return ss[0].Store, ss, closeAll, nil
+		return ss[0].Store, ss, warnings, closeAll, nil
 	}
 	var ms []multi.Member
 	for _, s := range ss {
 		ms = append(ms, multi.Member{Name: s.Name, Store: s.Store})
 	}
-	return multi.New(ms...), ss, closeAll, nil
+	return multi.New(ms...), ss, warnings, closeAll, nil
 }
 
 func loadConfig(path string) (*config.Config, error) {

@@ -31,7 +31,7 @@ func cmdVerify(args []string, stdout io.Writer) error {
 		return usageError("want one STORE_URL (or --config FILE)")
 	}
 	ctx := context.Background()
-	_, stores, closeStores, err := readStores(ctx, url, cfg, "")
+	_, stores, skipped, closeStores, err := readStoresSkipped(ctx, url, cfg, "")
 	if err != nil {
 		return err
 	}
@@ -43,7 +43,14 @@ func cmdVerify(args []string, stdout io.Writer) error {
 	}
 	var reports []storeReport
 	damaged := 0
-	var failed []error // stores that could not be verified (they stopped answering)
+	var failed []error // stores that could not be verified (they do not answer)
+	for _, w := range skipped {
+		failed = append(failed, errors.New(w))
+		reports = append(reports, storeReport{Error: w})
+		if !*asJSON {
+			fmt.Fprintf(stdout, "NOT VERIFIED: %s\n", w)
+		}
+	}
 	for _, s := range stores {
 		rep, err := pitr.Verify(ctx, s.Store)
 		if err != nil {
@@ -77,7 +84,7 @@ func cmdVerify(args []string, stdout io.Writer) error {
 		return exitCode{3, fmt.Errorf("damage found in %d of %d stores (see above)", damaged, len(stores))}
 	}
 	if len(failed) > 0 {
-		return fmt.Errorf("%d of %d stores could not be verified: %w", len(failed), len(stores), errors.Join(failed...))
+		return fmt.Errorf("%d of %d stores could not be verified: %w", len(failed), len(stores)+len(skipped), errors.Join(failed...))
 	}
 	return nil
 }
