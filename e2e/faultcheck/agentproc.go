@@ -23,9 +23,14 @@ type StoreURL struct {
 }
 
 // agentConfig is the YAML config of a run's agent.
-func agentConfig(p *Plan, walDir, stateDir, metricsAddr string, stores []StoreURL) string {
+func agentConfig(p *Plan, walDir, dataDir, stateDir, metricsAddr string, stores []StoreURL) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "source: {wal: %q, format: %s, timestamp: %q}\n", walDir, p.Format, p.Timestamp)
+	if p.Snapshots {
+		fmt.Fprintf(&b, "source: {wal: %q, format: %s, timestamp: %q, data: %q}\n", walDir, p.Format, p.Timestamp, dataDir)
+		b.WriteString("snapshot: {interval: 2s}\nretention: {snapshots: 2, interval: 3s}\n")
+	} else {
+		fmt.Fprintf(&b, "source: {wal: %q, format: %s, timestamp: %q}\n", walDir, p.Format, p.Timestamp)
+	}
 	fmt.Fprintf(&b, "state: %q\n", stateDir)
 	fmt.Fprintf(&b, "seal: {size: %d, interval: %s}\n", p.SealSize, p.SealInterval)
 	b.WriteString("compression: zstd\nstores:\n")

@@ -62,6 +62,9 @@ func ReadRestored(dir, format string) (*Restored, error) {
 	if err != nil {
 		return nil, err
 	}
+	if last < first {
+		last = first - 1 // an empty log after a base
+	}
 	r := &Restored{From: first, To: last}
 	for i := first; i <= last && last > 0; i++ {
 		d, err := l.Read(i)
@@ -179,6 +182,7 @@ func runCLI(ctx context.Context, bin string, env []string, timeout time.Duration
 type storeExpect struct {
 	Store   StoreURL
 	Shipped uint64 // shipped index in /status just before the final stop
+	DataDir string // the source's data dir, which a restored base must equal
 }
 
 // checkStore restores store alone to every target and judges each answer.
@@ -218,6 +222,9 @@ func checkStore(ctx context.Context, bin string, env []string, dir string, p *Pl
 		}
 		o.Restored = r
 		o.Compared, o.Wrong = Compare(r, lin)
+		if _, err := os.Stat(filepath.Join(out, "data")); err == nil {
+			o.Wrong = append(o.Wrong, compareDirs(filepath.Join(out, "data"), se.DataDir)...)
+		}
 		o.Wrong = append(o.Wrong, judgeEnd(t, r, lin, se, p)...)
 		if t.Kind == "latest" {
 			latest = r
@@ -285,4 +292,36 @@ func verifyStore(ctx context.Context, bin string, env []string, s StoreURL) (int
 		return -1, err.Error()
 	}
 	return code, out
+}
+
+// compareDirs lists how the restored base dir got differs from want (the
+// source's data dir, which never changes during a run).
+func compareDirs(got, want string) []string {
+	var bad []string
+	files := map[string]bool{}
+	for _, root := range []string{got, want} {
+		filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				rel, _ := filepath.Rel(root, p)
+				files[rel] = true
+			}
+			return nil
+		})
+	}
+	if want == "" {
+		return []string{"a base was restored, but the source has no data dir"}
+	}
+	for rel := range files {
+		g, err1 := os.ReadFile(filepath.Join(got, rel))
+		w, err2 := os.ReadFile(filepath.Join(want, rel))
+		switch {
+		case err1 != nil:
+			bad = append(bad, fmt.Sprintf("restored base lacks %s", rel))
+		case err2 != nil:
+			bad = append(bad, fmt.Sprintf("restored base has %s, which the data dir never had", rel))
+		case !bytes.Equal(g, w):
+			bad = append(bad, fmt.Sprintf("restored base file %s differs (%d bytes, source %d)", rel, len(g), len(w)))
+		}
+	}
+	return bad
 }

@@ -268,6 +268,7 @@ type run struct {
 	stale   *staleness
 	start   time.Time
 	stores  []StoreURL
+	dataDir string // source.data (static files) when the plan takes bases
 }
 
 // Run executes one plan and judges it.
@@ -338,7 +339,13 @@ func (r *run) do(ctx context.Context) (err error) {
 		return err
 	}
 	cfg := filepath.Join(r.dir, "walship.yml")
-	if err := os.WriteFile(cfg, []byte(agentConfig(p, walDir, stateDir, fmt.Sprintf("127.0.0.1:%d", ports[0]), r.stores)), 0o644); err != nil {
+	r.dataDir = filepath.Join(r.dir, "data")
+	if p.Snapshots {
+		if err := makeDataDir(r.dataDir, p); err != nil {
+			return err
+		}
+	}
+	if err := os.WriteFile(cfg, []byte(agentConfig(p, walDir, r.dataDir, stateDir, fmt.Sprintf("127.0.0.1:%d", ports[0]), r.stores)), 0o644); err != nil {
 		return err
 	}
 	r.agent = &AgentProc{Bin: c.bin, Config: cfg, Log: filepath.Join(r.dir, "agent.log"), Env: c.childEnv, Addr: fmt.Sprintf("127.0.0.1:%d", ports[0])}
@@ -588,13 +595,28 @@ func (r *run) final(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			outs[k] = checkStore(ctx, r.c.bin, r.c.childEnv, filepath.Join(r.dir, "restore"), p, lin, storeExpect{Store: s, Shipped: shipped[s.Name]}, tgs)
+			outs[k] = checkStore(ctx, r.c.bin, r.c.childEnv, filepath.Join(r.dir, "restore"), p, lin, storeExpect{Store: s, Shipped: shipped[s.Name], DataDir: r.dataDir}, tgs)
 			if code, out := verifyStore(ctx, r.c.bin, r.c.childEnv, s); code != 0 {
 				verify[k] = fmt.Sprintf("exit %d: %s", code, firstLine(out))
 			}
 		}()
 	}
 	wg.Wait()
+	// No output may hold a credential.
+	logText, _ := os.ReadFile(r.agent.Log)
+	texts := map[string]string{"agent log": string(logText)}
+	for k := range outs {
+		for _, o := range outs[k] {
+			texts["restore "+o.Store+" "+o.Target.String()] = o.Output
+		}
+	}
+	for what, text := range texts {
+		for _, secret := range []string{r.c.env.MinioSecret, r.c.env.AzureKey} {
+			if len(secret) >= 6 && strings.Contains(text, secret) {
+				res.Failures = append(res.Failures, what+" leaks a credential")
+			}
+		}
+	}
 	for k, s := range r.stores {
 		res.Restores = append(res.Restores, outs[k]...)
 		if verify[k] != "" {
@@ -650,4 +672,21 @@ func (r *run) cleanup() {
 			r.c.logf("%v", err)
 		}
 	}
+}
+
+// makeDataDir writes the database's data dir that bases capture: a few
+// files drawn from the plan's seed that never change, so a restored base
+// must equal it byte for byte.
+func makeDataDir(dir string, p *Plan) error {
+	if err := os.MkdirAll(filepath.Join(dir, "sub"), 0o755); err != nil {
+		return err
+	}
+	for k, name := range []string{"a.db", "b.db", "sub/c.db", "empty"} {
+		size := []int{200 << 10, 3 << 10, 70 << 10, 0}[k]
+		d := payload(p.Seed, p.Run, false, uint64(1000+k), meta{gen: 99, size: size})
+		if err := os.WriteFile(filepath.Join(dir, name), d, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
