@@ -178,22 +178,29 @@ func (a *AgentProc) Status(ctx context.Context) (walagent.Status, error) {
 	return st, json.Unmarshal(b, &st)
 }
 
-// staleness records the healthy store's worst lag_seconds while another
-// store is faulted (and the state dir is not full). A sample counts once
-// the agent process has shown the healthy store caught up (lag under the
-// bound) since it started, or once it has run for the bound plus 2 s: a
-// backlog left by an agent that was down is not blamed on a fault, but a
-// startup that waits on a faulted store is.
+// staleness records the healthy store's worst lag while another store is
+// faulted (and the state dir is not full), measured two ways: "status" is
+// lag_seconds of the agent's /status, "listing" is the age of the oldest
+// source entry that the file store's segment keys do not hold yet (the
+// agent's word not needed). A sample counts once the agent process has
+// shown the healthy store caught up (lag under the bound) since it started,
+// or once it has run for the bound plus 2 s: a backlog left by an agent
+// that was down is not blamed on a fault, but a startup that waits on a
+// faulted store is.
 type staleness struct {
 	mu        sync.Mutex
 	bound     float64
 	faulted   int // remote faults active now
 	localBusy int // local faults (ENOSPC) active: the healthy store may stall too
-	caughtUp  bool
 	startedAt time.Time
-	worst     float64
-	worstAt   string
+	caughtUp  map[string]bool
+	worst     map[string]float64
+	worstAt   map[string]string
 	samples   int
+}
+
+func newStaleness(bound float64) *staleness {
+	return &staleness{bound: bound, caughtUp: map[string]bool{}, worst: map[string]float64{}, worstAt: map[string]string{}}
 }
 
 func (s *staleness) setFaulted(delta int) {
@@ -210,25 +217,41 @@ func (s *staleness) setLocal(delta int) {
 
 func (s *staleness) agentStarted() {
 	s.mu.Lock()
-	s.caughtUp = false
+	clear(s.caughtUp)
 	s.startedAt = time.Now()
 	s.mu.Unlock()
 }
 
-func (s *staleness) sample(lag float64, at string) {
+func (s *staleness) sample(kind string, lag float64, at string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if lag <= s.bound {
-		s.caughtUp = true
+		s.caughtUp[kind] = true
 	}
 	grace := time.Since(s.startedAt) > time.Duration((s.bound+2)*float64(time.Second))
-	if s.faulted == 0 || s.localBusy > 0 || !(s.caughtUp || grace) {
+	if s.faulted == 0 || s.localBusy > 0 || !(s.caughtUp[kind] || grace) {
 		return
 	}
 	s.samples++
-	if lag > s.worst {
-		s.worst, s.worstAt = lag, at
+	if lag > s.worst[kind] {
+		s.worst[kind], s.worstAt[kind] = lag, at
 	}
+}
+
+// result is the worst lag of either measure, where, and both worsts.
+func (s *staleness) result() (float64, string, map[string]float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var w float64
+	at := ""
+	by := map[string]float64{}
+	for k, v := range s.worst {
+		by[k] = v
+		if v > w {
+			w, at = v, k+" "+s.worstAt[k]
+		}
+	}
+	return w, at, by
 }
 
 // poll samples /status every 100 ms until ctx ends; healthy names the
@@ -250,7 +273,7 @@ func (a *AgentProc) poll(ctx context.Context, healthy string, st *staleness, sta
 		shipped(s)
 		for _, ss := range s.Stores {
 			if ss.Name == healthy {
-				st.sample(ss.LagSeconds, fmt.Sprintf("+%.1fs", time.Since(started()).Seconds()))
+				st.sample("status", ss.LagSeconds, fmt.Sprintf("+%.1fs", time.Since(started()).Seconds()))
 			}
 		}
 	}

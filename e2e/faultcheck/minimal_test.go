@@ -64,6 +64,28 @@ var minimalPlans = []struct {
 			},
 			FinalAppend: 5, FinalSeed: 3},
 	},
+	{
+		// Guarantee 9 at startup: the agent starts while Azurite is a black
+		// hole and a source is being written; the file store must stay
+		// within the seal interval + 3 s all along.
+		name: "start_while_store_black_holed",
+		plan: Plan{Seed: 104, Format: "binary", Timestamp: "be64:0", SegmentSize: 64 << 10, SealInterval: 500 * time.Millisecond, SealSize: 1 << 20,
+			Steps: append([]Step{
+				{At: 0, Action: ToxicAdd, Target: TargetAzure, Kind: KindTimeout, Stream: "upstream", Attrs: []Attr{{"timeout", 0}}},
+				{At: 100 * time.Millisecond, Action: AgentStart},
+			}, append(steady(200*time.Millisecond, 9*time.Second, 250*time.Millisecond),
+				Step{At: 9500 * time.Millisecond, Action: ToxicRemove, Target: TargetAzure})...),
+			FinalAppend: 5, FinalSeed: 3},
+	},
+}
+
+// steady is an append of a few entries every `every` from `from` to `to`.
+func steady(from, to, every time.Duration) []Step {
+	var out []Step
+	for at := from; at < to; at += every {
+		out = append(out, Step{At: at, Action: Append, N: 3, Seed: uint64(at)})
+	}
+	return out
 }
 
 // TestFaultCheckMinimal replays the minimal plans against the real servers

@@ -22,9 +22,10 @@ type RunResult struct {
 	Kills     int
 	Exits     []string // unplanned agent exits
 	Restores  []restoreOutcome
-	Verify    map[string]string // store -> problem, only when verify was not clean
-	Staleness float64           // worst healthy-store lag_seconds while another store faulted
-	StaleAt   string
+	Verify    map[string]string  // store -> problem, only when verify was not clean
+	Staleness float64            // worst healthy-store lag while another store faulted, either measure
+	StaleAt   string             // which measure, when
+	StaleBy   map[string]float64 // status (/status lag_seconds) and listing (file store keys vs source)
 	Samples   int
 	Bound     float64
 	Notes     []string // what the run could not do (e.g. a faulted store did not catch up)
@@ -51,7 +52,7 @@ func (r *RunResult) judge() {
 		r.Failures = append(r.Failures, fmt.Sprintf("verify %s: %s", s, r.Verify[s]))
 	}
 	if r.Staleness > r.Bound {
-		r.Failures = append(r.Failures, fmt.Sprintf("healthy store stale: lag_seconds %.2f at %s while another store faulted (bound %.2f s = seal interval + 3 s)",
+		r.Failures = append(r.Failures, fmt.Sprintf("healthy store stale: lag %.2f s (%s) while another store faulted (bound %.2f s = seal interval + 3 s)",
 			r.Staleness, r.StaleAt, r.Bound))
 	}
 }
@@ -100,6 +101,7 @@ type Summary struct {
 	VerifyProblems     int
 	Worst              float64
 	WorstAt            string
+	WorstBy            map[string]float64
 	Bound              float64
 	StaleSamples       int
 	Failed             []*RunResult
@@ -108,7 +110,7 @@ type Summary struct {
 
 // NewSummary is an empty summary.
 func NewSummary() *Summary {
-	return &Summary{Faults: map[string]int{}, Trunc: map[string]int{}, Refusals: map[string]int{}}
+	return &Summary{Faults: map[string]int{}, Trunc: map[string]int{}, Refusals: map[string]int{}, WorstBy: map[string]float64{}}
 }
 
 // Add counts a run.
@@ -136,6 +138,9 @@ func (s *Summary) Add(r *RunResult) {
 	s.VerifyProblems += len(r.Verify)
 	s.StaleSamples += r.Samples
 	s.Bound = r.Bound
+	for k, v := range r.StaleBy {
+		s.WorstBy[k] = max(s.WorstBy[k], v)
+	}
 	if r.Staleness > s.Worst {
 		s.Worst = r.Staleness
 		s.WorstAt = fmt.Sprintf("seed %d run %d %s", r.Plan.Seed, r.Plan.Run, r.StaleAt)
@@ -177,7 +182,8 @@ func (s *Summary) Print(w io.Writer) {
 	for _, k := range slices.Sorted(maps.Keys(s.Refusals)) {
 		fmt.Fprintf(w, "    %4d  %s\n", s.Refusals[k], k)
 	}
-	fmt.Fprintf(w, "  worst healthy-store staleness: %.2f s (%s; bound %.2f s; %d samples under faults)\n", s.Worst, s.WorstAt, s.Bound, s.StaleSamples)
+	fmt.Fprintf(w, "  worst healthy-store staleness: %.2f s (%s; bound %.2f s; /status lag_seconds %.2f s, file store listing %.2f s; %d samples under faults)\n",
+		s.Worst, s.WorstAt, s.Bound, s.WorstBy["status"], s.WorstBy["listing"], s.StaleSamples)
 	if m := s.Missing(); len(m) > 0 {
 		fmt.Fprintf(w, "  fault kinds never injected: %s\n", strings.Join(m, ", "))
 	}

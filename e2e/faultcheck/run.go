@@ -24,6 +24,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -276,7 +278,7 @@ func (c *Checker) Run(ctx context.Context, p *Plan) *RunResult {
 	res := &RunResult{Plan: p, Faults: map[string]int{}, Trunc: map[string]int{}, Verify: map[string]string{}}
 	res.Bound = p.SealInterval.Seconds() + 3
 	r := &run{c: c, p: p, res: res, proxies: map[string]string{}, toxic: map[string]bool{}, minio: "up",
-		stale: &staleness{bound: res.Bound}}
+		stale: newStaleness(res.Bound)}
 	r.dir = filepath.Join(c.opt.Workdir, fmt.Sprintf("seed%d-run%03d-%s", p.Seed, p.Run, randHex(2)))
 	start := time.Now()
 	err := r.do(ctx)
@@ -360,7 +362,7 @@ func (r *run) do(ctx context.Context) (err error) {
 	defer func() { stopPoll(); wg.Wait() }()
 
 	for _, s := range p.Steps {
-		if err := sleepUntil(ctx, r.start.Add(s.At)); err != nil {
+		if err := r.sampleUntil(ctx, r.start.Add(s.At)); err != nil {
 			return err
 		}
 		c.vlogf("seed %d run %d: %s", p.Seed, p.Run, s)
@@ -373,7 +375,8 @@ func (r *run) do(ctx context.Context) (err error) {
 	}
 	stopPoll()
 	wg.Wait()
-	r.res.Staleness, r.res.StaleAt, r.res.Samples = r.stale.worst, r.stale.worstAt, r.stale.samples
+	r.res.Staleness, r.res.StaleAt, r.res.StaleBy = r.stale.result()
+	r.res.Samples = r.stale.samples
 	return nil
 }
 
@@ -390,6 +393,54 @@ func sleepUntil(ctx context.Context, t time.Time) error {
 	case <-tm.C:
 		return nil
 	}
+}
+
+// sampleUntil waits until t, sampling the file store's staleness by its
+// listing every 100 ms (here, on the run's goroutine, which owns the
+// source model).
+func (r *run) sampleUntil(ctx context.Context, t time.Time) error {
+	for {
+		if r.agent.Running() {
+			r.stale.sample("listing", r.listingLag(), fmt.Sprintf("+%.1fs", time.Since(r.start).Seconds()))
+		}
+		next := time.Now().Add(100 * time.Millisecond)
+		if !next.Before(t) {
+			return sleepUntil(ctx, t)
+		}
+		if err := sleepUntil(ctx, next); err != nil {
+			return err
+		}
+	}
+}
+
+// listingLag is the age of the oldest source entry the file store's
+// newest timeline does not hold (0 if it holds them all). Segment keys
+// are segments/TTTTTTTT/FIRST-LAST-MAXTIME.wseg.
+func (r *run) listingLag() float64 {
+	dirs, _ := filepath.Glob(filepath.Join(r.dir, "filestore", "segments", "*"))
+	var shipped uint64
+	if len(dirs) > 0 {
+		slices.Sort(dirs)
+		names, _ := filepath.Glob(filepath.Join(dirs[len(dirs)-1], "*.wseg"))
+		for _, n := range names {
+			parts := strings.Split(strings.TrimSuffix(filepath.Base(n), ".wseg"), "-")
+			if len(parts) == 3 {
+				if last, err := strconv.ParseUint(parts[1], 10, 64); err == nil {
+					shipped = max(shipped, last)
+				}
+			}
+		}
+	}
+	lin := r.src.Lineage()
+	i := max(shipped+1, lin.First)
+	if i > lin.Last {
+		return 0
+	}
+	ns, ok := lin.Time(i)
+	if !ok {
+		return 0
+	}
+	return time.Since(time.Unix(0, ns)).Seconds()
 }
 
 // step performs one planned action.
