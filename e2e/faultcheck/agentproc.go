@@ -51,6 +51,7 @@ type AgentProc struct {
 	Bin, Config, Log string
 	Env              []string
 	Addr             string // metrics.addr
+	Pidfile          string // WALSHIP_TEST_PIDFILE: testenv.sh kills every pid there on exit
 
 	cmd     *exec.Cmd
 	done    chan struct{}
@@ -91,9 +92,11 @@ func (a *AgentProc) Start() error {
 	cmd := exec.Command(a.Bin, "replicate", "--config", a.Config, "--drain-timeout", "3s")
 	cmd.Env = a.Env
 	cmd.Stdout, cmd.Stderr = a.logf, a.logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // dies with the checker
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start agent: %w", err)
 	}
+	recordPid(a.Pidfile, cmd.Process.Pid)
 	a.Starts++
 	done := make(chan struct{})
 	a.cmd, a.done, a.started, a.exitErr = cmd, done, time.Now(), nil

@@ -47,7 +47,11 @@ func TestFaultCheck(t *testing.T) {
 	sum.Print(&s)
 	t.Log("\n" + s.String())
 	if m := sum.Missing(); len(m) > 0 {
-		t.Errorf("fault kinds never injected: %v", m)
+		if !ci && sum.TmpfsSkipped > 0 && len(m) == 1 && m[0] == KindENOSPC {
+			t.Logf("no ENOSPC fault: tmpfs could not be mounted (allowed outside CI)")
+		} else {
+			t.Errorf("fault kinds never injected: %v", m)
+		}
 	}
 	for _, r := range sum.Failed {
 		var b strings.Builder

@@ -125,6 +125,7 @@ func (m *Minio) Start(ctx context.Context) error {
 	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+m.Access, "MINIO_ROOT_PASSWORD="+m.Secret, "MINIO_BROWSER=off")
 	m.log.Reset()
 	cmd.Stdout, cmd.Stderr = &lockedWriter{&m.mu, &m.log}, &lockedWriter{&m.mu, &m.log}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // dies with the checker
 	if err := cmd.Start(); err != nil {
 		m.mu.Unlock()
 		return fmt.Errorf("start MinIO: %w", err)
@@ -133,12 +134,7 @@ func (m *Minio) Start(ctx context.Context) error {
 	m.cmd, m.done = cmd, done
 	m.mu.Unlock()
 	go func() { cmd.Wait(); close(done) }()
-	if m.Pidfile != "" {
-		if f, err := os.OpenFile(m.Pidfile, os.O_APPEND|os.O_WRONLY, 0); err == nil {
-			fmt.Fprintln(f, cmd.Process.Pid)
-			f.Close()
-		}
-	}
+	recordPid(m.Pidfile, cmd.Process.Pid)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		resp, err := http.Get("http://" + m.Endpoint() + "/minio/health/ready")
@@ -294,4 +290,16 @@ func freePorts(n int) ([]int, error) {
 		out = append(out, l.Addr().(*net.TCPAddr).Port)
 	}
 	return out, nil
+}
+
+// recordPid appends pid to the pidfile (if any), so testenv.sh kills the
+// process even if the checker dies without cleaning up.
+func recordPid(pidfile string, pid int) {
+	if pidfile == "" {
+		return
+	}
+	if f, err := os.OpenFile(pidfile, os.O_APPEND|os.O_WRONLY, 0); err == nil {
+		fmt.Fprintln(f, pid)
+		f.Close()
+	}
 }

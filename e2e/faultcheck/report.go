@@ -11,27 +11,28 @@ import (
 
 // RunResult is what one run did and found.
 type RunResult struct {
-	Plan      *Plan
-	Elapsed   time.Duration
-	Written   int
-	Bytes     int64
-	Last      uint64
-	Faults    map[string]int // by kind
-	Trunc     map[string]int // front | back | back+rewrite
-	Starts    int
-	Kills     int
-	Exits     []string // unplanned agent exits
-	Restores  []restoreOutcome
-	Verify    map[string]string  // store -> problem, only when verify was not clean
-	Staleness float64            // worst healthy-store lag while another store faulted, either measure
-	StaleAt   string             // which measure, when
-	StaleBy   map[string]float64 // status (/status lag_seconds) and listing (file store keys vs source)
-	Samples   int
-	Bound     float64
-	Notes     []string // what the run could not do (e.g. a faulted store did not catch up)
-	Failures  []string // every reason this run failed
-	Wrong     int      // wrong answers among the restores
-	LogDir    string
+	Plan         *Plan
+	Elapsed      time.Duration
+	Written      int
+	Bytes        int64
+	Last         uint64
+	Faults       map[string]int // by kind
+	Trunc        map[string]int // front | back | back+rewrite
+	Starts       int
+	Kills        int
+	Exits        []string // unplanned agent exits
+	Restores     []restoreOutcome
+	Verify       map[string]string  // store -> problem, only when verify was not clean
+	Staleness    float64            // worst healthy-store lag while another store faulted, either measure
+	StaleAt      string             // which measure, when
+	StaleBy      map[string]float64 // status (/status lag_seconds) and listing (file store keys vs source)
+	Samples      int
+	Bound        float64
+	Notes        []string // what the run could not do (e.g. a faulted store did not catch up)
+	Failures     []string // every reason this run failed
+	Wrong        int      // wrong answers among the restores
+	LogDir       string
+	TmpfsSkipped bool // mount failed outside CI: no ENOSPC faults
 }
 
 // Failed says whether the run found a problem.
@@ -104,6 +105,7 @@ type Summary struct {
 	WorstBy            map[string]float64
 	Bound              float64
 	StaleSamples       int
+	TmpfsSkipped       int
 	Failed             []*RunResult
 	Elapsed            time.Duration
 }
@@ -137,6 +139,9 @@ func (s *Summary) Add(r *RunResult) {
 	s.Wrong += r.Wrong
 	s.VerifyProblems += len(r.Verify)
 	s.StaleSamples += r.Samples
+	if r.TmpfsSkipped {
+		s.TmpfsSkipped++
+	}
 	s.Bound = r.Bound
 	for k, v := range r.StaleBy {
 		s.WorstBy[k] = max(s.WorstBy[k], v)
@@ -186,6 +191,9 @@ func (s *Summary) Print(w io.Writer) {
 		s.Worst, s.WorstAt, s.Bound, s.WorstBy["status"], s.WorstBy["listing"], s.StaleSamples)
 	if m := s.Missing(); len(m) > 0 {
 		fmt.Fprintf(w, "  fault kinds never injected: %s\n", strings.Join(m, ", "))
+	}
+	if s.TmpfsSkipped > 0 {
+		fmt.Fprintf(w, "  tmpfs could not be mounted in %d runs: their ENOSPC faults were skipped\n", s.TmpfsSkipped)
 	}
 	for _, r := range s.Failed {
 		fmt.Fprintf(w, "  failed: seed %d run %d: %d problem(s), first: %s\n", r.Plan.Seed, r.Plan.Run, len(r.Failures), r.Failures[0])

@@ -312,6 +312,7 @@ func (r *run) do(ctx context.Context) (err error) {
 			return fmt.Errorf("tmpfs for the ENOSPC fault: %w (CI=true forbids skipping it)", err)
 		default:
 			c.logf("tmpfs: %v: ENOSPC faults of seed %d run %d are skipped (state dir on disk)", err, p.Seed, p.Run)
+			r.res.TmpfsSkipped = true
 		}
 	}
 	if r.src, err = OpenSource(walDir, p); err != nil {
@@ -350,7 +351,7 @@ func (r *run) do(ctx context.Context) (err error) {
 	if err := os.WriteFile(cfg, []byte(agentConfig(p, walDir, r.dataDir, stateDir, fmt.Sprintf("127.0.0.1:%d", ports[0]), r.stores)), 0o644); err != nil {
 		return err
 	}
-	r.agent = &AgentProc{Bin: c.bin, Config: cfg, Log: filepath.Join(r.dir, "agent.log"), Env: c.childEnv, Addr: fmt.Sprintf("127.0.0.1:%d", ports[0])}
+	r.agent = &AgentProc{Bin: c.bin, Config: cfg, Log: filepath.Join(r.dir, "agent.log"), Env: c.childEnv, Addr: fmt.Sprintf("127.0.0.1:%d", ports[0]), Pidfile: c.env.Pidfile}
 	r.start = time.Now()
 	pctx, stopPoll := context.WithCancel(ctx)
 	var wg sync.WaitGroup
