@@ -27,6 +27,7 @@ type Config struct {
 	Metrics     Metrics   `yaml:"metrics"`
 	Spool       Spool     `yaml:"spool"`
 	Retry       Retry     `yaml:"retry"`
+	Timeouts    Timeouts  `yaml:"timeouts"`
 	Snapshot    Snapshot  `yaml:"snapshot"`
 	Retention   Retention `yaml:"retention"`
 }
@@ -61,6 +62,14 @@ type Retry struct {
 	Attempts          int      `yaml:"attempts"`              // per object before the store is degraded; default 5
 	MaxBackoff        Duration `yaml:"max_backoff"`           // between attempts; default 10s
 	ReconcileInterval Duration `yaml:"reconcile_max_backoff"` // between reconcile runs; default 5m
+}
+
+// Timeouts bound every call to a store (backends/deadline): a call that
+// makes no progress for Call, or moves a body slower than MinRate on
+// average, fails and is retried like any failed call.
+type Timeouts struct {
+	Call    Duration `yaml:"call"`     // default 30s; at least 1s
+	MinRate Size     `yaml:"min_rate"` // bytes/s; default 64KiB; at least 1KiB
 }
 
 // Source is the database's log.
@@ -174,6 +183,12 @@ func (c *Config) check() error {
 	}
 	if c.Retention.Snapshots < 0 {
 		return errors.New("retention.snapshots must be >= 0")
+	}
+	if t := time.Duration(c.Timeouts.Call); t != 0 && t < time.Second {
+		return fmt.Errorf("timeouts.call %v: want at least 1s (a store's answer can take that long)", t)
+	}
+	if r := c.Timeouts.MinRate; r != 0 && r < 1<<10 {
+		return fmt.Errorf("timeouts.min_rate %d bytes/s: want at least 1KiB", r)
 	}
 	switch c.Compression {
 	case "", "zstd", "none":

@@ -43,12 +43,21 @@ func TestParseErrors(t *testing.T) {
 		"compression: lz5":                               "compression",
 		"stores: [{name: a}]":                            "url is required",
 		"stores: [{name: a, url: x}, {name: a, url: y}]": "used twice",
+		"timeouts: {call: 10ms}":                         "timeouts.call",
+		"timeouts: {min_rate: 10}":                       "timeouts.min_rate",
 	}
 	for doc, want := range cases {
 		_, err := Parse([]byte(doc))
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: error %v, want it to mention %q", doc, err, want)
 		}
+	}
+}
+
+func TestTimeouts(t *testing.T) {
+	c, err := Parse([]byte("timeouts: {call: 5s, min_rate: 256KiB}"))
+	if err != nil || time.Duration(c.Timeouts.Call) != 5*time.Second || c.Timeouts.MinRate != 256<<10 {
+		t.Fatalf("timeouts: %+v %v", c.Timeouts, err)
 	}
 }
 

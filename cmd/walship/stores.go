@@ -97,7 +97,7 @@ func openStoresMode(ctx context.Context, urls []string, cfg *config.Config, mode
 		if err != nil {
 			return fail(fmt.Errorf("open store %s: %w", spec.Redacted, err))
 		}
-		n.st = deadline.New(st, deadline.Options{})
+		n.st = deadline.New(st, deadlineOptions(cfg))
 		built = append(built, agent.Store{Store: n.st})
 	}
 	for _, n := range list {
@@ -158,6 +158,15 @@ func openStoresMode(ctx context.Context, urls []string, cfg *config.Config, mode
 		st.Close()
 	}
 	return out, warnings, nil
+}
+
+// deadlineOptions are the bounds of every store call: the config's
+// timeouts, else the decorator's defaults.
+func deadlineOptions(cfg *config.Config) deadline.Options {
+	if cfg == nil {
+		return deadline.Options{}
+	}
+	return deadline.Options{Op: time.Duration(cfg.Timeouts.Call), MinRate: int64(cfg.Timeouts.MinRate)}
 }
 
 // checkGrace is how long the agent's start waits for one store's check
