@@ -1,25 +1,16 @@
 package agent
 
 import (
-	"path/filepath"
 	"testing"
 
 	tidwal "github.com/tidwall/wal"
-
-	"github.com/walship/walship/backends/mem"
 )
 
 // A base frozen after a TruncateBack the sealer has not handled yet must
 // not be labelled with the old timeline: frozenIndex refuses it (0), and
 // accepts a source that agrees with the sealed history.
 func TestFrozenIndexChecksTheTimeline(t *testing.T) {
-	src := newSource(t, tidwal.Binary)
-	st := mem.New()
-	state := filepath.Join(t.TempDir(), "state")
-	src.write(100, "a")
-	r := startAgent(t, src.dir, state, st)
-	r.waitShipped(t, 1, 100)
-	r.halt(t)
+	src, st, state := shipStop(t, tidwal.Binary, 100)
 
 	open := func() *Agent {
 		t.Helper()

@@ -27,6 +27,20 @@ func (r *running) waitTimeline(t *testing.T, tl uint32) {
 	}
 }
 
+// shipStop writes n entries to a new source, ships them to a new mem store
+// with an agent on a new state dir, and stops the agent.
+func shipStop(t *testing.T, format tidwal.LogFormat, n int) (*source, *mem.Store, string) {
+	t.Helper()
+	src := newSource(t, format)
+	st := mem.New()
+	state := filepath.Join(t.TempDir(), "state")
+	src.write(n, "a")
+	r := startAgent(t, src.dir, state, st)
+	r.waitShipped(t, 1, uint64(n))
+	r.halt(t)
+	return src, st, state
+}
+
 func (s *source) truncateBack(t *testing.T, last uint64) {
 	t.Helper()
 	if err := s.log.TruncateBack(last); err != nil {
@@ -43,16 +57,10 @@ func (s *source) truncateBack(t *testing.T, last uint64) {
 // that sealed nothing on its new timeline: the second fork is below the
 // current timeline's start and must still be found.
 func TestSecondTruncateBackWhileStopped(t *testing.T) {
-	src := newSource(t, tidwal.JSON)
-	st := mem.New()
-	state := filepath.Join(t.TempDir(), "state")
-	src.write(100, "a")
-	r := startAgent(t, src.dir, state, st)
-	r.waitShipped(t, 1, 100)
-	r.halt(t)
+	src, st, state := shipStop(t, tidwal.JSON, 100)
 
 	src.truncateBack(t, 80)
-	r = startAgent(t, src.dir, state, st)
+	r := startAgent(t, src.dir, state, st)
 	r.waitTimeline(t, 2) // fork 80 recorded, nothing sealed on it
 	r.halt(t)
 
@@ -105,20 +113,14 @@ func TestRewriteWithIdenticalEntriesWhileStopped(t *testing.T) {
 // claims none of them: what the source holds restores exactly, an index
 // before it is refused, never answered with the old entries.
 func TestRewriteThenTruncateFrontWhileStopped(t *testing.T) {
-	src := newSource(t, tidwal.Binary)
-	st := mem.New()
-	state := filepath.Join(t.TempDir(), "state")
-	src.write(300, "a")
-	r := startAgent(t, src.dir, state, st)
-	r.waitShipped(t, 1, 300)
-	r.halt(t)
+	src, st, state := shipStop(t, tidwal.Binary, 300)
 
 	src.truncateBack(t, 150)
 	src.write(150, "b") // new 151..300
 	if err := src.log.TruncateFront(201); err != nil {
 		t.Fatal(err)
 	}
-	r = startAgent(t, src.dir, state, st)
+	r := startAgent(t, src.dir, state, st)
 	r.waitShipped(t, 2, 300)
 	r.halt(t)
 	restoreAndCompare(t, st, pitr.Target{Latest: true}, src.want, 201, 300)
@@ -131,13 +133,7 @@ func TestRewriteThenTruncateFrontWhileStopped(t *testing.T) {
 // A state.json that is gone while the spool still holds segments: the
 // fresh state must not adopt them (it cannot prove what lies between).
 func TestFreshStateRefusesLeftoverSpool(t *testing.T) {
-	src := newSource(t, tidwal.Binary)
-	st := mem.New()
-	state := filepath.Join(t.TempDir(), "state")
-	src.write(50, "a")
-	r := startAgent(t, src.dir, state, st)
-	r.waitShipped(t, 1, 50)
-	r.halt(t)
+	src, _, state := shipStop(t, tidwal.Binary, 50)
 	// A segment left in the spool, as by a crash or a partial cleanup.
 	spoolDir := filepath.Join(state, "spool")
 	name := "00000001-00000000000000000051-00000000000000000060-00000000000000000001.wseg"
@@ -165,13 +161,7 @@ func TestFreshStateRefusesLeftoverSpool(t *testing.T) {
 // start with an empty one and a fresh prefix) leads to a correct backup,
 // and the old prefix stays restorable.
 func TestDamagedStateAdviceLeadsToACorrectBackup(t *testing.T) {
-	src := newSource(t, tidwal.Binary)
-	old := mem.New()
-	state := filepath.Join(t.TempDir(), "state")
-	src.write(80, "a")
-	r := startAgent(t, src.dir, state, old)
-	r.waitShipped(t, 1, 80)
-	r.halt(t)
+	src, old, state := shipStop(t, tidwal.Binary, 80)
 	if err := os.WriteFile(filepath.Join(state, "state.json"), []byte("{damaged"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +175,7 @@ func TestDamagedStateAdviceLeadsToACorrectBackup(t *testing.T) {
 	}
 	src.write(20, "b")
 	fresh := mem.New()
-	r = startAgent(t, src.dir, state, fresh)
+	r := startAgent(t, src.dir, state, fresh)
 	r.waitShipped(t, 1, 100)
 	r.halt(t)
 	restoreAndCompare(t, fresh, pitr.Target{Latest: true}, src.want, 1, 100)
