@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # fuzz.sh [TIME]: run every Go fuzz target in the repository for TIME each
-# (default 5s; any -fuzztime value, e.g. 60s or 10000x). Go fuzzes one target
+# (default 5s; any -fuzztime value, e.g. 60s or 10000x; a count is safer in CI:
+# a duration that ends while a slow input runs is reported as a failure). Go fuzzes one target
 # per invocation, so each `func FuzzX(f *testing.F)` found in a _test.go file
 # gets its own `go test -run=^$ -fuzz=^FuzzX$ -fuzztime=TIME ./pkg`. A
 # failing input is written to pkg/testdata/fuzz/FuzzX/ by go test: commit it
