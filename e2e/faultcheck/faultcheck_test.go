@@ -12,11 +12,11 @@ import (
 )
 
 // ciRuns and ciDuration bound TestFaultCheck: 10 runs (run r focuses on
-// Kinds[r%9], so every fault kind is injected) of about 7 s of steps each.
+// Kinds[r%9], so every fault kind is injected) of about 6 s of steps each.
 const (
 	ciSeed     = 20261130
 	ciRuns     = 10
-	ciDuration = 7 * time.Second
+	ciDuration = 6 * time.Second
 )
 
 // TestFaultCheck runs the checker against the servers of

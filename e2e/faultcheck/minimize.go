@@ -41,6 +41,11 @@ func (c *Checker) Minimize(ctx context.Context, p *Plan, keep func(*RunResult) b
 		}
 	}
 	best.Steps = steps
+	if res := c.Run(ctx, &best); keep(res) {
+		res.Report(c.opt.Out)
+	} else {
+		c.logf("minimize: the smallest plan passed this time (a timing-dependent failure)")
+	}
 	return &best
 }
 

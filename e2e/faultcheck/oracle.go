@@ -41,6 +41,8 @@ func (t Target) String() string { return strings.Join(t.args(), " ") }
 type Restored struct {
 	From, To uint64
 	Entries  [][]byte
+	Times    []int64 // Compare: when the version each entry matched was written
+	Older    int     // Compare: entries that matched a version whose rewrite the agent never saw
 }
 
 // ReadRestored reads the tidwall/wal log in dir (written by restore, owned
@@ -100,21 +102,32 @@ func Compare(r *Restored, lin *Lineage) (n int, bad []string) {
 	if uint64(len(r.Entries)) != r.To-r.From+1 {
 		note("restored log claims %d..%d but holds %d entries", r.From, r.To, len(r.Entries))
 	}
+	r.Times = make([]int64, len(r.Entries))
 	for k, got := range r.Entries {
 		i := r.From + uint64(k)
 		want, ok := lin.Entry(i)
 		n++
+		acc, ns, older := lin.Accept(i, got)
+		r.Times[k] = ns
+		if acc {
+			if older {
+				r.Older++
+			}
+			continue
+		}
 		if !ok {
 			note("entry %d: restored (%d bytes) but the source history holds no entry %d (history %d..%d)", i, len(got), i, lin.Oldest(), lin.Last)
 			continue
 		}
-		if !bytes.Equal(got, want) {
-			at := 0
-			for at < min(len(got), len(want)) && got[at] == want[at] {
-				at++
-			}
-			note("entry %d: %d bytes, history has %d bytes; first difference at byte %d", i, len(got), len(want), at)
+		at := 0
+		for at < min(len(got), len(want)) && got[at] == want[at] {
+			at++
 		}
+		what := "no version ever written there"
+		if l := len(lin.vers[i]); l > 1 {
+			what = fmt.Sprintf("not a version the agent could have kept (%d versions written there)", l)
+		}
+		note("entry %d: %d bytes, history has %d bytes; first difference at byte %d; %s", i, len(got), len(want), at, what)
 	}
 	return n, bad
 }
@@ -253,15 +266,25 @@ func judgeEnd(t Target, r *Restored, lin *Lineage, se storeExpect, p *Plan) []st
 			bad = append(bad, fmt.Sprintf("--index %d restored %d..%d", t.Index, r.From, r.To))
 		}
 	case "time":
-		j, ok := lin.LastAtOrBefore(t.Time)
-		switch {
-		case !ok && len(r.Entries) > 0:
-			bad = append(bad, fmt.Sprintf("--time %s restored %d..%d, but no entry was written by then", t, r.From, r.To))
-		case p.Stamped() && r.To != j && len(r.Entries) > 0:
-			bad = append(bad, fmt.Sprintf("--time %s restored up to %d; the last entry stamped at or before it is %d", t, r.To, j))
-		case !p.Stamped() && r.To > j && len(r.Entries) > 0:
-			// observed times are read times, never earlier than the write
-			bad = append(bad, fmt.Sprintf("--time %s restored up to %d, but %d was written after that time", t, r.To, j+1))
+		if r.Times == nil {
+			Compare(r, lin)
+		}
+		// Every entry restored was written at or before the time (stamped:
+		// its time; observed: it was read after it was written).
+		for k, ns := range r.Times {
+			if ns > t.Time {
+				bad = append(bad, fmt.Sprintf("--time %s restored entry %d, written %v after that time", t, r.From+uint64(k), time.Duration(ns-t.Time)))
+				break
+			}
+		}
+		// Stamped, nothing the agent saw up to the time is missing.
+		if j, ok := lin.LastAtOrBefore(t.Time); ok && p.Stamped() && r.To < j {
+			for i := max(r.To+1, r.From); i <= j; i++ {
+				if !lin.SeenAt(i) {
+					return bad // the history past To holds an entry the agent never saw
+				}
+			}
+			bad = append(bad, fmt.Sprintf("--time %s restored up to %d; entries up to %d are stamped at or before it", t, r.To, j))
 		}
 	}
 	return bad

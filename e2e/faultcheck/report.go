@@ -53,8 +53,8 @@ func (r *RunResult) judge() {
 		r.Failures = append(r.Failures, fmt.Sprintf("verify %s: %s", s, r.Verify[s]))
 	}
 	if r.Staleness > r.Bound {
-		r.Failures = append(r.Failures, fmt.Sprintf("healthy store stale: lag %.2f s (%s) while another store faulted (bound %.2f s = seal interval + 3 s)",
-			r.Staleness, r.StaleAt, r.Bound))
+		r.Failures = append(r.Failures, fmt.Sprintf("healthy store stale: lag %.2f s (%s) while another store faulted (bound %.2f s = seal interval + 3 s; worst by /status lag_seconds %.2f s, by the file store's keys %.2f s)",
+			r.Staleness, r.StaleAt, r.Bound, r.StaleBy["status"], r.StaleBy["listing"]))
 	}
 }
 

@@ -271,6 +271,37 @@ type run struct {
 	start   time.Time
 	stores  []StoreURL
 	dataDir string // source.data (static files) when the plan takes bases
+
+	tailMu sync.Mutex
+	tailed []tailSample // the agent's /status tailed index over time
+}
+
+type tailSample struct {
+	ns     int64
+	tailed uint64
+}
+
+// seenMargin is how long a running agent may take to read a new entry.
+const seenMargin = 500 * time.Millisecond
+
+func (r *run) noteTailed(st walagent.Status) {
+	r.tailMu.Lock()
+	r.tailed = append(r.tailed, tailSample{time.Now().UnixNano(), st.Tailed})
+	r.tailMu.Unlock()
+}
+
+// seen says whether the agent read version v of entry i: a /status sample
+// at least seenMargin after v was written, while v was still in the
+// source, shows the agent read past i.
+func (r *run) seen(samples []tailSample) func(uint64, *Version) bool {
+	return func(i uint64, v *Version) bool {
+		for _, s := range samples {
+			if s.ns >= v.ns+int64(seenMargin) && (v.Gone == 0 || s.ns < v.Gone) && s.tailed >= i {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // Run executes one plan and judges it.
@@ -358,7 +389,7 @@ func (r *run) do(ctx context.Context) (err error) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		r.agent.poll(pctx, "file", r.stale, func() time.Time { return r.start }, func(walagent.Status) {})
+		r.agent.poll(pctx, "file", r.stale, func() time.Time { return r.start }, r.noteTailed)
 	}()
 	defer func() { stopPoll(); wg.Wait() }()
 
@@ -639,6 +670,9 @@ func (r *run) final(ctx context.Context) error {
 			t1 = ns + int64(500*time.Millisecond)
 		}
 	}
+	r.tailMu.Lock()
+	lin.Seen = r.seen(slices.Clone(r.tailed))
+	r.tailMu.Unlock()
 	tgs := targets(p, lin, t0, t1)
 	outs := make([][]restoreOutcome, len(r.stores))
 	verify := make([]string, len(r.stores))

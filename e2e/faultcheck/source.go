@@ -1,6 +1,7 @@
 package faultcheck
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -22,6 +23,15 @@ type meta struct {
 // the current log holds or held there. TruncateFront keeps entries (they
 // were the history); TruncateBack forgets those past the new end, and a
 // later write at the same index replaces them.
+//
+// It also keeps every version ever written at an index with the time it
+// left the source (overwritten after a TruncateBack, or cut by a
+// TruncateFront). A rewrite the agent never saw -- written and gone again
+// while no agent ran -- cannot be known to anyone: a restore may then
+// still give the version it replaced. Seen decides which versions the
+// agent saw (run.go: a /status sample showed the agent past that index
+// while the version was in the source); nil means all of them, the
+// strictest oracle.
 type Lineage struct {
 	Seed    int64
 	Run     int
@@ -29,11 +39,59 @@ type Lineage struct {
 	First   uint64 // the source log's first index now
 	Last    uint64 // its last index (0: empty)
 	ents    map[uint64]meta
+	vers    map[uint64][]*Version
+	Seen    func(i uint64, v *Version) bool
+}
+
+// Version is one write at an index and when it left the source (0: it is
+// still there).
+type Version struct {
+	meta
+	Gone int64 // unix ns
 }
 
 // NewLineage is an empty history.
 func NewLineage(seed int64, run int, stamped bool) *Lineage {
-	return &Lineage{Seed: seed, Run: run, Stamped: stamped, ents: map[uint64]meta{}}
+	return &Lineage{Seed: seed, Run: run, Stamped: stamped, ents: map[uint64]meta{}, vers: map[uint64][]*Version{}}
+}
+
+func (l *Lineage) seen(i uint64, v *Version) bool { return l.Seen == nil || l.Seen(i, v) }
+
+// Accept says whether data is a right answer for index i: the history's
+// entry, or an older version whose every rewrite the agent never saw. It
+// returns the written time (unix ns) of the version data matched.
+func (l *Lineage) Accept(i uint64, data []byte) (ok bool, ns int64, older bool) {
+	if m, has := l.ents[i]; has && i <= l.Last && bytes.Equal(data, payload(l.Seed, l.Run, l.Stamped, i, m)) {
+		return true, m.ns, false
+	}
+	vs := l.vers[i]
+	for k, v := range vs {
+		if v.meta == l.ents[i] && i <= l.Last {
+			continue // the current one, compared above
+		}
+		if !bytes.Equal(data, payload(l.Seed, l.Run, l.Stamped, i, v.meta)) {
+			continue
+		}
+		if i > l.Last && len(vs[k+1:]) == 0 {
+			return false, 0, false // truncated back and never written again: every agent run sees that
+		}
+		for _, newer := range vs[k+1:] {
+			if l.seen(i, newer) {
+				return false, 0, false
+			}
+		}
+		return true, v.ns, true
+	}
+	return false, 0, false
+}
+
+// SeenAt says whether the history's entry at i was seen by the agent.
+func (l *Lineage) SeenAt(i uint64) bool {
+	vs := l.vers[i]
+	if len(vs) == 0 || i > l.Last {
+		return true
+	}
+	return l.seen(i, vs[len(vs)-1])
 }
 
 // Has says whether index is in the history.
@@ -81,6 +139,7 @@ func (l *Lineage) Oldest() uint64 {
 
 func (l *Lineage) add(i uint64, m meta) {
 	l.ents[i] = m
+	l.vers[i] = append(l.vers[i], &Version{meta: m})
 	l.Last = i
 	if l.First == 0 {
 		l.First = i
@@ -88,12 +147,26 @@ func (l *Lineage) add(i uint64, m meta) {
 }
 
 func (l *Lineage) truncateBack(i uint64) {
+	now := time.Now().UnixNano()
 	for j := range l.ents {
 		if j > i {
 			delete(l.ents, j)
+			if vs := l.vers[j]; len(vs) > 0 && vs[len(vs)-1].Gone == 0 {
+				vs[len(vs)-1].Gone = now
+			}
 		}
 	}
 	l.Last = i
+}
+
+func (l *Lineage) truncateFront(first uint64) {
+	now := time.Now().UnixNano()
+	for j := l.First; j < first; j++ {
+		if vs := l.vers[j]; len(vs) > 0 && vs[len(vs)-1].Gone == 0 {
+			vs[len(vs)-1].Gone = now
+		}
+	}
+	l.First = first
 }
 
 // payload is the unique entry written at index i: a header naming (seed,
@@ -210,7 +283,7 @@ func (s *Source) TruncateFront(index uint64) error {
 	if err := s.log.TruncateFront(index); err != nil {
 		return fmt.Errorf("truncate front to %d: %w", index, err)
 	}
-	s.lin.First = index
+	s.lin.truncateFront(index)
 	return nil
 }
 
