@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/walship/walship/backends"
@@ -25,6 +26,10 @@ type LeaseOptions struct {
 	// 10s); a store that does not answer in time is retried in the
 	// background and ships nothing until its lease is held.
 	AcquireTimeout time.Duration
+	// StartGrace is how long start-up waits for one store's first attempt
+	// when there are other stores (default 1s); the attempt goes on in the
+	// background.
+	StartGrace time.Duration
 }
 
 func (o LeaseOptions) withDefaults() LeaseOptions {
@@ -33,6 +38,9 @@ func (o LeaseOptions) withDefaults() LeaseOptions {
 	}
 	if o.AcquireTimeout <= 0 {
 		o.AcquireTimeout = 10 * time.Second
+	}
+	if o.StartGrace <= 0 {
+		o.StartGrace = time.Second
 	}
 	return o
 }
@@ -50,8 +58,9 @@ const (
 // storeLease is one store's lease and its state. changed is closed and
 // replaced on every state change, so waiters wake.
 type storeLease struct {
-	name  string
-	store backends.Store
+	name      string
+	store     backends.Store
+	firstDone chan struct{} // closed when the start-up attempt has finished
 
 	mu      sync.Mutex
 	state   leaseState
@@ -79,38 +88,71 @@ type leaseSet struct {
 }
 
 // acquireLeases takes a lease on every store at once, each attempt bounded
-// by opt.AcquireTimeout, so a hung store delays start-up by that much at
-// most and never holds up another store. It returns an error (and holds
-// nothing) when any store is leased to another live agent or holds a lease
-// record it cannot read: that is a second agent on the same prefix, and
-// shipping would mix two logs. A store that did not answer is noted and
-// retried by run before its first upload; a store without conditional
-// writes is warned about once and shipped to unguarded.
+// by opt.AcquireTimeout. With several stores it waits for an attempt at
+// most opt.StartGrace: a store that has not answered by then is acquired
+// in the background (run) and ships nothing until its lease is held, so a
+// hung store never holds up another. It returns an error (and holds
+// nothing) when a store that answered in time is leased to another live
+// agent or holds a lease record it cannot read: that is a second agent on
+// the same prefix, and shipping would mix two logs. Found later, the same
+// stops that store alone. A store without conditional writes is warned
+// about once and shipped to unguarded.
 func (a *Agent) acquireLeases(ctx context.Context, opt LeaseOptions) (*leaseSet, error) {
 	opt = opt.withDefaults()
 	ls := &leaseSet{opt: opt, holder: lease.Self(a.opt.StateDir, a.opt.WALDir), log: a.log, byID: map[string]*storeLease{}}
 	for _, s := range a.opt.Stores {
-		sl := &storeLease{name: s.Name, store: s.Store, changed: make(chan struct{})}
+		sl := &storeLease{name: s.Name, store: s.Store, changed: make(chan struct{}), firstDone: make(chan struct{})}
 		ls.byID[s.Store.String()] = sl
 		ls.order = append(ls.order, sl)
 	}
 	errs := make([]error, len(ls.order))
-	var wg sync.WaitGroup
+	finished := make(chan int, len(ls.order))
+	var late atomic.Bool // acquireLeases has returned
 	for i, sl := range ls.order {
-		wg.Add(1)
 		go func() {
-			defer wg.Done()
+			defer close(sl.firstDone)
 			errs[i] = ls.try(ctx, sl)
+			if errs[i] != nil && late.Load() {
+				ls.log.Error("store is leased to another walship agent: not shipping to it", "store", sl.name, "err", errs[i])
+			}
+			finished <- i
 		}()
 	}
-	wg.Wait()
+	var grace <-chan time.Time
+	if len(ls.order) > 1 {
+		t := time.NewTimer(opt.StartGrace)
+		defer t.Stop()
+		grace = t.C
+	}
+	done := make([]bool, len(ls.order))
+wait:
+	for n := 0; n < len(ls.order); n++ {
+		select {
+		case i := <-finished:
+			done[i] = true
+		case <-grace:
+			break wait
+		}
+	}
+	late.Store(true)
+	for drained := false; !drained; {
+		select {
+		case i := <-finished:
+			done[i] = true
+		default:
+			drained = true
+		}
+	}
 	var hard []error
-	for i, err := range errs {
-		if err != nil {
-			hard = append(hard, fmt.Errorf("store %s: %w", ls.order[i].name, err))
+	for i := range ls.order {
+		if done[i] && errs[i] != nil { // errs[i] is read only once its attempt finished
+			hard = append(hard, fmt.Errorf("store %s: %w", ls.order[i].name, errs[i]))
 		}
 	}
 	if len(hard) > 0 {
+		for _, sl := range ls.order { // let late attempts finish, so release sees them
+			<-sl.firstDone
+		}
 		ls.release(ctx)
 		return nil, errors.Join(hard...)
 	}
@@ -169,6 +211,11 @@ func (ls *leaseSet) run(ctx context.Context) {
 }
 
 func (ls *leaseSet) keep(ctx context.Context, sl *storeLease) {
+	select { // the first attempt may still be running (acquireLeases' grace)
+	case <-sl.firstDone:
+	case <-ctx.Done():
+		return
+	}
 	every := ls.opt.TTL / 3
 	backoff := time.Second
 	for {
