@@ -12,9 +12,28 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	walagent "github.com/walship/walship/agent"
 )
+
+// agentStatus is the part of the agent's /status JSON the checker reads
+// (agent.Status; declared here so the checker builds without the agent
+// package and trusts only the wire format).
+type agentStatus struct {
+	Timeline uint32 `json:"timeline"`
+	Tailed   uint64 `json:"tailed"`
+	Sealed   uint64 `json:"sealed"`
+	Stores   []struct {
+		Name       string  `json:"name"`
+		Timeline   uint32  `json:"timeline"`
+		Shipped    uint64  `json:"shipped"`
+		LagSeconds float64 `json:"lag_seconds"`
+		Degraded   bool    `json:"degraded"`
+		Gaps       []struct {
+			Timeline uint32 `json:"timeline"`
+			From     uint64 `json:"from"`
+			To       uint64 `json:"to"`
+		} `json:"gaps,omitempty"`
+	} `json:"stores"`
+}
 
 // StoreURL is one store of a run.
 type StoreURL struct {
@@ -160,8 +179,8 @@ func (a *AgentProc) Close() {
 var statusClient = &http.Client{Timeout: 2 * time.Second}
 
 // Status reads the agent's /status.
-func (a *AgentProc) Status(ctx context.Context) (walagent.Status, error) {
-	var st walagent.Status
+func (a *AgentProc) Status(ctx context.Context) (agentStatus, error) {
+	var st agentStatus
 	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+a.Addr+"/status", nil)
 	if err != nil {
 		return st, err
@@ -260,7 +279,7 @@ func (s *staleness) result() (float64, string, map[string]float64) {
 // poll samples /status every 100 ms until ctx ends; healthy names the
 // store whose lag is recorded. shipped keeps the newest shipped index per
 // store.
-func (a *AgentProc) poll(ctx context.Context, healthy string, st *staleness, started func() time.Time, shipped func(walagent.Status)) {
+func (a *AgentProc) poll(ctx context.Context, healthy string, st *staleness, started func() time.Time, shipped func(agentStatus)) {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {

@@ -31,10 +31,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 	mgo "github.com/minio/minio-go/v7"
-	walagent "github.com/walship/walship/agent"
-	"github.com/walship/walship/backends/azure"
-	"github.com/walship/walship/backends/minio"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 )
 
 // Options shape a check.
@@ -143,21 +142,21 @@ func New(ctx context.Context, opt Options, env Env) (c *Checker, err error) {
 		return nil, err
 	}
 	c.bucket = "faultcheck-" + c.nonce
-	ms, err := minio.New(minio.Options{Endpoint: c.minio.Endpoint(), Bucket: c.bucket, DisableTLS: true, AccessKey: env.MinioAccess, SecretKey: env.MinioSecret})
+	mc, err := mgo.New(c.minio.Endpoint(), &mgo.Options{Creds: credentials.NewStaticV4(env.MinioAccess, env.MinioSecret, "")})
 	if err != nil {
 		return nil, err
 	}
-	if err = ms.Client().MakeBucket(ctx, c.bucket, mgo.MakeBucketOptions{}); err != nil {
+	if err = mc.MakeBucket(ctx, c.bucket, mgo.MakeBucketOptions{}); err != nil {
 		return nil, fmt.Errorf("make bucket: %w", err)
 	}
-	c.container = "faultcheck-" + c.nonce
-	az, err := azure.New(azure.Options{Container: c.container, Endpoint: env.AzureEndpoint, Account: env.AzureAccount, Key: env.AzureKey})
+	az, err := c.containerClient("faultcheck-" + c.nonce)
 	if err != nil {
 		return nil, err
 	}
-	if _, err = az.ContainerClient().Create(ctx, nil); err != nil {
+	if _, err = az.Create(ctx, nil); err != nil {
 		return nil, fmt.Errorf("create Azurite container: %w", err)
 	}
+	c.container = "faultcheck-" + c.nonce
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "AZURE_STORAGE_") && !strings.HasPrefix(kv, "MINIO_ACCESS_KEY=") && !strings.HasPrefix(kv, "MINIO_SECRET_KEY=") {
 			c.childEnv = append(c.childEnv, kv)
@@ -177,9 +176,9 @@ func (c *Checker) Close() {
 		}
 	}
 	if c.container != "" {
-		if az, err := azure.New(azure.Options{Container: c.container, Endpoint: c.env.AzureEndpoint, Account: c.env.AzureAccount, Key: c.env.AzureKey}); err == nil {
+		if az, err := c.containerClient(c.container); err == nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			az.ContainerClient().Delete(ctx, nil)
+			az.Delete(ctx, nil)
 			cancel()
 		}
 	}
@@ -191,6 +190,16 @@ func (c *Checker) Close() {
 			os.Remove(c.bin)
 		}
 	}
+}
+
+// containerClient reaches a container on Azurite directly (not through
+// Toxiproxy), with the emulator's shared key.
+func (c *Checker) containerClient(name string) (*container.Client, error) {
+	cred, err := container.NewSharedKeyCredential(c.env.AzureAccount, c.env.AzureKey)
+	if err != nil {
+		return nil, err
+	}
+	return container.NewClientWithSharedKeyCredential(strings.TrimSuffix(c.env.AzureEndpoint, "/")+"/"+name, cred, nil)
 }
 
 func (c *Checker) logf(format string, a ...any) {
@@ -284,7 +293,7 @@ type tailSample struct {
 // seenMargin is how long a running agent may take to read a new entry.
 const seenMargin = 500 * time.Millisecond
 
-func (r *run) noteTailed(st walagent.Status) {
+func (r *run) noteTailed(st agentStatus) {
 	r.tailMu.Lock()
 	r.tailed = append(r.tailed, tailSample{time.Now().UnixNano(), st.Tailed})
 	r.tailMu.Unlock()
@@ -611,7 +620,7 @@ func (r *run) final(ctx context.Context) error {
 	}
 	// Drain: every store ships the last entry, or 40 s pass.
 	deadline := time.Now().Add(40 * time.Second)
-	var st walagent.Status
+	var st agentStatus
 	var stErr error
 	for {
 		st, stErr = r.agent.Status(ctx)
@@ -714,7 +723,7 @@ func (r *run) final(ctx context.Context) error {
 
 // drained says the agent sealed the source's last entry and every store
 // shipped it on the agent's current timeline.
-func drained(st walagent.Status, last uint64) bool {
+func drained(st agentStatus, last uint64) bool {
 	if len(st.Stores) == 0 || st.Sealed != last || st.Tailed != last {
 		return false
 	}
