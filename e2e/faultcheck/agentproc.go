@@ -205,10 +205,10 @@ func (a *AgentProc) Status(ctx context.Context) (agentStatus, error) {
 // lag_seconds of the agent's /status, "listing" is the age of the oldest
 // source entry that the file store's segment keys do not hold yet (the
 // agent's word not needed). A sample counts once the agent process has
-// shown the healthy store caught up (lag under the bound) since it started,
-// or once it has run for the bound plus 2 s: a backlog left by an agent
-// that was down is not blamed on a fault, but a startup that waits on a
-// faulted store is.
+// shown the healthy store caught up since it started (the oldest entry it
+// lacks was written after the start), or once it has run for the bound
+// plus 2 s: a backlog left by an agent that was down is not blamed on a
+// fault, but a startup that waits on a faulted store is.
 type staleness struct {
 	mu        sync.Mutex
 	bound     float64
@@ -247,8 +247,8 @@ func (s *staleness) agentStarted() {
 func (s *staleness) sample(kind string, lag float64, at string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if lag <= s.bound {
-		s.caughtUp[kind] = true
+	if lag < time.Since(s.startedAt).Seconds() {
+		s.caughtUp[kind] = true // the oldest entry not shipped came after the start: no backlog left
 	}
 	grace := time.Since(s.startedAt) > time.Duration((s.bound+2)*float64(time.Second))
 	if s.faulted == 0 || s.localBusy > 0 || !(s.caughtUp[kind] || grace) {
