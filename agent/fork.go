@@ -23,7 +23,8 @@ func (a *Agent) checkFork(ctx context.Context, from uint64, why string) error {
 			break
 		}
 		if errors.Is(err, errForkUnknown) {
-			return a.startUnknownForkTimeline(err)
+			first, _, _ := a.tail.Bounds()
+			return a.startUnknownForkTimeline(fmt.Sprintf("TruncateBack below the source's first entry: %v; entries before %d cannot be compared, so none of them is claimed", err, first))
 		}
 		if errors.Is(err, errHistoryMissing) {
 			// Nothing to compare with: treat every entry from `from` on as
@@ -220,23 +221,40 @@ func (a *Agent) startGapTimeline(first uint64) error {
 	return a.tail.Seek(first)
 }
 
-// startUnknownForkTimeline handles a rewrite found at the source's first
-// entry when the history holds entries before it: the source cannot show
-// which of those it shares, so the new timeline claims none of them. It
-// starts at the source's first entry, as after a TruncateFront, and a base
-// closes the gap.
-func (a *Agent) startUnknownForkTimeline(cause error) error {
+// startUnknownForkTimeline starts a timeline that claims no entry of its
+// parent, at the source's first entry: the source cannot show which of the
+// sealed entries it still shares (a rewrite below its first entry, or a
+// TruncateFront past everything sealed while walship was stopped). A
+// restore of it starts at that entry, as after a TruncateFront; a base
+// closes the gap; the older history stays restorable on its own timeline.
+func (a *Agent) startUnknownForkTimeline(reason string) error {
 	first, _, err := a.tail.Bounds()
 	if err != nil {
 		return err
 	}
-	reason := fmt.Sprintf("TruncateBack below the source's first entry: %v; entries before %d cannot be compared, so none of them is claimed", cause, first)
 	if err := a.newTimeline(0, first, reason); err != nil {
 		return err
 	}
-	a.metrics.timelinesStarted.WithLabelValues("truncate_back").Inc()
+	a.metrics.timelinesStarted.WithLabelValues("unknown_fork").Inc()
 	a.gapSnapshotDue.Store(true)
 	return a.tail.Seek(first)
+}
+
+// lastClaimed returns the newest entry, at most the sealed one, that the
+// current history holds: the current timeline's own sealed entries, else
+// what it shares with its ancestors up to its fork; 0 when it holds none.
+func (s *state) lastClaimed() uint64 {
+	n := s.Sealed.Index
+	for _, t := range s.chain(s.current().ID) {
+		if n >= t.StartIndex {
+			return n
+		}
+		if t.Parent == 0 || t.ForkIndex == 0 {
+			return 0
+		}
+		n = min(n, t.ForkIndex)
+	}
+	return 0
 }
 
 // newTimeline records timeline N+1 forking from the current one after

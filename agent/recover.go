@@ -84,18 +84,25 @@ func (a *Agent) recover(ctx context.Context) error {
 
 	a.mu.Lock()
 	sealed := a.st.Sealed.Index
+	claimed := a.st.lastClaimed()
 	a.mu.Unlock()
 	if a.crc, err = openCRCLog(a.opt.StateDir, sealed); err != nil {
 		return err
 	}
 	switch {
-	case sealed+1 < first:
-		return a.startGapTimeline(first)
-	case sealed >= first:
+	case claimed >= first:
 		// Every entry the history shares with the source is compared, the
 		// current timeline's fork point included: the log may have been
 		// rewritten any number of times while the agent was down.
 		return a.checkFork(ctx, first, "found at start")
+	case claimed > 0:
+		// The source holds none of the entries the history claims: a
+		// TruncateFront while walship was stopped, perhaps after a
+		// rewrite that nothing can show any more. Claim none of them.
+		return a.startUnknownForkTimeline(fmt.Sprintf("TruncateFront while walship was stopped: the source starts at %d, after entry %d, "+
+			"the last walship sealed, so it cannot show whether entries up to %d were rewritten first; none of them is claimed", first, claimed, claimed))
+	case sealed+1 < first:
+		return a.startUnknownForkTimeline(fmt.Sprintf("TruncateFront while walship was stopped: source entries %d..%d were removed before walship read them", sealed+1, first-1))
 	default:
 		return a.tail.Seek(sealed + 1)
 	}

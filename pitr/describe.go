@@ -28,9 +28,12 @@ func (p *Plan) Describe(w io.Writer) {
 	fmt.Fprintf(&b, "  timeline:  %d\n", p.Timeline)
 	b.WriteString("  history:\n")
 	for _, t := range p.History {
-		if t.Parent == 0 {
+		switch {
+		case t.Parent == 0:
 			fmt.Fprintf(&b, "    timeline %d: first shipped entry %d", t.ID, t.StartIndex)
-		} else {
+		case t.ForkIndex == 0:
+			fmt.Fprintf(&b, "    timeline %d: after timeline %d, sharing none of its entries, own entries from %d", t.ID, t.Parent, t.StartIndex)
+		default:
 			fmt.Fprintf(&b, "    timeline %d: forked from timeline %d after entry %d, own entries from %d", t.ID, t.Parent, t.ForkIndex, t.StartIndex)
 			if t.HasGap() {
 				fmt.Fprintf(&b, " (entries %d..%d lost before shipping)", t.ForkIndex+1, t.StartIndex-1)

@@ -149,6 +149,16 @@ func (s *timelineSet) history(tl uint32) ([]segments.Timeline, error) {
 	return chain, nil
 }
 
+// gapNote says why a timeline with a gap starts where it does.
+func gapNote(rec segments.Timeline) string {
+	if rec.ForkIndex == 0 {
+		return fmt.Sprintf("timeline %d starts at entry %d and claims no entry of timeline %d (%s), so the restored log starts at %d, as the source did",
+			rec.ID, rec.StartIndex, rec.Parent, rec.Reason, rec.StartIndex)
+	}
+	return fmt.Sprintf("timeline %d starts at entry %d: entries %d..%d were truncated by the database before walship shipped them, so the restored log starts at %d, as the source did",
+		rec.ID, rec.StartIndex, rec.ForkIndex+1, rec.StartIndex-1, rec.StartIndex)
+}
+
 // resolve returns the spans that make up timeline tl's log ending at entry n,
 // in index order. tl's history must have been checked with history.
 //
@@ -170,8 +180,7 @@ func (s *timelineSet) resolve(tl uint32, n uint64, crossGaps bool) ([]Span, []st
 				break
 			}
 			if rec.HasGap() {
-				notes = append(notes, fmt.Sprintf("timeline %d starts at entry %d: entries %d..%d were truncated by the database before walship shipped them, so the restored log starts at %d, as the source did",
-					tl, rec.StartIndex, rec.ForkIndex+1, rec.StartIndex-1, rec.StartIndex))
+				notes = append(notes, gapNote(rec))
 				if !crossGaps {
 					break
 				}
@@ -195,6 +204,10 @@ func (s *timelineSet) resolve(tl uint32, n uint64, crossGaps bool) ([]Span, []st
 		if n <= rec.ForkIndex {
 			tl = rec.Parent
 			continue
+		}
+		if rec.ForkIndex == 0 {
+			return nil, nil, fmt.Errorf("%w: entry %d is before timeline %d's first entry %d, and timeline %d claims no entry of its parent %d (%s); restorable instead: --timeline %d --index >= %d, or the parent's own history with --timeline %d",
+				ErrNotRestorable, n, tl, rec.StartIndex, tl, rec.Parent, rec.Reason, tl, rec.StartIndex, rec.Parent)
 		}
 		return nil, nil, fmt.Errorf("%w: entry %d of timeline %d was lost: entries %d..%d were truncated by the database before walship shipped them; restorable instead: --timeline %d --index %d (the last entry before the loss) or --timeline %d --index >= %d",
 			ErrNotRestorable, n, tl, rec.ForkIndex+1, rec.StartIndex-1, rec.Parent, rec.ForkIndex, tl, rec.StartIndex)
