@@ -181,3 +181,31 @@ func TestDamagedStateAdviceLeadsToACorrectBackup(t *testing.T) {
 	restoreAndCompare(t, fresh, pitr.Target{Latest: true}, src.want, 1, 100)
 	restoreAndCompare(t, old, pitr.Target{Latest: true}, src.want, 1, 80)
 }
+
+// Found by the fault checker (seed 20261130, run 3): killed after shipping,
+// TruncateBack(10) and new entries, then a TruncateFront past everything
+// walship had sealed, all while it was stopped. The source shows nothing of
+// the rewrite, so the new timeline must claim no old entry: a time or index
+// target before its start is refused, never answered with the old entry 11.
+func TestTruncateFrontPastSealedAfterRewriteWhileStopped(t *testing.T) {
+	src, st, state := shipStop(t, tidwal.JSON, 16)
+	old := copyMap(src.want)
+	src.truncateBack(t, 10)
+	src.write(24, "b") // new 11..34
+	if err := src.log.TruncateFront(32); err != nil {
+		t.Fatal(err)
+	}
+	beforeNew := time.Now() // every old entry was observed before this, every new one after
+	time.Sleep(20 * time.Millisecond)
+	r := startAgent(t, src.dir, state, st)
+	r.waitShipped(t, 2, 34)
+	r.halt(t)
+	restoreAndCompare(t, st, pitr.Target{Latest: true}, src.want, 32, 34)
+	restoreAndCompare(t, st, pitr.Target{Timeline: 1}, old, 1, 16)
+	for _, target := range []pitr.Target{{Index: 11}, {Time: beforeNew}} {
+		_, _, err := pitr.Restore(context.Background(), st, target, t.TempDir(), pitr.Options{})
+		if err == nil {
+			t.Fatalf("restore %+v on the new history answered; the source shows nothing before entry 32", target)
+		}
+	}
+}
