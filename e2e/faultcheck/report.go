@@ -106,13 +106,14 @@ type Summary struct {
 	Bound              float64
 	StaleSamples       int
 	TmpfsSkipped       int
+	ExitReasons        map[string]int
 	Failed             []*RunResult
 	Elapsed            time.Duration
 }
 
 // NewSummary is an empty summary.
 func NewSummary() *Summary {
-	return &Summary{Faults: map[string]int{}, Trunc: map[string]int{}, Refusals: map[string]int{}, WorstBy: map[string]float64{}}
+	return &Summary{Faults: map[string]int{}, Trunc: map[string]int{}, Refusals: map[string]int{}, WorstBy: map[string]float64{}, ExitReasons: map[string]int{}}
 }
 
 // Add counts a run.
@@ -121,6 +122,9 @@ func (s *Summary) Add(r *RunResult) {
 	s.Starts += r.Starts
 	s.Kills += r.Kills
 	s.Exits += len(r.Exits)
+	for _, e := range r.Exits {
+		s.ExitReasons[digits.ReplaceAllString(e, "N")]++
+	}
 	for k, v := range r.Faults {
 		s.Faults[k] += v
 	}
@@ -171,6 +175,9 @@ func (s *Summary) Missing() []string {
 func (s *Summary) Print(w io.Writer) {
 	fmt.Fprintf(w, "faultcheck summary: %d runs (%d failed) in %v\n", s.Runs, s.FailedRuns, s.Elapsed.Round(time.Second))
 	fmt.Fprintf(w, "  agent: %d starts, %d SIGKILLs, %d exits on its own\n", s.Starts, s.Kills, s.Exits)
+	for _, k := range slices.Sorted(maps.Keys(s.ExitReasons)) {
+		fmt.Fprintf(w, "    %4d  %s\n", s.ExitReasons[k], k)
+	}
 	fmt.Fprintf(w, "  faults by kind:")
 	for _, k := range Kinds {
 		fmt.Fprintf(w, " %s=%d", k, s.Faults[k])
