@@ -143,22 +143,20 @@ func (p *Plan) String() string {
 // it stands (the agent is killed only while running, truncations name
 // indexes the log holds).
 type planner struct {
-	rng          *rand.Rand
-	p            *Plan
-	t            time.Duration
-	first, last  uint64
-	agentUp      bool
-	toxic        map[string]bool
-	minio        string // up | stopped | killed
-	filled       bool
-	pending      []Step // ends of faults, emitted when their time comes
-	maxSteps     int
-	focusAt      time.Duration
-	focusPlaced  bool
-	truncKind    int
-	truncPlaced  bool
-	agentKilled  bool
-	stepDuration time.Duration
+	rng         *rand.Rand
+	p           *Plan
+	t           time.Duration
+	first, last uint64
+	agentUp     bool
+	toxic       map[string]bool
+	minio       string // up | stopped | killed
+	filled      bool
+	pending     []Step // ends of faults, emitted when their time comes
+	maxSteps    int
+	focusAt     time.Duration
+	focusPlaced bool
+	truncKind   int
+	truncPlaced bool
 }
 
 // MakePlan draws run run of seed seed: about d of steps (at most maxSteps).
@@ -276,7 +274,7 @@ func (pl *planner) step(d time.Duration) {
 	}
 	if pl.agentUp {
 		cs = append(cs, choice{3, func() { pl.emit(Step{Action: AgentStop}); pl.agentUp = false }},
-			choice{4, func() { pl.emit(Step{Action: AgentKill}); pl.agentUp = false; pl.agentKilled = true }})
+			choice{4, func() { pl.emit(Step{Action: AgentKill}); pl.agentUp = false }})
 	} else {
 		cs = append(cs, choice{14, func() {
 			pl.emit(Step{Action: AgentStart})
@@ -285,7 +283,6 @@ func (pl *planner) step(d time.Duration) {
 				pl.t += time.Duration(rng.IntN(300)) * time.Millisecond
 				pl.emit(Step{Action: AgentKill})
 				pl.agentUp = false
-				pl.agentKilled = true
 			}
 		}})
 	}
@@ -378,7 +375,6 @@ func (pl *planner) fault(kind string, d time.Duration) bool {
 		}
 		pl.emit(Step{Action: AgentKill})
 		pl.agentUp = false
-		pl.agentKilled = true
 	default:
 		target := []string{TargetMinio, TargetAzure}[rng.IntN(2)]
 		if pl.toxic[target] {
