@@ -53,6 +53,12 @@ func (c *Checker) Minimize(ctx context.Context, p *Plan, keep func(*RunResult) b
 // Minimize keeps by default).
 func WrongAnswer(r *RunResult) bool { return r.Wrong > 0 }
 
+// VerifyDamage says whether `walship verify` found damage in a run.
+func VerifyDamage(r *RunResult) bool { return len(r.Verify) > 0 }
+
+// Stale says whether the healthy store went stale in a run.
+func Stale(r *RunResult) bool { return r.Staleness > r.Bound }
+
 // GoLiteral is p as a Go composite literal, to paste into minimal_test.go.
 func (p *Plan) GoLiteral() string {
 	var b strings.Builder

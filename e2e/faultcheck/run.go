@@ -692,7 +692,7 @@ func (r *run) final(ctx context.Context) error {
 			defer wg.Done()
 			outs[k] = checkStore(ctx, r.c.bin, r.c.childEnv, filepath.Join(r.dir, "restore"), p, lin, storeExpect{Store: s, Shipped: shipped[s.Name], DataDir: r.dataDir}, tgs)
 			if code, out := verifyStore(ctx, r.c.bin, r.c.childEnv, s); code != 0 {
-				verify[k] = fmt.Sprintf("exit %d: %s", code, firstLine(out))
+				verify[k] = fmt.Sprintf("exit %d: %s", code, damageLines(out))
 			}
 		}()
 	}
@@ -784,4 +784,16 @@ func makeDataDir(dir string, p *Plan) error {
 		}
 	}
 	return nil
+}
+
+// damageLines is what verify found, without its header and summary lines.
+func damageLines(out string) string {
+	var keep []string
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if strings.HasPrefix(l, "store ") || strings.Contains(l, " objects, ") || len(keep) >= 4 {
+			continue
+		}
+		keep = append(keep, strings.TrimSpace(l))
+	}
+	return strings.Join(keep, " | ")
 }

@@ -31,7 +31,8 @@ func main() {
 	walship := flag.String("walship", "", "walship binary to test (default: built from this module)")
 	verbose := flag.Bool("v", false, "log every step")
 	plan := flag.Bool("plan", false, "print the plans and exit")
-	minimize := flag.Bool("minimize", false, "with -only: cut the run's steps down while it still gives a wrong answer, print the result")
+	minimize := flag.Bool("minimize", false, "with -only: cut the run's steps down while it still fails (see -keep), print the result")
+	keep := flag.String("keep", "wrong", "what -minimize keeps failing: wrong (a wrong answer), verify (verify found damage), stale (healthy store stale), any")
 	flag.Parse()
 	if *plan {
 		for r := range max(*runs, *only+1) {
@@ -59,7 +60,14 @@ func main() {
 			os.Exit(1)
 		}
 		defer c.Close()
-		p := c.Minimize(ctx, faultcheck.MakePlan(*seed, *only, *duration, *steps), faultcheck.WrongAnswer)
+		keeps := map[string]func(*faultcheck.RunResult) bool{"wrong": faultcheck.WrongAnswer, "verify": faultcheck.VerifyDamage,
+			"stale": faultcheck.Stale, "any": (*faultcheck.RunResult).Failed}
+		k, ok := keeps[*keep]
+		if !ok {
+			fmt.Fprintf(os.Stderr, "faultcheck: -keep %q: want wrong, verify, stale or any\n", *keep)
+			os.Exit(2)
+		}
+		p := c.Minimize(ctx, faultcheck.MakePlan(*seed, *only, *duration, *steps), k)
 		fmt.Print(p)
 		fmt.Println(p.GoLiteral())
 		return
