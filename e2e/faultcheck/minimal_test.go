@@ -62,27 +62,6 @@ var minimalPlans = []struct {
 			FinalAppend: 19, FinalSeed: 0xb3dd9161a022601c},
 	},
 	{
-		// soak seed 777 run 0 (-duration 15s), by hand: bases and prune on;
-		// the agent ships 1..40 and stops; the database writes on and
-		// truncates its front past what walship saw, so a new timeline
-		// starts with no shared history; the agent's own prune then deletes
-		// timeline 1's segments, and `walship verify` called that a GAP
-		// (exit 3) on every store prune ran on.
-		name: "prune_then_verify_after_truncate_front_while_stopped",
-		plan: Plan{Seed: 105, Format: "json", Timestamp: "observed", SegmentSize: 1 << 20, SealInterval: 500 * time.Millisecond, SealSize: 256 << 10, Snapshots: true,
-			Steps: []Step{
-				{At: 0, Action: AgentStart},
-				{At: 100 * time.Millisecond, Action: Append, N: 40, Seed: 1},
-				{At: 1500 * time.Millisecond, Action: AgentStop},
-				{At: 1600 * time.Millisecond, Action: Append, N: 150, Seed: 2},
-				{At: 1700 * time.Millisecond, Action: TruncateFront, Index: 185},
-				{At: 1800 * time.Millisecond, Action: AgentStart},
-				{At: 2000 * time.Millisecond, Action: Append, N: 20, Seed: 3},
-				{At: 7000 * time.Millisecond, Action: Append, N: 20, Seed: 4},
-			},
-			FinalAppend: 5, FinalSeed: 3},
-	},
-	{
 		// Guarantee 9 at startup: the agent starts while Azurite is a black
 		// hole and a source is being written; the file store must stay
 		// within the seal interval + 3 s all along.
