@@ -62,6 +62,37 @@ var minimalPlans = []struct {
 			FinalAppend: 19, FinalSeed: 0xb3dd9161a022601c},
 	},
 	{
+		// soak seed 777 run 0 (-duration 15s), cut by -minimize -keep verify
+		// from 74 steps to 14. The agent falls behind (a 900 KB entry, 457 ms
+		// latency on MinIO), is killed and restarted, and the database
+		// truncates its front to 185 before walship sealed past 44: a new
+		// timeline with fork_index 0 starts at 185. The agent's prune
+		// (retention: 2 bases, window 0) deletes timeline 1's segments, no
+		// longer on the newest history, and `walship verify` then reports
+		// "GAP timeline 1: no intact segment holds entries 1..N" and exits 3
+		// on every store prune ran on. Prune and verify disagree on what a
+		// complete store is (open at the time of writing).
+		name: "prune_then_verify_after_truncate_front",
+		plan: Plan{Seed: 777, Run: 0, Format: "json", Timestamp: "observed", SegmentSize: 1048576, SealInterval: 500000000, SealSize: 262144, Snapshots: true,
+			Steps: []Step{
+				{At: 0, Action: "agent_start"},
+				{At: 101000000, Action: "append", N: 6, Seed: 0xfd50076d5d7f152e},
+				{At: 273000000, Action: "append_large", Size: 916718},
+				{At: 532000000, Action: "append", N: 32, Seed: 0x7bccfa4f06ed7115},
+				{At: 2684000000, Action: "append", N: 5, Seed: 0xaf97a7f1510d1396},
+				{At: 3509000000, Action: "toxic_add", Target: "minio", Kind: "latency", Stream: "upstream", Attrs: []Attr{{"latency", 457}, {"jitter", 178}}},
+				{At: 3767000000, Action: "append", N: 114, Seed: 0x8a0ff5817883724e},
+				{At: 3904000000, Action: "append", N: 11, Seed: 0xc091944428c84452},
+				{At: 4315000000, Action: "agent_kill"},
+				{At: 4623000000, Action: "append", N: 5, Seed: 0xebe68ead5dc03227},
+				{At: 4769000000, Action: "append", N: 11, Seed: 0x13aa03e09c13298c},
+				{At: 4899000000, Action: "agent_start"},
+				{At: 6222000000, Action: "truncate_front", Index: 185},
+				{At: 12555000000, Action: "append", N: 8, Seed: 0x3a9d6c3c5ae019bf},
+			},
+			FinalAppend: 23, FinalSeed: 0x3ea7fc04b34d0c47},
+	},
+	{
 		// Guarantee 9 at startup: the agent starts while Azurite is a black
 		// hole and a source is being written; the file store must stay
 		// within the seal interval + 3 s all along.
