@@ -50,6 +50,11 @@ type Report struct {
 	// No restore through them can be trusted, so they count as damage.
 	Conflicts []Conflict `json:"conflicts"`
 	Lost      []Gap      `json:"lost"` // recorded, not damage: see Gap
+	// BeforeBase are runs at the start of a timeline's own range that no
+	// segment holds but an intact base of that timeline at or after them
+	// does: what prune removes on purpose. Not damage; targets inside them
+	// are not restorable, the base and what follows it are.
+	BeforeBase []Gap `json:"before_base,omitempty"`
 	// UnrestorablePoints are intact restore point records that no restore
 	// can reach from the intact objects of the store (Key: the point's
 	// key): a broken promise to whoever marked them, but not damage to an
@@ -76,6 +81,9 @@ func (r *Report) Describe(w io.Writer) {
 	}
 	for _, g := range r.Gaps {
 		fmt.Fprintf(&b, "GAP timeline %d: no intact segment holds entries %d..%d\n", g.Timeline, g.From, g.To)
+	}
+	for _, g := range r.BeforeBase {
+		fmt.Fprintf(&b, "pruned before a base timeline %d: entries %d..%d are in a base snapshot, no longer in segments\n", g.Timeline, g.From, g.To)
 	}
 	for _, g := range r.Lost {
 		fmt.Fprintf(&b, "lost before shipping (recorded by the agent) timeline %d: entries %d..%d\n", g.Timeline, g.From, g.To)
@@ -209,6 +217,19 @@ func verify(ctx context.Context, st backends.Store) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.Gaps = slices.DeleteFunc(r.Gaps, func(g Gap) bool {
+		rec, ok := tls.recs[g.Timeline]
+		if !ok || g.From != rec.StartIndex {
+			return false // only a prefix is what prune removes
+		}
+		for _, b := range bases {
+			if b.Timeline == g.Timeline && b.Index >= g.To {
+				r.BeforeBase = append(r.BeforeBase, g)
+				return true
+			}
+		}
+		return false
+	})
 
 	// What a restore can use: intact objects only.
 	pl := newPlanner(st, Target{}, tls)
