@@ -55,6 +55,13 @@ type Report struct {
 	// does: what prune removes on purpose. Not damage; targets inside them
 	// are not restorable, the base and what follows it are.
 	BeforeBase []Gap `json:"before_base,omitempty"`
+	// Retired are runs at the start of an older timeline's own range that
+	// no segment holds and no later timeline needs: every child sharing
+	// them has them before an intact base of its history, or no child
+	// shares them (a child that started anew, fork_index 0). What prune
+	// removes of a timeline no retained target replays. Not damage;
+	// targets inside them are not restorable.
+	Retired []Gap `json:"retired,omitempty"`
 	// UnrestorablePoints are intact restore point records that no restore
 	// can reach from the intact objects of the store (Key: the point's
 	// key): a broken promise to whoever marked them, but not damage to an
@@ -84,6 +91,9 @@ func (r *Report) Describe(w io.Writer) {
 	}
 	for _, g := range r.BeforeBase {
 		fmt.Fprintf(&b, "pruned before a base timeline %d: entries %d..%d are in a base snapshot, no longer in segments\n", g.Timeline, g.From, g.To)
+	}
+	for _, g := range r.Retired {
+		fmt.Fprintf(&b, "pruned from a timeline later ones left behind: timeline %d entries %d..%d are no longer stored; no later timeline needs them\n", g.Timeline, g.From, g.To)
 	}
 	for _, g := range r.Lost {
 		fmt.Fprintf(&b, "lost before shipping (recorded by the agent) timeline %d: entries %d..%d\n", g.Timeline, g.From, g.To)
@@ -217,19 +227,7 @@ func verify(ctx context.Context, st backends.Store) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.Gaps = slices.DeleteFunc(r.Gaps, func(g Gap) bool {
-		rec, ok := tls.recs[g.Timeline]
-		if !ok || g.From != rec.StartIndex {
-			return false // only a prefix is what prune removes
-		}
-		for _, b := range bases {
-			if b.Timeline == g.Timeline && b.Index >= g.To {
-				r.BeforeBase = append(r.BeforeBase, g)
-				return true
-			}
-		}
-		return false
-	})
+	r.settlePrefixes(tls.recs, bases)
 
 	// What a restore can use: intact objects only.
 	pl := newPlanner(st, Target{}, tls)

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/walship/walship/segments"
+	"github.com/walship/walship/snapshot"
 )
 
 // checkHistory checks parent links and the continuity of each timeline's
@@ -53,4 +54,74 @@ func (r *Report) checkHistory(recs map[uint32]segments.Timeline, unreadable map[
 		}
 	}
 	slices.SortFunc(r.Lost, func(a, b Gap) int { return cmp.Compare(a.Timeline, b.Timeline) })
+}
+
+// settlePrefixes moves out of Gaps the holes prune makes on purpose. Prune
+// deletes a timeline's segments only as a prefix (those wholly before the
+// first entry a retained target replays), so a hole that does not start at
+// the timeline's StartIndex is always damage. A prefix hole is what prune
+// removes when no restore through it can still begin:
+//
+//   - an intact base of the same timeline at or after its last entry holds
+//     it (BeforeBase); or
+//   - the timeline has children, and every child that shares positions of
+//     the hole (ForkIndex >= its first entry) has those positions before
+//     an intact base on its own history: a base of this timeline at or
+//     after them, or any base in the child's subtree reached by forks that
+//     share entries (every such base lies after the fork). The hole is then
+//     part of a timeline later timelines have left behind (Retired).
+//
+// The newest timeline (no children) keeps a prefix hole as a GAP unless a
+// base of its own covers it: nothing later replaced what it held.
+func (r *Report) settlePrefixes(recs map[uint32]segments.Timeline, bases []snapshot.ManifestInfo) {
+	children := map[uint32][]segments.Timeline{}
+	for _, rec := range recs {
+		if rec.Parent != 0 {
+			children[rec.Parent] = append(children[rec.Parent], rec)
+		}
+	}
+	baseOn := func(tl uint32, atLeast uint64) bool {
+		return slices.ContainsFunc(bases, func(b snapshot.ManifestInfo) bool { return b.Timeline == tl && b.Index >= atLeast })
+	}
+	// subtreeBase reports whether tl or a descendant reached through forks
+	// that share entries (ForkIndex > 0) has an intact base.
+	var subtreeBase func(tl uint32, depth int) bool
+	subtreeBase = func(tl uint32, depth int) bool {
+		if baseOn(tl, 0) {
+			return true
+		}
+		if depth > len(recs) { // a cycle in damaged records: be strict
+			return false
+		}
+		for _, c := range children[tl] {
+			if c.ForkIndex > 0 && subtreeBase(c.ID, depth+1) {
+				return true
+			}
+		}
+		return false
+	}
+	r.Gaps = slices.DeleteFunc(r.Gaps, func(g Gap) bool {
+		rec, ok := recs[g.Timeline]
+		if !ok || g.From != rec.StartIndex {
+			return false
+		}
+		if baseOn(g.Timeline, g.To) {
+			r.BeforeBase = append(r.BeforeBase, g)
+			return true
+		}
+		kids := children[g.Timeline]
+		if len(kids) == 0 {
+			return false
+		}
+		for _, c := range kids {
+			if c.ForkIndex < g.From {
+				continue // shares none of the hole
+			}
+			if !baseOn(g.Timeline, min(g.To, c.ForkIndex)) && !subtreeBase(c.ID, 0) {
+				return false
+			}
+		}
+		r.Retired = append(r.Retired, g)
+		return true
+	})
 }

@@ -40,14 +40,32 @@ func plan(t *testing.T, st backends.Store, p retention.Policy, now time.Time) *r
 	return pl
 }
 
+// execute carries out pl, and checks that prune and verify agree on what a
+// sound store is: a store walship verify passed before the prune passes it
+// after (what prune removes on purpose is reported, never as damage).
 func execute(t *testing.T, st backends.Store, pl *retention.PrunePlan) retention.Stats {
 	t.Helper()
+	before, err := pitr.Verify(context.Background(), st)
+	if err != nil {
+		t.Fatal(err)
+	}
 	s, err := retention.Execute(context.Background(), st, pl)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if s.Deleted() != len(pl.All()) {
 		t.Fatalf("deleted %d objects, the plan lists %d (stats %+v)", s.Deleted(), len(pl.All()), s)
+	}
+	if before.OK() {
+		after, err := pitr.Verify(context.Background(), st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !after.OK() {
+			var b strings.Builder
+			after.Describe(&b)
+			t.Fatalf("verify passed before the prune and fails after it:\n%s", b.String())
+		}
 	}
 	return s
 }

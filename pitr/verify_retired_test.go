@@ -1,0 +1,101 @@
+package pitr
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/walship/walship/segments"
+	"github.com/walship/walship/wal"
+)
+
+// A hole at the start of a timeline's range is what prune removes only when
+// no restore through it can still begin; otherwise it is a GAP. Each case
+// deletes the first segments of timeline 1 and says what verify must call
+// the hole.
+func TestVerifyPrefixHoles(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		name  string
+		setup func(t *testing.T, f *fixture)
+		want  string // "gap", "retired" or "before_base"
+	}{
+		{"newest timeline, no base", func(t *testing.T, f *fixture) {}, "gap"},
+		{"newest timeline, base after the hole", func(t *testing.T, f *fixture) { putBase(t, f.st, 1, 90, 1) }, "before_base"},
+		{"child started anew (fork 0)", func(t *testing.T, f *fixture) {
+			f.timeline(t, segments.Timeline{ID: 2, Parent: 1, ForkIndex: 0, StartIndex: 150}, 20)
+		}, "retired"},
+		{"child shares the hole, no base", func(t *testing.T, f *fixture) {
+			f.timeline(t, segments.Timeline{ID: 2, Parent: 1, ForkIndex: 60, StartIndex: 61}, 20)
+		}, "gap"},
+		{"child shares the hole, base on the child", func(t *testing.T, f *fixture) {
+			f.timeline(t, segments.Timeline{ID: 2, Parent: 1, ForkIndex: 60, StartIndex: 61}, 20)
+			putBase(t, f.st, 2, 70, 2)
+		}, "retired"},
+		{"child shares the hole, base on a grandchild", func(t *testing.T, f *fixture) {
+			f.timeline(t, segments.Timeline{ID: 2, Parent: 1, ForkIndex: 60, StartIndex: 61}, 20)
+			f.timeline(t, segments.Timeline{ID: 3, Parent: 2, ForkIndex: 70, StartIndex: 71}, 20)
+			putBase(t, f.st, 3, 75, 3)
+		}, "retired"},
+		{"child shares the hole, base only on a grandchild that started anew", func(t *testing.T, f *fixture) {
+			f.timeline(t, segments.Timeline{ID: 2, Parent: 1, ForkIndex: 60, StartIndex: 61}, 20)
+			f.timeline(t, segments.Timeline{ID: 3, Parent: 2, ForkIndex: 0, StartIndex: 200}, 20)
+			putBase(t, f.st, 3, 205, 3)
+		}, "gap"},
+		{"two children, one without a base", func(t *testing.T, f *fixture) {
+			f.timeline(t, segments.Timeline{ID: 2, Parent: 1, ForkIndex: 60, StartIndex: 61}, 20)
+			putBase(t, f.st, 2, 70, 2)
+			f.timeline(t, segments.Timeline{ID: 3, Parent: 1, ForkIndex: 80, StartIndex: 81}, 20)
+		}, "gap"},
+		{"child shares the hole, base on the parent inside the hole", func(t *testing.T, f *fixture) {
+			putBase(t, f.st, 1, 20, 4)
+			f.timeline(t, segments.Timeline{ID: 2, Parent: 1, ForkIndex: 60, StartIndex: 61}, 20)
+		}, "gap"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t, newMem(), wal.FormatBinary, 11)
+			f.timeline(t, segments.Timeline{ID: 1, StartIndex: 1}, 100)
+			c.setup(t, f)
+			// Delete the segments wholly before entry 50 of timeline 1,
+			// as prune does.
+			var last uint64
+			for _, key := range f.keys[1] {
+				n, err := segments.ParseSegmentKey(key)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n.Last < 50 {
+					if err := f.st.Delete(ctx, key); err != nil {
+						t.Fatal(err)
+					}
+					last = n.Last
+				}
+			}
+			r, err := Verify(ctx, f.st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var b strings.Builder
+			r.Describe(&b)
+			hole := Gap{Timeline: 1, From: 1, To: last}
+			var got string
+			switch {
+			case len(r.Gaps) == 1 && r.Gaps[0] == hole && len(r.Retired)+len(r.BeforeBase) == 0:
+				got = "gap"
+			case len(r.Retired) == 1 && r.Retired[0] == hole && len(r.Gaps)+len(r.BeforeBase) == 0:
+				got = "retired"
+			case len(r.BeforeBase) == 1 && r.BeforeBase[0] == hole && len(r.Gaps)+len(r.Retired) == 0:
+				got = "before_base"
+			default:
+				t.Fatalf("hole %+v not reported once:\n%s", hole, b.String())
+			}
+			if got != c.want {
+				t.Fatalf("hole %+v reported as %s, want %s:\n%s", hole, got, c.want, b.String())
+			}
+			if r.OK() != (c.want != "gap") {
+				t.Fatalf("OK() = %v for a %s:\n%s", r.OK(), got, b.String())
+			}
+		})
+	}
+}
