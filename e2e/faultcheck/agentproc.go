@@ -126,9 +126,31 @@ func (a *AgentProc) Start() error {
 // reap notes an exit the plan did not ask for.
 func (a *AgentProc) reap() {
 	if a.cmd != nil && !a.Running() {
-		a.Exits = append(a.Exits, fmt.Sprintf("agent exited by itself after %v: %v", time.Since(a.started).Round(time.Millisecond), a.exitErr))
+		a.Exits = append(a.Exits, fmt.Sprintf("agent exited by itself after %v: %v; its last log line: %s",
+			time.Since(a.started).Round(time.Millisecond), a.exitErr, lastLine(a.Log)))
 		a.cmd = nil
 	}
+}
+
+// lastLine returns the last non-empty line of the file at path (at most its
+// last 4 KiB), to say why a process quit.
+func lastLine(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return "(" + err.Error() + ")"
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "(" + err.Error() + ")"
+	}
+	off := max(0, fi.Size()-4096)
+	b := make([]byte, fi.Size()-off)
+	if _, err := f.ReadAt(b, off); err != nil {
+		return "(" + err.Error() + ")"
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
 }
 
 // Stop sends SIGTERM and waits (the agent drains for up to 3 s) for the
