@@ -60,7 +60,7 @@ func (s *shipper) reconcile(ctx context.Context) error {
 				if err := s.ensureTimelines(ctx, n.Timeline); err != nil {
 					return err
 				}
-				if err := s.verify(ctx, key, local, hdr, true); err != nil {
+				if err := s.verifyExisting(ctx, key, local, hdr); err != nil {
 					return err
 				}
 				adopted++

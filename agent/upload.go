@@ -12,10 +12,15 @@ import (
 	"github.com/walship/walship/throttle"
 )
 
-// ship uploads one spool item and verifies the stored object's size and
-// header (which carries the payload's SHA-256) against the local copy. The
-// newest segment goes at high priority; a backlog being caught up at low
-// priority, so live WAL shipping to other stores is not held up by it.
+// ship uploads one spool item: one request in the steady state. A Put that
+// returns nil has had the service check every byte against the local copy
+// (Store's contract: Content-MD5, per-part checksums, or a local fsync), so
+// nothing is read back. Only when the key exists already (uploaded before
+// a crash, cursor not yet saved; or another writer) is the stored object's
+// size and header (which carries the payload's SHA-256) compared with the
+// local copy. The newest segment goes at high priority; a backlog being
+// caught up at low priority, so live WAL shipping to other stores is not
+// held up by it.
 func (s *shipper) ship(ctx context.Context, item string) error {
 	name, err := parseItem(item)
 	if err != nil {
@@ -54,11 +59,10 @@ func (s *shipper) ship(ctx context.Context, item string) error {
 	}
 	key := name.Key()
 	err = s.store.Store.Put(ctx, key, f, fi.Size())
-	existed := backends.IsExists(err)
-	if err != nil && !existed {
-		return err
+	if backends.IsExists(err) {
+		err = s.verifyExisting(ctx, key, fi.Size(), hdr)
 	}
-	if err := s.verify(ctx, key, fi.Size(), hdr, existed); err != nil {
+	if err != nil {
 		return err
 	}
 	s.a.metrics.uploadedBytes.WithLabelValues(s.store.Name).Add(float64(fi.Size()))
@@ -66,15 +70,16 @@ func (s *shipper) ship(ctx context.Context, item string) error {
 	return nil
 }
 
-// verify checks what the store holds under key, also when it already had
-// the key (uploaded before a crash, cursor not yet saved).
-func (s *shipper) verify(ctx context.Context, key string, size int64, hdr []byte, existed bool) error {
+// verifyExisting checks that the object the store already held under key
+// is the sealed segment (uploaded before a crash, cursor not yet saved),
+// not another writer's.
+func (s *shipper) verifyExisting(ctx context.Context, key string, size int64, hdr []byte) error {
 	oi, err := s.store.Store.Stat(ctx, key)
 	if err != nil {
 		return fmt.Errorf("verify %s: %w", key, err)
 	}
 	if oi.Size != size {
-		return s.mismatch(existed, key, fmt.Sprintf("%d bytes, sealed %d", oi.Size, size))
+		return s.mismatch(key, fmt.Sprintf("%d bytes, sealed %d", oi.Size, size))
 	}
 	rc, err := s.store.Store.Get(ctx, key, 0, int64(len(hdr)))
 	if err != nil {
@@ -86,16 +91,13 @@ func (s *shipper) verify(ctx context.Context, key string, size int64, hdr []byte
 		return fmt.Errorf("verify %s: %w", key, err)
 	}
 	if !bytes.Equal(got, hdr) {
-		return s.mismatch(existed, key, "header/checksum differs from the sealed segment")
+		return s.mismatch(key, "header/checksum differs from the sealed segment")
 	}
 	return nil
 }
 
-func (s *shipper) mismatch(existed bool, key, what string) error {
-	if existed {
-		return fmt.Errorf("store %s, object %s: %w (%s); is another agent writing to this prefix?", s.store.Name, key, errConflict, what)
-	}
-	return fmt.Errorf("verify %s after upload: %s", key, what)
+func (s *shipper) mismatch(key, what string) error {
+	return fmt.Errorf("store %s, object %s: %w (%s); is another agent writing to this prefix?", s.store.Name, key, errConflict, what)
 }
 
 // ensureTimelines puts the records of tl and its ancestors before the first

@@ -9,6 +9,12 @@ import (
 // including the prefix).
 const MaxKeyLen = 512
 
+// ProbePrefix is where a remote store writes the object that tests its
+// service's conditional creates on its first Put: probe/<32 hex digits>,
+// deleted by the probe itself (only a crash between its writes and its
+// delete leaves one: a few bytes walship never reads and copy skips).
+const ProbePrefix = "probe/"
+
 // ValidKey checks that key is a safe relative object key: non-empty,
 // slash-separated segments of [A-Za-z0-9._-], no empty, "." or ".." segment,
 // no leading or trailing slash. Keys that pass map safely onto file paths.

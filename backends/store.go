@@ -30,6 +30,11 @@ type Store interface {
 	// before sending it where they can (they measure r with Seek), and make
 	// the service verify what arrived (Content-MD5 or per-part checksums).
 	//
+	// When Put returns nil the stored object is exactly the size bytes read
+	// from r: remote stores have the service check them (Content-MD5, or a
+	// checksum per part), local ones wrote and fsynced them, so callers
+	// need not read an object back after a successful Put.
+	//
 	// It is atomic: until Put returns nil no reader can see the object, and a
 	// failed or cancelled Put leaves no object (and no partial one) visible.
 	// It never overwrites: if key already exists Put returns an error that

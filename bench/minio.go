@@ -65,6 +65,7 @@ type clientResult struct {
 	shipCPU, restoreCPU    float64 // CPU seconds of this process
 	shipTimes              times   // time inside store calls
 	restoreTimes           times
+	shipHTTP, restoreHTTP  map[string]int64 // HTTP requests by method
 }
 
 // benchMinIO generates one WAL and, for each client, ships it to a MinIO
@@ -113,14 +114,18 @@ var clientNames = map[string]string{"minio": "minio-go", "s3": "aws-sdk-go-v2"}
 func benchClient(ctx context.Context, client string, srv minioServer, mc *mgo.Client, bucket, dir, walDir string, walBytes int64, last uint64) (clientResult, error) {
 	r := clientResult{client: client}
 	prefix := client + "-walship"
+	hc, err := newHTTPCounter(srv.endpoint)
+	if err != nil {
+		return r, err
+	}
+	defer hc.close()
 	var inner backends.Store
-	var err error
 	switch client {
 	case "minio":
-		inner, err = minio.New(minio.Options{Endpoint: srv.endpoint, Bucket: bucket, Prefix: prefix, DisableTLS: true,
+		inner, err = minio.New(minio.Options{Endpoint: hc.addr, Bucket: bucket, Prefix: prefix, DisableTLS: true,
 			AccessKey: srv.access, SecretKey: srv.secret})
 	case "s3":
-		inner, err = s3.New(ctx, s3.Options{Bucket: bucket, Prefix: prefix, Endpoint: "http://" + srv.endpoint,
+		inner, err = s3.New(ctx, s3.Options{Bucket: bucket, Prefix: prefix, Endpoint: "http://" + hc.addr,
 			Credentials: credentials.NewStaticCredentialsProvider(srv.access, srv.secret, "")})
 	}
 	if err != nil {
@@ -129,6 +134,7 @@ func benchClient(ctx context.Context, client string, srv minioServer, mc *mgo.Cl
 	if err := inner.(backends.Checker).Check(ctx); err != nil {
 		return r, err
 	}
+	hc.take()
 	tm := &timed{Store: inner}
 	st := metered.New(tm) // agent/pitr -> metered -> timed -> store
 	defer st.Close()
@@ -164,6 +170,7 @@ func benchClient(ctx context.Context, client string, srv minioServer, mc *mgo.Cl
 		return r, fmt.Errorf("agent: %w", err)
 	}
 	r.ship = st.Counts()
+	r.shipHTTP = hc.take()
 
 	// What the agent stored.
 	type object struct {
@@ -193,6 +200,7 @@ func benchClient(ctx context.Context, client string, srv minioServer, mc *mgo.Cl
 	r.restoreCPU = cpuSeconds() - cpu0
 	r.restoreTimes = tm.times().sub(beforeT)
 	r.restore = st.Counts().Sub(before)
+	r.restoreHTTP = hc.take()
 	if res.To != last {
 		return r, fmt.Errorf("restored entries %d..%d, source has 1..%d", res.From, res.To, last)
 	}
@@ -421,5 +429,10 @@ func printMinIO(rs []clientResult, walBytes int64) {
 	fmt.Printf("store calls for shipping it (absolute)\n")
 	for _, r := range rs {
 		fmt.Printf("  %-14s %s\n", clientNames[r.client], r.ship)
+	}
+	fmt.Printf("\nHTTP requests per segment object, as the server saw them (raw baseline: 1 PUT, 1 GET)\n")
+	for _, r := range rs {
+		fmt.Printf("  ship, %-14s %s\n", clientNames[r.client], perObject(r.shipHTTP, r.segments))
+		fmt.Printf("  restore, %-11s %s\n", clientNames[r.client], perObject(r.restoreHTTP, r.segments))
 	}
 }

@@ -52,8 +52,8 @@ func Copy(ctx context.Context, src, dst backends.Store, parallel int, tmpDir str
 	}
 	var todo []backends.ObjectInfo
 	if err := src.List(ctx, "", "", func(oi backends.ObjectInfo) error {
-		if strings.HasPrefix(oi.Key, snapshot.InProgressPrefix) || oi.Key == lease.Key {
-			return nil // another store's upload in progress, or its agent's lease: nothing to copy
+		if strings.HasPrefix(oi.Key, snapshot.InProgressPrefix) || oi.Key == lease.Key || strings.HasPrefix(oi.Key, backends.ProbePrefix) {
+			return nil // another store's upload in progress, its agent's lease, a leftover probe: nothing to copy
 		}
 		if size, ok := have[oi.Key]; ok {
 			if size != oi.Size {

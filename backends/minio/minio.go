@@ -8,8 +8,12 @@
 // Puts are create-only: If-None-Match: * rides on the PutObject, or on
 // both ends of a multipart upload (minio-go sends PutObjectOptions'
 // headers with CreateMultipartUpload and CompleteMultipartUpload), and
-// MinIO answers 412 when the key exists; a StatObject before the upload
-// saves re-sending an object that is already there. Single PUTs carry a
+// MinIO answers 412 when the key exists, so a Put is one request. The
+// first Put of a Store learns whether the server honours the header
+// (objio.CondProbe: three requests under probe/, once); on one that
+// ignores it (or rejects it, then it is not sent) a StatObject before each
+// upload keeps re-shipping an existing object safe, and a warning names
+// the store. Single PUTs carry a
 // Content-MD5 the server verifies. A failed multipart upload is removed
 // with RemoveIncompleteUpload on a fresh context, because minio-go's own
 // abort uses the caller's context, which may be the reason it failed.
@@ -73,13 +77,15 @@ type Options struct {
 
 // Store is a MinIO bucket seen through a key prefix.
 type Store struct {
-	opt      Options
-	prefix   string
-	client   *minio.Client
-	core     minio.Core
-	check    *minio.Client // few retries: start-up should fail fast
-	sse      encrypt.ServerSide
-	skipStat bool // tests: prove the server refuses with 412
+	opt    Options
+	prefix string
+	client *minio.Client
+	core   minio.Core
+	check  *minio.Client // few retries: start-up should fail fast
+	sse    encrypt.ServerSide
+	// cond is what the server does with If-None-Match: *, learned on the
+	// first Put.
+	cond objio.CondProbe
 }
 
 var (

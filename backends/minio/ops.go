@@ -1,6 +1,7 @@
 package minio
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -27,7 +28,8 @@ func (s *Store) Put(ctx context.Context, key string, r io.ReadSeeker, size int64
 	ctx, cancel := objio.WithTimeout(ctx, s.opt.Timeout)
 	defer cancel()
 	full := s.prefix + key
-	if !s.skipStat {
+	mode := s.cond.Mode(ctx, s.String(), s.condOps())
+	if mode != objio.CondHonoured {
 		_, err := s.client.StatObject(ctx, s.opt.Bucket, full, minio.StatObjectOptions{})
 		if err == nil {
 			return fmt.Errorf("put %s: %w", key, backends.ErrExists)
@@ -36,6 +38,11 @@ func (s *Store) Put(ctx context.Context, key string, r io.ReadSeeker, size int64
 			return err
 		}
 	}
+	return s.put(ctx, key, full, r, size, mode != objio.CondRejected)
+}
+
+// put sends the object, with If-None-Match: * when cond.
+func (s *Store) put(ctx context.Context, key, full string, r io.ReadSeeker, size int64, cond bool) error {
 	opts := minio.PutObjectOptions{
 		PartSize:             uint64(s.opt.PartSize),
 		NumThreads:           uint(s.opt.Concurrency),
@@ -43,7 +50,9 @@ func (s *Store) Put(ctx context.Context, key string, r io.ReadSeeker, size int64
 		ServerSideEncryption: s.sse,
 		ContentType:          "application/octet-stream",
 	}
-	opts.SetMatchETagExcept("*") // If-None-Match: *
+	if cond {
+		opts.SetMatchETagExcept("*") // If-None-Match: *
+	}
 	multipart := size > s.opt.PartSize
 	if err := objio.CheckLen(r, size); err != nil {
 		return backends.Permanent(fmt.Errorf("put %s: %w", key, err))
@@ -70,6 +79,20 @@ func (s *Store) Put(ctx context.Context, key string, r io.ReadSeeker, size int64
 		return backends.Permanent(fmt.Errorf("put %s: %w", key, err))
 	}
 	return s.classify("put", key, err)
+}
+
+// condOps are the raw writes the conditional-write probe makes.
+func (s *Store) condOps() objio.CondOps {
+	return objio.CondOps{
+		Put: func(ctx context.Context, key string, body []byte, cond bool) error {
+			return s.put(ctx, key, s.prefix+key, bytes.NewReader(body), int64(len(body)), cond)
+		},
+		Delete: s.Delete,
+		Rejected: func(err error) bool {
+			var er minio.ErrorResponse
+			return errors.As(err, &er) && (er.Code == "NotImplemented" || er.StatusCode == 501 || er.StatusCode == 400)
+		},
+	}
 }
 
 // Get implements backends.Store.

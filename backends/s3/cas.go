@@ -33,7 +33,7 @@ func (s *Store) PutIf(ctx context.Context, key string, r io.ReadSeeker, size int
 		return "", err
 	}
 	full := s.prefix + key
-	in := s.putInput(full, bytes.NewReader(b))
+	in := s.putInput(full, bytes.NewReader(b), true)
 	in.ContentLength = aws.Int64(size)
 	sum := md5.Sum(b)
 	in.ContentMD5 = aws.String(base64.StdEncoding.EncodeToString(sum[:]))

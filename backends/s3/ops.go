@@ -1,6 +1,7 @@
 package s3
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -35,7 +36,8 @@ func (s *Store) Put(ctx context.Context, key string, r io.ReadSeeker, size int64
 	ctx, cancel := objio.WithTimeout(ctx, s.opt.Timeout)
 	defer cancel()
 	full := s.prefix + key
-	if !s.skipHead {
+	mode := s.cond.Mode(ctx, s.String(), s.condOps())
+	if mode != objio.CondHonoured {
 		_, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.opt.Bucket, Key: &full})
 		if err == nil {
 			return fmt.Errorf("put %s: %w", key, backends.ErrExists)
@@ -44,18 +46,35 @@ func (s *Store) Put(ctx context.Context, key string, r io.ReadSeeker, size int64
 			return err
 		}
 	}
+	cond := mode != objio.CondRejected
 	if size <= s.opt.PartSize {
-		return s.putSingle(ctx, key, full, r, size)
+		return s.putSingle(ctx, key, full, r, size, cond)
 	}
-	return s.putMultipart(ctx, key, full, r, size)
+	return s.putMultipart(ctx, key, full, r, size, cond)
 }
 
-func (s *Store) putInput(full string, body io.Reader) *s3.PutObjectInput {
+// condOps are the raw writes the conditional-write probe makes.
+func (s *Store) condOps() objio.CondOps {
+	return objio.CondOps{
+		Put: func(ctx context.Context, key string, body []byte, cond bool) error {
+			return s.putSingle(ctx, key, s.prefix+key, bytes.NewReader(body), int64(len(body)), cond)
+		},
+		Delete: s.Delete,
+		Rejected: func(err error) bool {
+			code, status := apiCode(err), httpStatus(err)
+			return code == "NotImplemented" || status == 501 || status == 400
+		},
+	}
+}
+
+func (s *Store) putInput(full string, body io.Reader, cond bool) *s3.PutObjectInput {
 	in := &s3.PutObjectInput{
-		Bucket:      &s.opt.Bucket,
-		Key:         &full,
-		Body:        body,
-		IfNoneMatch: aws.String("*"),
+		Bucket: &s.opt.Bucket,
+		Key:    &full,
+		Body:   body,
+	}
+	if cond {
+		in.IfNoneMatch = aws.String("*")
 	}
 	if s.opt.SSE != "" {
 		in.ServerSideEncryption = types.ServerSideEncryption(s.opt.SSE)
@@ -69,7 +88,7 @@ func (s *Store) putInput(full string, body io.Reader) *s3.PutObjectInput {
 	return in
 }
 
-func (s *Store) putSingle(ctx context.Context, key, full string, r io.ReadSeeker, size int64) error {
+func (s *Store) putSingle(ctx context.Context, key, full string, r io.ReadSeeker, size int64, cond bool) error {
 	sum, err := objio.CheckedMD5(ctx, r, size)
 	if err != nil {
 		if errors.Is(err, objio.ErrShortBody) {
@@ -77,18 +96,18 @@ func (s *Store) putSingle(ctx context.Context, key, full string, r io.ReadSeeker
 		}
 		return fmt.Errorf("put %s: %w", key, err)
 	}
-	in := s.putInput(full, objio.NewSizedReader(r, size))
+	in := s.putInput(full, objio.NewSizedReader(r, size), cond)
 	in.ContentLength = aws.Int64(size)
 	in.ContentMD5 = aws.String(base64.StdEncoding.EncodeToString(sum))
 	_, err = s.client.PutObject(ctx, in)
 	return s.classify("put", key, err)
 }
 
-func (s *Store) putMultipart(ctx context.Context, key, full string, r io.ReadSeeker, size int64) error {
+func (s *Store) putMultipart(ctx context.Context, key, full string, r io.ReadSeeker, size int64, cond bool) error {
 	if err := objio.CheckLen(r, size); err != nil {
 		return backends.Permanent(fmt.Errorf("put %s: %w", key, err))
 	}
-	in := s.putInput(full, objio.NewSizedReader(r, size))
+	in := s.putInput(full, objio.NewSizedReader(r, size), cond)
 	in.ChecksumAlgorithm = types.ChecksumAlgorithmCrc32c
 	_, err := s.uploader.Upload(ctx, in)
 	if err == nil {

@@ -7,10 +7,12 @@
 //
 // Writes are create-only: every Put carries If-None-Match: * (on PutObject, or
 // on CompleteMultipartUpload for large objects), so a server that honours
-// conditional writes refuses to replace an object atomically; a HeadObject
-// before the upload keeps servers that ignore the header safe against the
-// common case of re-shipping an object that is already there, and saves the
-// upload. Objects up to PartSize go in one PutObject with a Content-MD5 the
+// conditional writes refuses to replace an object atomically, and a Put is
+// one request. The first Put of a Store learns whether the server honours
+// the header (objio.CondProbe: three requests under probe/, once); on a
+// server that ignores it (or rejects it, then it is not sent) a HeadObject
+// before each upload keeps the common case of re-shipping an object that is
+// already there safe, and a warning names the store. Objects up to PartSize go in one PutObject with a Content-MD5 the
 // server verifies; larger ones go through the multipart uploader with
 // per-part CRC32C checksums, and a failed or cancelled multipart upload is
 // aborted (with a fresh context when the caller's is gone) so no parts stay
@@ -92,9 +94,9 @@ type Store struct {
 	client   *s3.Client
 	uploader *manager.Uploader
 	creds    aws.CredentialsProvider
-	// skipHead drops the HeadObject before Put, so tests can prove the
-	// server itself refuses a conditional create.
-	skipHead bool
+	// cond is what the server does with If-None-Match: *, learned on the
+	// first Put.
+	cond objio.CondProbe
 }
 
 var (

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/walship/walship/backends"
+	"github.com/walship/walship/backends/internal/objio"
 	"github.com/walship/walship/backends/s3"
 	"github.com/walship/walship/backends/storetest"
 )
@@ -264,6 +265,8 @@ func TestRetriesBounded(t *testing.T) {
 	for _, skipHead := range []bool{false, true} {
 		if skipHead {
 			s3.SkipHead(st)
+		} else {
+			s3.SetCond(st, objio.CondIgnored) // HEAD, then PUT
 		}
 		hits.Store(0)
 		start := time.Now()
@@ -295,7 +298,7 @@ func TestPutInput(t *testing.T) {
 	if got := st.String(); got != "s3://b-123/db" {
 		t.Errorf("String() = %q", got)
 	}
-	in := s3.PutInput(st, "db/x", nil)
+	in := s3.PutInput(st, "db/x", nil, true)
 	if aws.ToString(in.IfNoneMatch) != "*" || in.ServerSideEncryption != types.ServerSideEncryptionAwsKms ||
 		aws.ToString(in.SSEKMSKeyId) != "key-1" || in.StorageClass != types.StorageClassStandardIa {
 		t.Errorf("put input %+v", in)

@@ -94,6 +94,7 @@ func cmdReplicate(args []string, stdout io.Writer) error {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(log) // what stores log on their own (a store that ignores conditional writes) goes the same way
 	if *takeover {
 		log.Warn("--takeover: taking every store's lease from whichever agent holds it")
 	}

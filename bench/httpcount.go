@@ -1,0 +1,71 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// httpCounter is a reverse proxy in front of the store's server that counts
+// the HTTP requests walship's clients send, by method: what a cloud bills,
+// where backends/metered sees only Store calls.
+type httpCounter struct {
+	mu   sync.Mutex
+	n    map[string]int64
+	addr string // host:port to point the clients at
+	srv  *http.Server
+}
+
+func newHTTPCounter(target string) (*httpCounter, error) {
+	u, err := url.Parse("http://" + target)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	c := &httpCounter{n: map[string]int64{}, addr: ln.Addr().String()}
+	rp := httputil.NewSingleHostReverseProxy(u) // keeps the Host header: signatures still verify
+	c.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.mu.Lock()
+		c.n[r.Method]++
+		c.mu.Unlock()
+		rp.ServeHTTP(w, r)
+	})}
+	go c.srv.Serve(ln)
+	return c, nil
+}
+
+// take returns the counts so far and starts again.
+func (c *httpCounter) take() map[string]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.n
+	c.n = map[string]int64{}
+	return n
+}
+
+func (c *httpCounter) close() { c.srv.Close() }
+
+// perObject formats counts divided by n objects, e.g. "PUT 1.00, total 1.00".
+func perObject(counts map[string]int64, n int) string {
+	var ms []string
+	var total int64
+	for m, k := range counts {
+		ms = append(ms, m)
+		total += k
+	}
+	slices.Sort(ms)
+	var b strings.Builder
+	for _, m := range ms {
+		fmt.Fprintf(&b, "%s %.2f, ", m, float64(counts[m])/float64(n))
+	}
+	fmt.Fprintf(&b, "total %.2f", float64(total)/float64(n))
+	return b.String()
+}
