@@ -104,9 +104,11 @@ func (l *crcLog) appendCRCs(first uint64, crcs []uint32) error {
 		binary.LittleEndian.PutUint32(b[4*i:], c)
 	}
 	if _, err := l.f.WriteAt(b, int64(crcHeader+4*l.n)); err != nil {
+		l.f.Truncate(int64(crcHeader + 4*l.n)) // no partial CRCs past the last sealed entry (disk full)
 		return fmt.Errorf("write %s: %w", l.path, err)
 	}
 	if err := l.f.Sync(); err != nil {
+		l.f.Truncate(int64(crcHeader + 4*l.n))
 		return fmt.Errorf("fsync %s: %w", l.path, err)
 	}
 	l.n += uint64(len(crcs))

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -164,6 +166,9 @@ func cmdReplicate(args []string, stdout io.Writer) error {
 	}
 	log.Info("replicating", "source", cfg.Source.WAL, "stores", len(stores))
 	if err := a.Run(ctx); err != nil {
+		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+			return fmt.Errorf("%w\nthe state dir's filesystem is full: free space there (the spool holds what is sealed but not yet shipped to every store) and start walship again; nothing sealed is lost, and entries not yet sealed are read again from the source", err)
+		}
 		return err
 	}
 	st := a.Status()
