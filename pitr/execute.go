@@ -1,7 +1,6 @@
 package pitr
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -375,7 +374,14 @@ func (x *executor) run(ctx context.Context) error {
 			x.track(+1)
 			g.Go(func() error {
 				path, hdr, err := fetch(ctx, x.st, x.dl, ps, x.p.Format)
-				results[i] <- fetched{path: path, hdr: hdr, err: err}
+				r := fetched{path: path, hdr: hdr, err: err}
+				if err == nil && hdr.RawLen <= decodeAheadMax {
+					if dec, derr := decodeAhead(path, ps.To, hdr.Last); derr == nil {
+						os.Remove(path)
+						r.path, r.dec = "", dec
+					}
+				}
+				results[i] <- r
 				return nil
 			})
 		}
@@ -409,7 +415,9 @@ func (x *executor) writeAll(ctx context.Context, results []chan fetched, window 
 			return r.err
 		}
 		err := x.writeSegment(i, r)
-		os.Remove(r.path)
+		if r.path != "" {
+			os.Remove(r.path)
+		}
 		x.track(-1)
 		<-window
 		if err != nil {
@@ -438,16 +446,11 @@ func (x *executor) writeSegment(i int, r fetched) error {
 		keep = map[uint64]uint32{}
 	}
 
-	f, err := os.Open(r.path)
+	rd, done, err := openEntries(ps.Key, r)
 	if err != nil {
-		return fmt.Errorf("segment %s: %w", ps.Key, err)
+		return err
 	}
-	defer f.Close()
-	rd, err := segments.NewReader(bufio.NewReaderSize(f, 256<<10))
-	if err != nil {
-		return fmt.Errorf("segment %s: %w", ps.Key, err)
-	}
-	defer rd.Close()
+	defer done()
 	for {
 		e, err := rd.Next()
 		if errors.Is(err, io.EOF) {

@@ -80,7 +80,20 @@ func read(t *testing.T, st backends.Store, key string) []byte {
 	return b
 }
 
-func TestCorruptSegment(t *testing.T) {
+// bothDecodePaths runs f with segments decoded ahead by the download
+// goroutines and with every segment decoded by the writer from its file.
+func bothDecodePaths(t *testing.T, f func(t *testing.T)) {
+	t.Run("decode-ahead", f)
+	t.Run("decode-in-writer", func(t *testing.T) {
+		defer func(v uint64) { decodeAheadMax = v }(decodeAheadMax)
+		decodeAheadMax = 0
+		f(t)
+	})
+}
+
+func TestCorruptSegment(t *testing.T) { bothDecodePaths(t, testCorruptSegment) }
+
+func testCorruptSegment(t *testing.T) {
 	ctx := context.Background()
 	for sname, mk := range stores(t) {
 		for cname, corrupt := range corruptions {
@@ -302,7 +315,9 @@ func assertNames(t *testing.T, dir string, want ...string) {
 	}
 }
 
-func TestOverlappingSegments(t *testing.T) {
+func TestOverlappingSegments(t *testing.T) { bothDecodePaths(t, testOverlappingSegments) }
+
+func testOverlappingSegments(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, newMem(), wal.FormatBinary, 25)
 	rec := segments.Timeline{ID: 1, StartIndex: 1}

@@ -17,7 +17,8 @@ import (
 
 // fetched is a downloaded segment, checked and waiting to be written.
 type fetched struct {
-	path string
+	path string   // the checked file ("" once decoded ahead)
+	dec  *decoded // its entries, when decoded ahead
 	hdr  segments.Header
 	err  error
 }

@@ -85,7 +85,9 @@ func fixtureGap(t *testing.T, st backends.Store, format wal.Format, seed int64) 
 	return f
 }
 
-func TestRestoreIndexTargets(t *testing.T) {
+func TestRestoreIndexTargets(t *testing.T) { bothDecodePaths(t, testRestoreIndexTargets) }
+
+func testRestoreIndexTargets(t *testing.T) {
 	for sname, mk := range stores(t) {
 		for _, format := range formats {
 			t.Run(fmt.Sprintf("%s/%s", sname, format), func(t *testing.T) {
