@@ -92,6 +92,7 @@ type Agent struct {
 	items        []string // sealed spool items, key order
 	info         map[string]itemInfo
 	openFirst    time.Time     // when the open segment's first entry was read
+	inflight     []time.Time   // the same for each segment sealed and not yet committed, oldest first
 	tailed       atomic.Uint64 // last entry read from the source
 	forkWhy      string        // a new timeline is due before the next segment
 	sourceErr    string        // why the source cannot be read now, or ""
@@ -389,6 +390,9 @@ func (a *Agent) Status() Status {
 		}
 		if oldest.IsZero() && s.Tailed > s.Sealed {
 			ss.LagEntries, oldest = s.Tailed-s.Sealed, a.openFirst
+			if len(a.inflight) > 0 {
+				oldest = a.inflight[0]
+			}
 		}
 		if !oldest.IsZero() && ss.LagEntries > 0 {
 			ss.LagSeconds = now.Sub(oldest).Seconds()

@@ -4,18 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/walship/walship/segments"
 	"github.com/walship/walship/wal"
 )
 
-// openSegment is the segment being filled.
+// openSegment is the segment being filled: its entries wait in a spill
+// file until it is sealed, then a sealPipe worker compresses them.
 type openSegment struct {
-	f         *os.File
-	w         *segments.Writer
 	timeline  uint32
+	format    wal.Format
+	spill     *spill
+	raw       uint64 // RawLen so far
 	last      Position
 	crcs      []uint32 // CRC32C of each entry, for sealed.crc
 	firstRead time.Time
@@ -25,15 +26,23 @@ type openSegment struct {
 
 // runSealer reads the source and seals segments into the spool until ctx
 // ends; then it seals what it holds and returns ctx's error.
-func (a *Agent) runSealer(ctx context.Context) error {
+func (a *Agent) runSealer(ctx context.Context) (err error) {
 	var seg *openSegment
+	pipe := newSealPipe(ctx, a)
 	defer func() {
 		if seg != nil {
-			seg.cancel()
-			seg.w.Abort()
-			a.spool.discard(seg.f)
+			seg.cancel() // its entries are read again at the next start
+			seg.spill.remove()
+			a.mu.Lock()
+			a.openFirst = time.Time{}
+			a.mu.Unlock()
+		}
+		// A failure to commit what was sealed matters more than the stop.
+		if perr := pipe.close(); perr != nil && (err == nil || ctx.Err() != nil && errors.Is(err, ctx.Err())) {
+			err = perr
 		}
 	}()
+	seal := func(s *openSegment) error { return pipe.submit(s) }
 	for {
 		nctx := ctx
 		if seg != nil {
@@ -46,17 +55,18 @@ func (a *Agent) runSealer(ctx context.Context) error {
 			}
 			a.tailed.Store(e.Index)
 			if seg == nil {
-				if seg, err = a.startSegment(ctx); err != nil {
+				if seg, err = a.startSegment(ctx, pipe); err != nil {
 					return err
 				}
 			}
-			if err := seg.w.Append(segments.Entry{Index: e.Index, Time: e.Time.UnixNano(), Data: e.Data}); err != nil {
-				return fmt.Errorf("seal entry %d: %w", e.Index, err)
+			if err := seg.spill.add(segments.Entry{Index: e.Index, Time: e.Time.UnixNano(), Data: e.Data}); err != nil {
+				return err
 			}
+			seg.raw += segments.RawSize(len(e.Data))
 			seg.last = Position{Index: e.Index, CRC: segments.CRC32C(e.Data), HasCRC: true}
 			seg.crcs = append(seg.crcs, seg.last.CRC)
-			if int64(seg.w.RawLen()) >= a.opt.SealSize {
-				err, seg = a.seal(ctx, seg), nil
+			if int64(seg.raw) >= a.opt.SealSize {
+				err, seg = seal(seg), nil
 				if err != nil {
 					return err
 				}
@@ -68,23 +78,29 @@ func (a *Agent) runSealer(ctx context.Context) error {
 		switch {
 		case ctx.Err() != nil:
 			if seg != nil {
-				err, seg = a.seal(ctx, seg), nil
+				err, seg = seal(seg), nil
 				if err != nil {
 					return err
 				}
 			}
+			if err := pipe.flush(); err != nil {
+				return err
+			}
 			return ctx.Err()
 		case seg != nil && errors.Is(err, context.DeadlineExceeded):
-			err, seg = a.seal(ctx, seg), nil
+			err, seg = seal(seg), nil
 			if err != nil {
 				return err
 			}
 		case errors.As(err, &tf):
 			if seg != nil { // what was read before the truncation is good
-				err, seg = a.seal(ctx, seg), nil
+				err, seg = seal(seg), nil
 				if err != nil {
 					return err
 				}
+			}
+			if err := pipe.flush(); err != nil { // the gap starts after what is sealed
+				return err
 			}
 			if err := a.startGapTimeline(tf.First); err != nil {
 				return err
@@ -92,9 +108,14 @@ func (a *Agent) runSealer(ctx context.Context) error {
 		case errors.As(err, &rw):
 			if seg != nil { // read again after the check
 				seg.cancel()
-				seg.w.Abort()
-				a.spool.discard(seg.f)
+				seg.spill.remove()
+				a.mu.Lock()
+				a.openFirst = time.Time{}
+				a.mu.Unlock()
 				seg = nil
+			}
+			if err := pipe.flush(); err != nil { // the check compares with everything sealed
+				return err
 			}
 			a.log.Info("source segment rewritten; comparing with sealed history", "file", rw.File, "from", rw.From)
 			if err := a.checkFork(ctx, rw.From, "seen live"); err != nil {
@@ -106,7 +127,7 @@ func (a *Agent) runSealer(ctx context.Context) error {
 			// (the database may rewrite or truncate the bad part).
 			readErr := fmt.Errorf("read source %s: %w", a.opt.WALDir, err)
 			if seg != nil {
-				err, seg = a.seal(ctx, seg), nil
+				err, seg = seal(seg), nil
 				if err != nil {
 					return err
 				}
@@ -143,7 +164,17 @@ func (a *Agent) setSourceErr(err error) {
 	}
 }
 
-func (a *Agent) startSegment(ctx context.Context) (*openSegment, error) {
+// startSegment opens the next segment, first starting a new timeline if a
+// store came back after a gap (after every segment before is committed).
+func (a *Agent) startSegment(ctx context.Context, pipe *sealPipe) (*openSegment, error) {
+	a.mu.Lock()
+	pending := a.forkWhy != ""
+	a.mu.Unlock()
+	if pending {
+		if err := pipe.flush(); err != nil {
+			return nil, err
+		}
+	}
 	a.mu.Lock()
 	why := a.forkWhy
 	a.forkWhy = ""
@@ -157,64 +188,15 @@ func (a *Agent) startSegment(ctx context.Context) (*openSegment, error) {
 		a.metrics.timelinesStarted.WithLabelValues("store_gap").Inc()
 		a.gapSnapshotDue.Store(true) // a base closes the gap
 	}
+	sp, err := a.spool.newSpill()
+	if err != nil {
+		return nil, err
+	}
 	now := time.Now()
-	f, err := a.spool.create()
-	if err != nil {
-		return nil, err
-	}
-	a.mu.Lock()
-	tl := a.st.current().ID
-	a.mu.Unlock()
-	format := a.tail.Format()
-	w, err := segments.NewWriter(f, tl, uint8(format), a.opt.Codec)
-	if err != nil {
-		a.spool.discard(f)
-		return nil, err
-	}
 	sctx, cancel := context.WithTimeout(ctx, a.opt.SealInterval)
 	a.mu.Lock()
+	tl := a.st.current().ID
 	a.openFirst = now
 	a.mu.Unlock()
-	return &openSegment{f: f, w: w, timeline: tl, ctx: sctx, cancel: cancel, firstRead: now}, nil
-}
-
-// seal makes seg durable in the spool, records it as the newest sealed
-// segment and wakes the shippers.
-func (a *Agent) seal(ctx context.Context, seg *openSegment) error {
-	seg.cancel()
-	hdr, err := seg.w.Finish()
-	if err != nil {
-		a.spool.discard(seg.f)
-		return fmt.Errorf("seal segment: %w", err)
-	}
-	name := itemName(segments.NameOf(hdr))
-	if err := a.crc.appendCRCs(hdr.First, seg.crcs); err != nil { // before the spool names the segment
-		a.spool.discard(seg.f)
-		return err
-	}
-	if err := a.spool.commit(seg.f, name); err != nil {
-		a.crc.truncate(hdr.First - 1)
-		return err
-	}
-	a.mu.Lock()
-	a.st.Sealed = seg.last
-	a.st.SealedItem = name
-	if a.st.Format == 0 {
-		a.st.Format = wal.Format(hdr.SourceFormat)
-	}
-	a.items = append(a.items, name)
-	a.info[name] = itemInfo{size: hdr.ObjectSize(), last: hdr.Last, firstRead: seg.firstRead}
-	a.walSinceSnapshot.Add(int64(hdr.RawLen))
-	a.openFirst = time.Time{}
-	err = a.saveState()
-	a.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	a.log.Debug("sealed segment", "timeline", hdr.Timeline, "first", hdr.First, "last", hdr.Last,
-		"raw_bytes", hdr.RawLen, "stored_bytes", hdr.PayloadLen)
-	for _, sh := range a.shippers {
-		sh.wake()
-	}
-	return a.waitSpool(ctx)
+	return &openSegment{timeline: tl, format: a.tail.Format(), spill: sp, ctx: sctx, cancel: cancel, firstRead: now}, nil
 }

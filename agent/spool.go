@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	"github.com/walship/walship/segments"
 )
@@ -17,13 +18,15 @@ import (
 //
 //	TTTTTTTT-FFFFFFFFFFFFFFFFFFFF-LLLLLLLLLLLLLLLLLLLL-MMMMMMMMMMMMMMMMMMMM.wseg
 //
-// The segment being written is "open.tmp"; it is discarded on restart (its
-// entries are read again from the source).
+// Segments being written are "open-N.tmp" (several at once, one per
+// compression worker); they are discarded on restart (their entries are
+// read again from the source).
 type spool struct {
 	dir string
+	seq atomic.Uint64 // numbers open files
 }
 
-const openName = "open.tmp"
+const openPrefix, openSuffix = "open", ".tmp" // "open.tmp" (older walship) and "open-N.tmp"
 
 // openSpool creates dir (0700) or opens it, discarding an open segment.
 // A spool left by an older walship is made owner-only, dir and items.
@@ -34,8 +37,16 @@ func openSpool(dir string, log *slog.Logger) (*spool, error) {
 	if err := ownerOnly(dir, stateDirPerm, log); err != nil {
 		return nil, fmt.Errorf("open spool: %w", err)
 	}
-	if err := os.Remove(filepath.Join(dir, openName)); err != nil && !os.IsNotExist(err) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
 		return nil, fmt.Errorf("clean spool %s: %w", dir, err)
+	}
+	for _, e := range ents {
+		if n := e.Name(); strings.HasPrefix(n, openPrefix) && strings.HasSuffix(n, openSuffix) {
+			if err := os.Remove(filepath.Join(dir, n)); err != nil && !os.IsNotExist(err) {
+				return nil, fmt.Errorf("clean spool %s: %w", dir, err)
+			}
+		}
 	}
 	s := &spool{dir: dir}
 	names, err := s.items()
@@ -79,35 +90,31 @@ func (s *spool) items() ([]string, error) {
 	return names, nil
 }
 
-// create opens the file the next segment is written to.
+// create opens a new file for a segment being written.
 func (s *spool) create() (*os.File, error) {
-	f, err := os.OpenFile(s.path(openName), os.O_CREATE|os.O_TRUNC|os.O_RDWR, stateFilePerm)
+	name := fmt.Sprintf("%s-%d%s", openPrefix, s.seq.Add(1), openSuffix)
+	f, err := os.OpenFile(s.path(name), os.O_CREATE|os.O_TRUNC|os.O_RDWR, stateFilePerm)
 	if err != nil {
 		return nil, fmt.Errorf("spool: create segment: %w", err)
 	}
 	return f, nil
 }
 
-// commit makes the open segment durable under its final name.
-func (s *spool) commit(f *os.File, name string) error {
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("spool: fsync %s: %w", name, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("spool: close %s: %w", name, err)
-	}
-	if err := os.Rename(s.path(openName), s.path(name)); err != nil {
+// commit gives a written, fsynced and closed open file its item name and
+// makes the rename durable.
+func (s *spool) commit(path, name string) error {
+	if err := os.Rename(path, s.path(name)); err != nil {
 		return fmt.Errorf("spool: seal %s: %w", name, err)
 	}
-	return syncDir(s.dir)
+	if err := syncDir(s.dir); err != nil {
+		os.Remove(s.path(name)) // not sealed: no item may outlive the error
+		return err
+	}
+	return nil
 }
 
-// discard drops the open segment.
-func (s *spool) discard(f *os.File) {
-	f.Close()
-	os.Remove(s.path(openName))
-}
+// discard removes an open file.
+func (s *spool) discard(path string) { os.Remove(path) }
 
 func (s *spool) remove(name string) error {
 	if err := os.Remove(s.path(name)); err != nil && !os.IsNotExist(err) {

@@ -54,6 +54,9 @@ const HeaderSizeV1 = 112
 // frameHeaderSize is the size of a frame header in the raw payload.
 const frameHeaderSize = 24
 
+// RawSize is what an entry of n data bytes adds to a segment's RawLen.
+func RawSize(n int) uint64 { return frameHeaderSize + uint64(n) }
+
 // MaxEntrySize bounds one entry's data; a larger length in a frame is
 // corruption.
 const MaxEntrySize = 1 << 30

@@ -1,0 +1,101 @@
+package agent
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/walship/walship/segments"
+)
+
+// spill holds the entries of a segment being filled, uncompressed, in a
+// file of the spool (open-N.tmp) rather than on the heap: the agent's
+// memory stays flat however many segments wait for a compression worker,
+// and the bytes mostly live and die in the page cache (the file is never
+// fsynced and is removed once the segment is compressed). Each entry:
+//
+//	+----------+----------+---------+------------+
+//	| index u64| time i64 | len u32 | data (len) |   big-endian
+//	+----------+----------+---------+------------+
+//
+// It is discarded on restart like any open file; its entries are read
+// again from the source.
+type spill struct {
+	f *os.File
+	w *bufio.Writer
+	n int // entries
+}
+
+const spillHeader = 20
+
+func (s *spool) newSpill() (*spill, error) {
+	f, err := s.create()
+	if err != nil {
+		return nil, err
+	}
+	return &spill{f: f, w: bufio.NewWriterSize(f, 256<<10)}, nil
+}
+
+// add appends an entry.
+func (sp *spill) add(e segments.Entry) error {
+	var h [spillHeader]byte
+	binary.BigEndian.PutUint64(h[0:], e.Index)
+	binary.BigEndian.PutUint64(h[8:], uint64(e.Time))
+	binary.BigEndian.PutUint32(h[16:], uint32(len(e.Data)))
+	if _, err := sp.w.Write(h[:]); err != nil {
+		return fmt.Errorf("spill entry %d: %w", e.Index, err)
+	}
+	if _, err := sp.w.Write(e.Data); err != nil {
+		return fmt.Errorf("spill entry %d: %w", e.Index, err)
+	}
+	sp.n++
+	return nil
+}
+
+// finish flushes what was added; the spill is then read with each.
+func (sp *spill) finish() error {
+	if err := sp.w.Flush(); err != nil {
+		return fmt.Errorf("spill %s: %w", sp.f.Name(), err)
+	}
+	return nil
+}
+
+// each calls fn for every entry in order; Data is only valid during the
+// call.
+func (sp *spill) each(fn func(segments.Entry) error) error {
+	if _, err := sp.f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("spill %s: %w", sp.f.Name(), err)
+	}
+	r := bufio.NewReaderSize(sp.f, 256<<10)
+	var h [spillHeader]byte
+	var buf []byte
+	for range sp.n {
+		if _, err := io.ReadFull(r, h[:]); err != nil {
+			return fmt.Errorf("spill %s: %w", sp.f.Name(), err)
+		}
+		n := binary.BigEndian.Uint32(h[16:])
+		if n > segments.MaxEntrySize {
+			return fmt.Errorf("spill %s: entry of %d bytes", sp.f.Name(), n)
+		}
+		if cap(buf) < int(n) {
+			buf = make([]byte, n)
+		}
+		buf = buf[:n]
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return fmt.Errorf("spill %s: %w", sp.f.Name(), err)
+		}
+		e := segments.Entry{Index: binary.BigEndian.Uint64(h[0:]), Time: int64(binary.BigEndian.Uint64(h[8:])), Data: buf}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// remove closes and deletes the spill file.
+func (sp *spill) remove() {
+	sp.f.Close()
+	os.Remove(sp.f.Name())
+}
