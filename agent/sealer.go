@@ -168,14 +168,15 @@ func (a *Agent) setSourceErr(err error) {
 // store came back after a gap (after every segment before is committed).
 func (a *Agent) startSegment(ctx context.Context, pipe *sealPipe) (*openSegment, error) {
 	a.mu.Lock()
-	pending := a.forkWhy != ""
-	a.mu.Unlock()
-	if pending {
+	if a.forkWhy != "" && len(a.inflight) > 0 {
+		// The new timeline forks at the last sealed entry: commit every
+		// segment in flight first (only this goroutine submits more).
+		a.mu.Unlock()
 		if err := pipe.flush(); err != nil {
 			return nil, err
 		}
+		a.mu.Lock()
 	}
-	a.mu.Lock()
 	why := a.forkWhy
 	a.forkWhy = ""
 	sealed := a.st.Sealed
