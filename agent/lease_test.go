@@ -10,9 +10,12 @@ import (
 	"testing"
 	"time"
 
+	tidwal "github.com/tidwall/wal"
+
 	"github.com/walship/walship/backends"
 	"github.com/walship/walship/backends/mem"
 	"github.com/walship/walship/lease"
+	"github.com/walship/walship/pitr"
 )
 
 func leaseAgent(stateDir string, stores ...backends.Store) *Agent {
@@ -137,4 +140,31 @@ func TestLeaseLossStopsStore(t *testing.T) {
 	if err := ls.ready(ctx, other.String()); err != nil {
 		t.Fatalf("the other store must keep shipping: %v", err)
 	}
+}
+
+// A store that has not answered since start (its lease still pending)
+// counts as degraded: the spool bound drops segments for it as a recorded
+// gap instead of holding up the sealer, so the healthy store keeps
+// shipping a backlog larger than the bound. When the store answers, it
+// gets the lease and ships again on a new timeline.
+func TestUnleasedStoreDoesNotHoldSpool(t *testing.T) {
+	src := newSource(t, tidwal.Binary)
+	good, hung := mem.New(), &hungStore{Store: mem.New()}
+	src.write(800, "a") // a backlog far over the 20 KiB spool bound
+	r := startWith(t, src.dir, func(o *Options) {
+		o.SpoolMaxBytes = 20 << 10
+		o.Lease = LeaseOptions{AcquireTimeout: 100 * time.Millisecond, StartGrace: 50 * time.Millisecond, TTL: 3 * time.Second}
+	}, good, hung)
+	r.waitStoreShipped(t, 0, 800, 10*time.Second)
+	st := r.a.Status().Stores[1]
+	if !st.Degraded || len(st.Gaps) == 0 {
+		t.Fatalf("store without its lease: %+v, want degraded with a gap", st)
+	}
+	hung.up.Store(true)
+	src.write(20, "b")
+	r.waitShipped(t, 1, 820)
+	src.write(20, "c") // the first segment after the store is back starts timeline 2
+	r.waitShipped(t, 2, 840)
+	r.halt(t)
+	restoreAndCompare(t, good, pitr.Target{Latest: true}, src.want, 1, 840)
 }

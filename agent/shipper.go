@@ -106,6 +106,29 @@ func (s *shipper) stopNoLease(err error) {
 	s.a.log.Error("not shipping to this store: another agent holds its lease", "store", s.store.Name, "err", err)
 }
 
+// awaitLease waits until the store's lease allows uploads. While it waits
+// for a lease not acquired yet (the store has not answered since start),
+// the store counts as degraded: the spool bound may drop segments for it,
+// recorded as a gap, so it never holds up the sealer and with it the
+// healthy stores.
+func (s *shipper) awaitLease(ctx context.Context) error {
+	if s.a.leases.writable(s.id) {
+		return nil
+	}
+	marked := !s.degraded.Load()
+	if marked {
+		s.degraded.Store(true)
+		s.a.log.Warn("store degraded: its lease is not acquired yet (store unreachable?); segments may be dropped for it at the spool bound",
+			"store", s.store.Name)
+	}
+	err := s.a.leases.ready(ctx, s.id)
+	if marked && err == nil {
+		s.degraded.Store(false)
+		s.a.log.Info("store lease acquired: shipping again", "store", s.store.Name)
+	}
+	return err
+}
+
 // shipped records a verified upload.
 func (s *shipper) shipped(item string) error {
 	gapped, err := s.a.advance(s.id, item)

@@ -29,7 +29,7 @@ func (s *shipper) ship(ctx context.Context, item string) error {
 	if !s.a.isNewest(item) {
 		ctx = throttle.WithPriority(ctx, throttle.Low)
 	}
-	if err := s.a.leases.ready(ctx, s.id); err != nil {
+	if err := s.awaitLease(ctx); err != nil {
 		if ctx.Err() != nil {
 			return err
 		}
