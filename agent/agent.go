@@ -94,7 +94,6 @@ type Agent struct {
 	openFirst    time.Time     // when the open segment's first entry was read
 	inflight     []time.Time   // the same for each segment sealed and not yet committed, oldest first
 	tailed       atomic.Uint64 // last entry read from the source
-	forkWhy      string        // a new timeline is due before the next segment
 	sourceErr    string        // why the source cannot be read now, or ""
 	sourceBroken atomic.Bool   // sourceErr != ""
 

@@ -204,3 +204,28 @@ func TestSpoolBoundGap(t *testing.T) {
 		t.Fatalf("latest from the gapped store: %v, want an error naming the gap from %d", err, gap.From)
 	}
 }
+
+// The new timeline a store's gap makes due survives a restart: the agent
+// stops after the store caught up but before it sealed another segment.
+func TestGapTimelineDueSurvivesRestart(t *testing.T) {
+	src := newSource(t, tidwal.Binary)
+	good, bad := mem.New(), &faulty{Store: mem.New()}
+	src.write(100, "a")
+	r := startWith(t, src.dir, func(o *Options) { o.SpoolMaxBytes = 20 << 10 }, good, bad)
+	r.waitShipped(t, 1, 100)
+	bad.down.Store(true)
+	src.write(800, "b")
+	waitFor(t, "gap recorded", func() bool { return len(r.a.Status().Stores[1].Gaps) > 0 })
+	bad.down.Store(false)
+	r.waitShipped(t, 1, 900) // the store is back; nothing more to seal
+	r.halt(t)
+	r = startWith(t, src.dir, nil, good, bad)
+	src.write(20, "c")
+	r.waitShipped(t, 2, 920)
+	r.halt(t)
+	tls, err := pitr.ListTimelines(context.Background(), bad.Store)
+	if err != nil || len(tls) != 2 || !strings.Contains(tls[1].Reason, "s1") || tls[1].ForkIndex != 900 {
+		t.Fatalf("timelines in the gapped store: %+v %v", tls, err)
+	}
+	restoreAndCompare(t, good, pitr.Target{Latest: true}, src.want, 1, 920)
+}

@@ -53,7 +53,7 @@ func (a *Agent) checkFork(ctx context.Context, from uint64, why string) error {
 		return a.tail.Seek(sealed + 1)
 	}
 	reason := fmt.Sprintf("TruncateBack (%s): source entries from %d on differ from the %d..%d walship had sealed", why, fork+1, fork+1, sealed)
-	if err := a.newTimeline(fork, fork+1, reason); err != nil {
+	if err := a.newTimeline(fork, fork+1, reason, false); err != nil {
 		return err
 	}
 	a.metrics.timelinesStarted.WithLabelValues("truncate_back").Inc()
@@ -213,11 +213,10 @@ func (a *Agent) startGapTimeline(first uint64) error {
 	sealed := a.st.Sealed.Index
 	a.mu.Unlock()
 	reason := fmt.Sprintf("TruncateFront: source entries %d..%d were removed before walship read them", sealed+1, first-1)
-	if err := a.newTimeline(sealed, first, reason); err != nil {
+	if err := a.newTimeline(sealed, first, reason, true); err != nil { // a base closes the gap
 		return err
 	}
 	a.metrics.timelinesStarted.WithLabelValues("truncate_front").Inc()
-	a.gapSnapshotDue.Store(true) // a base closes the gap
 	return a.tail.Seek(first)
 }
 
@@ -232,11 +231,10 @@ func (a *Agent) startUnknownForkTimeline(reason string) error {
 	if err != nil {
 		return err
 	}
-	if err := a.newTimeline(0, first, reason); err != nil {
+	if err := a.newTimeline(0, first, reason, true); err != nil {
 		return err
 	}
 	a.metrics.timelinesStarted.WithLabelValues("unknown_fork").Inc()
-	a.gapSnapshotDue.Store(true)
 	return a.tail.Seek(first)
 }
 
@@ -259,8 +257,9 @@ func (s *state) lastClaimed() uint64 {
 
 // newTimeline records timeline N+1 forking from the current one after
 // entry fork, with its own entries starting at start, and persists it
-// before anything of it is sealed.
-func (a *Agent) newTimeline(fork, start uint64, reason string) error {
+// before anything of it is sealed. It satisfies a pending TimelineDue;
+// wantBase records, in the same save, that a base snapshot is due.
+func (a *Agent) newTimeline(fork, start uint64, reason string, wantBase bool) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	cur := a.st.current()
@@ -271,8 +270,13 @@ func (a *Agent) newTimeline(fork, start uint64, reason string) error {
 	}
 	a.st.Timelines = append(a.st.Timelines, t)
 	a.st.Sealed = Position{Index: start - 1}
+	a.st.TimelineDue = ""
+	a.st.BaseDue = a.st.BaseDue || wantBase
 	if err := a.saveState(); err != nil {
 		return err
+	}
+	if wantBase {
+		a.gapSnapshotDue.Store(true)
 	}
 	// sealed.crc follows the new history: the entries up to the fork, or,
 	// after a gap, nothing before the timeline's first entry.

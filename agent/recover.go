@@ -85,6 +85,7 @@ func (a *Agent) recover(ctx context.Context) error {
 	a.mu.Lock()
 	sealed := a.st.Sealed.Index
 	claimed := a.st.lastClaimed()
+	a.gapSnapshotDue.Store(a.st.BaseDue)
 	a.mu.Unlock()
 	if a.crc, err = openCRCLog(a.opt.StateDir, sealed); err != nil {
 		return err

@@ -168,7 +168,7 @@ func (a *Agent) setSourceErr(err error) {
 // store came back after a gap (after every segment before is committed).
 func (a *Agent) startSegment(ctx context.Context, pipe *sealPipe) (*openSegment, error) {
 	a.mu.Lock()
-	if a.forkWhy != "" && len(a.inflight) > 0 {
+	if a.st.TimelineDue != "" && len(a.inflight) > 0 {
 		// The new timeline forks at the last sealed entry: commit every
 		// segment in flight first (only this goroutine submits more).
 		a.mu.Unlock()
@@ -177,17 +177,15 @@ func (a *Agent) startSegment(ctx context.Context, pipe *sealPipe) (*openSegment,
 		}
 		a.mu.Lock()
 	}
-	why := a.forkWhy
-	a.forkWhy = ""
+	why := a.st.TimelineDue
 	sealed := a.st.Sealed
 	a.mu.Unlock()
 	if why != "" {
 		// A store came back after a gap: its history restarts here.
-		if err := a.newTimeline(sealed.Index, sealed.Index+1, why); err != nil {
+		if err := a.newTimeline(sealed.Index, sealed.Index+1, why, true); err != nil { // a base closes the gap
 			return nil, err
 		}
 		a.metrics.timelinesStarted.WithLabelValues("store_gap").Inc()
-		a.gapSnapshotDue.Store(true) // a base closes the gap
 	}
 	sp, err := a.spool.newSpill()
 	if err != nil {

@@ -131,14 +131,7 @@ func (s *shipper) awaitLease(ctx context.Context) error {
 
 // shipped records a verified upload.
 func (s *shipper) shipped(item string) error {
-	gapped, err := s.a.advance(s.id, item)
-	if err != nil {
-		return err
-	}
-	if gapped {
-		s.a.requestTimeline("store " + s.store.Name + " is back after segments were dropped for it (spool bound); its history restarts on this timeline")
-	}
-	return nil
+	return s.a.advance(s.id, item, "store "+s.store.Name+" is back after segments were dropped for it (spool bound); its history restarts on this timeline")
 }
 
 // shipWithRetry tries one item up to RetryAttempts times with jittered
@@ -255,35 +248,28 @@ func (a *Agent) isNewest(item string) bool {
 }
 
 // advance records item as shipped to the store (never moving a cursor
-// back), drops spool items every store has, and reports whether the store
-// had a gap that now needs its new timeline.
-func (a *Agent) advance(id, item string) (gapped bool, err error) {
+// back) and drops spool items every store has. The first upload after a
+// gap makes a new timeline due (why), in the same state save, so a restart
+// does not lose it.
+func (a *Agent) advance(id, item, why string) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if item <= a.st.Cursors[id] {
-		return false, nil
+		return nil
 	}
 	a.st.Cursors[id] = item
 	if n, err := parseItem(item); err == nil {
 		a.st.Shipped[id] = Position{Index: n.Last}
 	}
-	gapped = a.st.Gapped[id]
+	if a.st.Gapped[id] && a.st.TimelineDue == "" {
+		a.st.TimelineDue = why
+	}
 	delete(a.st.Gapped, id)
 	if err := a.saveState(); err != nil {
-		return false, err
+		return err
 	}
 	a.gcSpoolLocked()
-	return gapped, nil
-}
-
-// requestTimeline asks the sealer to start a new timeline before its next
-// segment.
-func (a *Agent) requestTimeline(why string) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.forkWhy == "" {
-		a.forkWhy = why
-	}
+	return nil
 }
 
 func (a *Agent) gcSpool() {

@@ -168,6 +168,13 @@ func (a *Agent) snapshot(ctx context.Context, req snapReq) (snapshot.Manifest, e
 	a.walSinceSnapshot.Add(-walBefore)
 	if gapBefore {
 		a.gapSnapshotDue.Store(false)
+		a.mu.Lock()
+		a.st.BaseDue = false
+		err := a.saveState()
+		a.mu.Unlock()
+		if err != nil {
+			return m, err
+		}
 	}
 	a.metrics.snapshots.WithLabelValues("ok").Inc()
 	a.log.Info("base snapshot stored", "why", req.why, "timeline", m.Timeline, "index", m.Index, "key", m.Key(),

@@ -48,6 +48,11 @@ type state struct {
 	Shipped    map[string]Position `json:"shipped"`          // per store: last entry shipped (for status)
 	Gaps       map[string][]Gap    `json:"gaps,omitempty"`   // per store: segments it never received
 	Gapped     map[string]bool     `json:"gapped,omitempty"` // per store: a gap awaits its new timeline
+	// TimelineDue: a store came back after a gap, so a new timeline starts
+	// before the next segment is sealed (the reason); kept across restarts.
+	TimelineDue string `json:"timeline_due,omitempty"`
+	// BaseDue: a timeline started after a gap wants a base snapshot.
+	BaseDue bool `json:"base_due,omitempty"`
 }
 
 func (s *state) current() segments.Timeline { return s.Timelines[len(s.Timelines)-1] }

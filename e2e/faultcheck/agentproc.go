@@ -22,17 +22,21 @@ type agentStatus struct {
 	Tailed   uint64 `json:"tailed"`
 	Sealed   uint64 `json:"sealed"`
 	Stores   []struct {
-		Name       string  `json:"name"`
-		Timeline   uint32  `json:"timeline"`
-		Shipped    uint64  `json:"shipped"`
-		LagSeconds float64 `json:"lag_seconds"`
-		Degraded   bool    `json:"degraded"`
-		Gaps       []struct {
-			Timeline uint32 `json:"timeline"`
-			From     uint64 `json:"from"`
-			To       uint64 `json:"to"`
-		} `json:"gaps,omitempty"`
+		Name       string     `json:"name"`
+		Timeline   uint32     `json:"timeline"`
+		Shipped    uint64     `json:"shipped"`
+		LagSeconds float64    `json:"lag_seconds"`
+		Degraded   bool       `json:"degraded"`
+		Gaps       []storeGap `json:"gaps,omitempty"`
 	} `json:"stores"`
+}
+
+// storeGap is a run of segments the agent dropped for a degraded store at
+// the spool bound, as /status reports it.
+type storeGap struct {
+	Timeline uint32 `json:"timeline"`
+	From     uint64 `json:"from"`
+	To       uint64 `json:"to"`
 }
 
 // StoreURL is one store of a run.
