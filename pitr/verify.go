@@ -214,7 +214,7 @@ func verify(ctx context.Context, st backends.Store) (*Report, error) {
 	for id := range tls.bad {
 		unreadable[id] = true
 	}
-	r.checkHistory(tls.recs, unreadable, segs, intact)
+	held := r.checkHistory(tls.recs, unreadable, segs, intact)
 	if err := r.checkOverlaps(ctx, st, segs, intact); err != nil {
 		return nil, err
 	}
@@ -227,7 +227,7 @@ func verify(ctx context.Context, st backends.Store) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.settlePrefixes(tls.recs, bases)
+	r.settlePrefixes(tls.recs, bases, held)
 
 	// What a restore can use: intact objects only.
 	pl := newPlanner(st, Target{}, tls)

@@ -12,14 +12,17 @@ import (
 // checkHistory checks parent links and the continuity of each timeline's
 // own range: from its StartIndex to the furthest of its segments' last
 // entries and its children's fork points.
-func (r *Report) checkHistory(recs map[uint32]segments.Timeline, unreadable map[uint32]bool, segs []SegmentInfo, intact []bool) {
+// It returns the timelines that hold at least one intact segment.
+func (r *Report) checkHistory(recs map[uint32]segments.Timeline, unreadable map[uint32]bool, segs []SegmentInfo, intact []bool) (held map[uint32]bool) {
 	byTL := map[uint32][]SegmentInfo{}
+	held = map[uint32]bool{}
 	end := map[uint32]uint64{}
 	for i, s := range segs {
 		tl := s.Name.Timeline
 		end[tl] = max(end[tl], s.Name.Last)
 		if intact[i] {
 			byTL[tl] = append(byTL[tl], s)
+			held[tl] = true
 		}
 	}
 	for _, rec := range recs {
@@ -54,6 +57,7 @@ func (r *Report) checkHistory(recs map[uint32]segments.Timeline, unreadable map[
 		}
 	}
 	slices.SortFunc(r.Lost, func(a, b Gap) int { return cmp.Compare(a.Timeline, b.Timeline) })
+	return held
 }
 
 // settlePrefixes moves out of Gaps the holes prune makes on purpose. Prune
@@ -68,12 +72,16 @@ func (r *Report) checkHistory(recs map[uint32]segments.Timeline, unreadable map[
 //     the hole (ForkIndex >= its first entry) has those positions before
 //     an intact base on its own history: a base of this timeline at or
 //     after them, or any base in the child's subtree reached by forks that
-//     share entries (every such base lies after the fork). The hole is then
-//     part of a timeline later timelines have left behind (Retired).
+//     share entries (every such base lies after the fork); or the child
+//     was left behind itself: it holds no intact segment of its own, and
+//     each of its children that shares positions of the hole meets one of
+//     these rules in turn (a child that shares none, as one started anew or
+//     forked before the hole, needs nothing of it). The hole is then part
+//     of a timeline later timelines have left behind (Retired).
 //
 // The newest timeline (no children) keeps a prefix hole as a GAP unless a
 // base of its own covers it: nothing later replaced what it held.
-func (r *Report) settlePrefixes(recs map[uint32]segments.Timeline, bases []snapshot.ManifestInfo) {
+func (r *Report) settlePrefixes(recs map[uint32]segments.Timeline, bases []snapshot.ManifestInfo, held map[uint32]bool) {
 	children := map[uint32][]segments.Timeline{}
 	for _, rec := range recs {
 		if rec.Parent != 0 {
@@ -100,6 +108,21 @@ func (r *Report) settlePrefixes(recs map[uint32]segments.Timeline, bases []snaps
 		}
 		return false
 	}
+	// leftBehind reports whether child c of a timeline with a hole from
+	// `from` on needs none of the hole: no intact segment of its own, and
+	// a newer timeline in its place for every position of the hole.
+	var leftBehind func(c segments.Timeline, from uint64, depth int) bool
+	leftBehind = func(c segments.Timeline, from uint64, depth int) bool {
+		if held[c.ID] || len(children[c.ID]) == 0 || depth > len(recs) {
+			return false
+		}
+		for _, k := range children[c.ID] {
+			if k.ForkIndex >= from && !subtreeBase(k.ID, 0) && !leftBehind(k, from, depth+1) {
+				return false
+			}
+		}
+		return true
+	}
 	r.Gaps = slices.DeleteFunc(r.Gaps, func(g Gap) bool {
 		rec, ok := recs[g.Timeline]
 		if !ok || g.From != rec.StartIndex {
@@ -117,7 +140,7 @@ func (r *Report) settlePrefixes(recs map[uint32]segments.Timeline, bases []snaps
 			if c.ForkIndex < g.From {
 				continue // shares none of the hole
 			}
-			if !baseOn(g.Timeline, min(g.To, c.ForkIndex)) && !subtreeBase(c.ID, 0) {
+			if !baseOn(g.Timeline, min(g.To, c.ForkIndex)) && !subtreeBase(c.ID, 0) && !leftBehind(c, g.From, 0) {
 				return false
 			}
 		}

@@ -99,3 +99,57 @@ func TestVerifyPrefixHoles(t *testing.T) {
 		})
 	}
 }
+
+// A prune on the newest timeline's behalf removes every segment of the
+// timelines it left behind: a child whose own entries are all gone, and
+// whose children share none of its history, needs nothing of its parent
+// either (soak seed 20261202 run 24: timeline 5 forked from 4 at 430,
+// timeline 6 from 5 at 277, before timeline 4's first entry 285). Only
+// when a child of the left-behind one still shares the hole is it a gap.
+func TestVerifyLeftBehindChain(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		name     string
+		fork3    uint64 // timeline 3's fork from timeline 2
+		wantGaps int
+	}{
+		{"grandchild shares none of the hole", 0, 0},
+		{"grandchild shares the hole", 70, 2},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t, newMem(), wal.FormatBinary, 12)
+			f.timeline(t, segments.Timeline{ID: 1, StartIndex: 1}, 100)
+			f.timeline(t, segments.Timeline{ID: 2, Parent: 1, ForkIndex: 60, StartIndex: 61}, 20)
+			start3 := c.fork3 + 1
+			if c.fork3 == 0 {
+				start3 = 200
+			}
+			f.timeline(t, segments.Timeline{ID: 3, Parent: 2, ForkIndex: c.fork3, StartIndex: start3}, 20)
+			for tl, keys := range map[uint32][]string{1: f.keys[1], 2: f.keys[2]} {
+				for _, key := range keys {
+					n, err := segments.ParseSegmentKey(key)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if tl == 2 || n.Last < 50 {
+						if err := f.st.Delete(ctx, key); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+			}
+			r, err := Verify(ctx, f.st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var b strings.Builder
+			r.Describe(&b)
+			if len(r.Gaps) != c.wantGaps || r.OK() != (c.wantGaps == 0) {
+				t.Fatalf("%d gaps, want %d:\n%s", len(r.Gaps), c.wantGaps, b.String())
+			}
+			if c.wantGaps == 0 && (len(r.Retired) != 1 || r.Retired[0].Timeline != 1) {
+				t.Fatalf("want timeline 1's hole retired:\n%s", b.String())
+			}
+		})
+	}
+}
