@@ -67,6 +67,8 @@ type Options struct {
 	Snapshot SnapshotOptions
 	// Retention makes the agent prune its stores on a schedule.
 	Retention RetentionOptions
+	// Compaction makes the agent merge small segments in its stores.
+	Compaction CompactionOptions
 	// Lease configures the per-store leases (lease.json) that keep a second
 	// agent off a prefix this one ships to.
 	Lease LeaseOptions
@@ -98,7 +100,8 @@ type Agent struct {
 	sourceBroken atomic.Bool   // sourceErr != ""
 
 	shippers   []*shipper
-	leases     *leaseSet // one per store; ready says whether a store may be written
+	compaction []*compactState // per store, as shippers
+	leases     *leaseSet       // one per store; ready says whether a store may be written
 	sealerDone chan struct{}
 	spoolFreed chan struct{} // signalled when spool items are removed
 
@@ -197,6 +200,8 @@ func New(opt Options) (*Agent, error) {
 	a := &Agent{opt: opt, log: opt.Logger, tail: tail, sealerDone: make(chan struct{}), spoolFreed: make(chan struct{}, 1), snapReqs: make(chan snapReq), info: map[string]itemInfo{}}
 	for _, s := range opt.Stores {
 		a.shippers = append(a.shippers, newShipper(a, s))
+		a.compaction = append(a.compaction, &compactState{settled: map[uint32]uint64{}, dirty: map[uint32]bool{}})
+		a.shippers[len(a.shippers)-1].compaction = a.compaction[len(a.compaction)-1]
 	}
 	a.metrics = newMetrics(a)
 	if err := a.openState(); err != nil {
@@ -297,10 +302,11 @@ func (a *Agent) Run(ctx context.Context) error {
 		g.Go(func() error { return sh.run(shipCtx) })
 	}
 	snapCtx, stopSnaps := context.WithCancel(ctx)
-	snapDone := make(chan struct{}, 2)
+	snapDone := make(chan struct{}, 3)
 	go func() { defer func() { snapDone <- struct{}{} }(); a.runSnapshots(snapCtx) }()
 	go func() { defer func() { snapDone <- struct{}{} }(); a.runRetention(snapCtx) }()
-	defer func() { stopSnaps(); <-snapDone; <-snapDone }()
+	go func() { defer func() { snapDone <- struct{}{} }(); a.runCompaction(snapCtx) }()
+	defer func() { stopSnaps(); <-snapDone; <-snapDone; <-snapDone }()
 	if ln != nil {
 		httpCtx, stopHTTP := context.WithCancel(context.Background())
 		defer stopHTTP()

@@ -18,6 +18,8 @@ type metrics struct {
 	timelinesStarted *prometheus.CounterVec
 	snapshots        *prometheus.CounterVec
 	pruned           *prometheus.CounterVec
+	compacted        *prometheus.CounterVec
+	compactDeleted   *prometheus.CounterVec
 }
 
 func newMetrics(a *Agent) *metrics {
@@ -39,7 +41,12 @@ func newMetrics(a *Agent) *metrics {
 		Help: "Base snapshots attempted, by result."}, []string{"result"})
 	m.pruned = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "walship_store_pruned_objects_total",
 		Help: "Objects deleted by scheduled prunes, per store."}, store)
-	m.reg.MustRegister(m.uploadedBytes, m.uploadedObjects, m.retries, m.reconciles, m.gaps, m.timelinesStarted, m.snapshots, m.pruned)
+	m.compacted = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "walship_store_compacted_segments_total",
+		Help: "Segments merged into larger ones by compaction, per store."}, store)
+	m.compactDeleted = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "walship_store_compaction_deleted_total",
+		Help: "Segments deleted by compaction after their entries were found in a larger one, per store."}, store)
+	m.reg.MustRegister(m.uploadedBytes, m.uploadedObjects, m.retries, m.reconciles, m.gaps, m.timelinesStarted, m.snapshots, m.pruned,
+		m.compacted, m.compactDeleted)
 	m.reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "walship_sealed_index", Help: "Last entry sealed into the spool."},
 			func() float64 { return float64(a.Status().Sealed) }),

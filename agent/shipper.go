@@ -28,6 +28,8 @@ type shipper struct {
 	notify   chan struct{}
 	records  map[uint32]bool // timeline records known to be in the store
 	degraded atomic.Bool
+	// compaction learns which timelines got segments.
+	compaction *compactState
 	// unusedChecked: a fresh agent saw no other backup in the store.
 	unusedChecked bool
 }
@@ -131,6 +133,9 @@ func (s *shipper) awaitLease(ctx context.Context) error {
 
 // shipped records a verified upload.
 func (s *shipper) shipped(item string) error {
+	if n, err := parseItem(item); err == nil {
+		s.compaction.shippedTo(n.Timeline)
+	}
 	return s.a.advance(s.id, item, "store "+s.store.Name+" is back after segments were dropped for it (spool bound); its history restarts on this timeline")
 }
 

@@ -9,12 +9,14 @@ import (
 	"context"
 	"errors"
 	"io"
+	"time"
 )
 
 // ObjectInfo describes one stored object.
 type ObjectInfo struct {
-	Key  string // full key, relative to the store's prefix
-	Size int64  // bytes
+	Key     string    // full key, relative to the store's prefix
+	Size    int64     // bytes
+	ModTime time.Time // when the store last wrote the object (its clock), in UTC; zero when the store does not say
 }
 
 // Store is an object store seen through a key prefix. Keys are relative to the
@@ -52,13 +54,17 @@ type Store interface {
 	// per-call timeout may run until then.
 	Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error)
 
-	// Stat returns the object's size, or an ErrNotFound error.
+	// Stat returns the object's size, or an ErrNotFound error. It may fill
+	// ModTime too (every store in this module does); callers must accept a
+	// zero one.
 	Stat(ctx context.Context, key string) (ObjectInfo, error)
 
 	// List calls fn for every object whose key starts with prefix and sorts
 	// strictly after after (byte-wise), in ascending key order. An empty after
 	// starts at the beginning of prefix. Listing pages through the service as
-	// needed; it stops with fn's error if fn returns one.
+	// needed; it stops with fn's error if fn returns one. Every ObjectInfo
+	// it hands to fn carries ModTime, the store's own clock at the object's
+	// last write, in UTC (it may differ from the caller's clock).
 	List(ctx context.Context, prefix, after string, fn func(ObjectInfo) error) error
 
 	// Delete removes key. Deleting a missing key is not an error.

@@ -18,18 +18,19 @@ import (
 
 // Config is the whole file. See DESIGN.md for an example.
 type Config struct {
-	Source      Source    `yaml:"source"`
-	State       string    `yaml:"state"`
-	Seal        Seal      `yaml:"seal"`
-	Compression string    `yaml:"compression"`
-	Stores      []Store   `yaml:"stores"`
-	Limits      Limits    `yaml:"limits"`
-	Metrics     Metrics   `yaml:"metrics"`
-	Spool       Spool     `yaml:"spool"`
-	Retry       Retry     `yaml:"retry"`
-	Timeouts    Timeouts  `yaml:"timeouts"`
-	Snapshot    Snapshot  `yaml:"snapshot"`
-	Retention   Retention `yaml:"retention"`
+	Source      Source     `yaml:"source"`
+	State       string     `yaml:"state"`
+	Seal        Seal       `yaml:"seal"`
+	Compression string     `yaml:"compression"`
+	Stores      []Store    `yaml:"stores"`
+	Limits      Limits     `yaml:"limits"`
+	Metrics     Metrics    `yaml:"metrics"`
+	Spool       Spool      `yaml:"spool"`
+	Retry       Retry      `yaml:"retry"`
+	Timeouts    Timeouts   `yaml:"timeouts"`
+	Snapshot    Snapshot   `yaml:"snapshot"`
+	Retention   Retention  `yaml:"retention"`
+	Compaction  Compaction `yaml:"compaction"`
 }
 
 // Snapshot says how and when base snapshots are taken. Exactly one way:
@@ -51,6 +52,20 @@ type Retention struct {
 	Window    Duration `yaml:"window"`    // every point in the last D stays restorable (0: all)
 	Interval  Duration `yaml:"interval"`  // how often the agent prunes (0: never; 'walship prune' always works)
 }
+
+// Compaction says how the agent merges each store's small segments into
+// larger ones (package compact). On by default.
+type Compaction struct {
+	Enabled  *bool      `yaml:"enabled"`   // default true
+	Interval Duration   `yaml:"interval"`  // how often a store with work is compacted; default 1m
+	Levels   []Duration `yaml:"levels"`    // merge windows, shortest first; default [1m, 1h]
+	Delay    Duration   `yaml:"delay"`     // after a window ends; default 1m
+	Grace    Duration   `yaml:"grace"`     // before merged segments are deleted; default 1h
+	MaxBytes Size       `yaml:"max_bytes"` // of inputs per merged segment; default 256MiB
+}
+
+// On says whether the agent compacts.
+func (c Compaction) On() bool { return c.Enabled == nil || *c.Enabled }
 
 // Spool bounds the local spool of sealed segments.
 type Spool struct {
@@ -184,6 +199,14 @@ func (c *Config) check() error {
 	if c.Retention.Snapshots < 0 {
 		return errors.New("retention.snapshots must be >= 0")
 	}
+	for i, l := range c.Compaction.Levels {
+		if d := time.Duration(l); d < time.Second || i > 0 && (d <= time.Duration(c.Compaction.Levels[i-1]) || d%time.Duration(c.Compaction.Levels[i-1]) != 0) {
+			return fmt.Errorf("compaction.levels %v: want windows of at least 1s, shortest first, each a whole multiple of the one before (e.g. [1m, 1h])", durations(c.Compaction.Levels))
+		}
+	}
+	if c.Compaction.Interval < 0 || c.Compaction.Delay < 0 || c.Compaction.Grace < 0 || c.Compaction.MaxBytes < 0 {
+		return errors.New("compaction: interval, delay, grace and max_bytes must not be negative")
+	}
 	if t := time.Duration(c.Timeouts.Call); t != 0 && t < time.Second {
 		return fmt.Errorf("timeouts.call %v: want at least 1s (a store's answer can take that long)", t)
 	}
@@ -243,4 +266,13 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	}
 	*d = Duration(v)
 	return nil
+}
+
+// durations prints a list of durations as YAML would take it.
+func durations(ds []Duration) string {
+	parts := make([]string, len(ds))
+	for i, d := range ds {
+		parts[i] = time.Duration(d).String()
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
 }

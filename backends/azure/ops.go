@@ -171,11 +171,14 @@ func (s *Store) Stat(ctx context.Context, key string) (backends.ObjectInfo, erro
 	if err != nil {
 		return backends.ObjectInfo{}, s.classify("stat", key, err)
 	}
-	var n int64
+	oi := backends.ObjectInfo{Key: key}
 	if p.ContentLength != nil {
-		n = *p.ContentLength
+		oi.Size = *p.ContentLength
 	}
-	return backends.ObjectInfo{Key: key, Size: n}, nil
+	if p.LastModified != nil {
+		oi.ModTime = p.LastModified.UTC()
+	}
+	return oi, nil
 }
 
 // List implements backends.Store with the flat pager; `after` is applied by
@@ -204,11 +207,16 @@ func (s *Store) List(ctx context.Context, prefix, after string, fn func(backends
 			if key <= after || !strings.HasPrefix(key, prefix) || backends.ValidKey(key) != nil {
 				continue
 			}
-			var n int64
-			if it.Properties != nil && it.Properties.ContentLength != nil {
-				n = *it.Properties.ContentLength
+			oi := backends.ObjectInfo{Key: key}
+			if p := it.Properties; p != nil {
+				if p.ContentLength != nil {
+					oi.Size = *p.ContentLength
+				}
+				if p.LastModified != nil {
+					oi.ModTime = p.LastModified.UTC()
+				}
 			}
-			if err := fn(backends.ObjectInfo{Key: key, Size: n}); err != nil {
+			if err := fn(oi); err != nil {
 				return err
 			}
 		}

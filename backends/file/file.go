@@ -218,7 +218,7 @@ func (s *Store) Stat(ctx context.Context, key string) (backends.ObjectInfo, erro
 	if !fi.Mode().IsRegular() {
 		return backends.ObjectInfo{}, fmt.Errorf("stat %s: %w", key, backends.ErrNotFound)
 	}
-	return backends.ObjectInfo{Key: key, Size: fi.Size()}, nil
+	return backends.ObjectInfo{Key: key, Size: fi.Size(), ModTime: fi.ModTime().UTC()}, nil
 }
 
 // List implements backends.Store. It walks only the directory that holds the
@@ -258,7 +258,7 @@ func (s *Store) List(ctx context.Context, prefix, after string, fn func(backends
 		if err != nil {
 			return nil // removed while listing
 		}
-		infos = append(infos, backends.ObjectInfo{Key: key, Size: fi.Size()})
+		infos = append(infos, backends.ObjectInfo{Key: key, Size: fi.Size(), ModTime: fi.ModTime().UTC()})
 		return nil
 	})
 	if err != nil {

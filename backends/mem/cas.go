@@ -32,10 +32,10 @@ func (s *Store) PutIf(ctx context.Context, key string, r io.ReadSeeker, size int
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cur, ok := s.objects[key]
-	if match == "" && ok || match != "" && (!ok || version(cur) != match) {
+	if match == "" && ok || match != "" && (!ok || version(cur.b) != match) {
 		return "", backends.Conflict(key, match)
 	}
-	s.objects[key] = bytes.Clone(b)
+	s.objects[key] = newObject(bytes.Clone(b))
 	return version(b), nil
 }
 
@@ -48,11 +48,12 @@ func (s *Store) GetVersion(ctx context.Context, key string) ([]byte, string, err
 		return nil, "", fmt.Errorf("get-version %s: %w", key, err)
 	}
 	s.mu.RLock()
-	b, ok := s.objects[key]
+	o, ok := s.objects[key]
 	s.mu.RUnlock()
 	if !ok {
 		return nil, "", fmt.Errorf("get-version %s: %w", key, backends.ErrNotFound)
 	}
+	b := o.b
 	if len(b) > backends.MaxSwapSize {
 		return nil, "", backends.Permanent(fmt.Errorf("get-version %s: object exceeds %d bytes", key, backends.MaxSwapSize))
 	}

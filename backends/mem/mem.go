@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/walship/walship/backends"
 )
@@ -19,9 +20,18 @@ import (
 // Store holds objects in a map guarded by a mutex.
 type Store struct {
 	mu      sync.RWMutex
-	objects map[string][]byte
+	objects map[string]object
 	name    string
 }
+
+// object is one stored object: its bytes and when it was written.
+type object struct {
+	b   []byte
+	mod time.Time // UTC
+}
+
+// newObject stamps b with the time of the write.
+func newObject(b []byte) object { return object{b: b, mod: time.Now().UTC()} }
 
 var stores atomic.Int64
 
@@ -31,7 +41,7 @@ var _ backends.Store = (*Store)(nil)
 // Each store gets its own name ("mem://N"), so several can be configured at
 // once.
 func New() *Store {
-	return &Store{objects: make(map[string][]byte), name: fmt.Sprintf("mem://%d", stores.Add(1))}
+	return &Store{objects: make(map[string]object), name: fmt.Sprintf("mem://%d", stores.Add(1))}
 }
 
 // Put implements backends.Store.
@@ -58,7 +68,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.ReadSeeker, size int64
 	if _, ok := s.objects[key]; ok {
 		return fmt.Errorf("put %s: %w", key, backends.ErrExists)
 	}
-	s.objects[key] = buf.Bytes()
+	s.objects[key] = newObject(buf.Bytes())
 	return nil
 }
 
@@ -68,11 +78,12 @@ func (s *Store) Get(ctx context.Context, key string, offset, length int64) (io.R
 		return nil, fmt.Errorf("get %s: %w", key, err)
 	}
 	s.mu.RLock()
-	b, ok := s.objects[key]
+	o, ok := s.objects[key]
 	s.mu.RUnlock()
 	if !ok {
 		return nil, fmt.Errorf("get %s: %w", key, backends.ErrNotFound)
 	}
+	b := o.b
 	if offset < 0 || offset > int64(len(b)) {
 		return nil, backends.Permanent(fmt.Errorf("get %s: offset %d outside object of %d bytes", key, offset, len(b)))
 	}
@@ -89,21 +100,21 @@ func (s *Store) Stat(ctx context.Context, key string) (backends.ObjectInfo, erro
 		return backends.ObjectInfo{}, fmt.Errorf("stat %s: %w", key, err)
 	}
 	s.mu.RLock()
-	b, ok := s.objects[key]
+	o, ok := s.objects[key]
 	s.mu.RUnlock()
 	if !ok {
 		return backends.ObjectInfo{}, fmt.Errorf("stat %s: %w", key, backends.ErrNotFound)
 	}
-	return backends.ObjectInfo{Key: key, Size: int64(len(b))}, nil
+	return backends.ObjectInfo{Key: key, Size: int64(len(o.b)), ModTime: o.mod}, nil
 }
 
 // List implements backends.Store.
 func (s *Store) List(ctx context.Context, prefix, after string, fn func(backends.ObjectInfo) error) error {
 	s.mu.RLock()
 	var infos []backends.ObjectInfo
-	for k, b := range s.objects {
+	for k, o := range s.objects {
 		if strings.HasPrefix(k, prefix) && k > after {
-			infos = append(infos, backends.ObjectInfo{Key: k, Size: int64(len(b))})
+			infos = append(infos, backends.ObjectInfo{Key: k, Size: int64(len(o.b)), ModTime: o.mod})
 		}
 	}
 	s.mu.RUnlock()
@@ -131,16 +142,17 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 }
 
 // Corrupt flips one bit of a stored object, for tests of damage detection.
+// The object keeps its ModTime: rot is not a write.
 func (s *Store) Corrupt(key string, offset int) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b, ok := s.objects[key]
-	if !ok || offset >= len(b) {
+	o, ok := s.objects[key]
+	if !ok || offset >= len(o.b) {
 		return fmt.Errorf("corrupt %s: %w", key, backends.ErrNotFound)
 	}
-	c := bytes.Clone(b)
+	c := bytes.Clone(o.b)
 	c[offset] ^= 0x01
-	s.objects[key] = c
+	s.objects[key] = object{b: c, mod: o.mod}
 	return nil
 }
 

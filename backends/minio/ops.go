@@ -145,7 +145,7 @@ func (s *Store) Stat(ctx context.Context, key string) (backends.ObjectInfo, erro
 	if err != nil {
 		return backends.ObjectInfo{}, s.classify("stat", key, err)
 	}
-	return backends.ObjectInfo{Key: key, Size: oi.Size}, nil
+	return backends.ObjectInfo{Key: key, Size: oi.Size, ModTime: oi.LastModified.UTC()}, nil
 }
 
 // List implements backends.Store with ListObjectsV2 (StartAfter seeks on
@@ -168,7 +168,7 @@ func (s *Store) List(ctx context.Context, prefix, after string, fn func(backends
 		if key <= after || !strings.HasPrefix(key, prefix) || backends.ValidKey(key) != nil {
 			continue
 		}
-		if err := fn(backends.ObjectInfo{Key: key, Size: o.Size}); err != nil {
+		if err := fn(backends.ObjectInfo{Key: key, Size: o.Size, ModTime: o.LastModified.UTC()}); err != nil {
 			return err
 		}
 	}

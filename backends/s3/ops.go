@@ -186,7 +186,7 @@ func (s *Store) Stat(ctx context.Context, key string) (backends.ObjectInfo, erro
 	if err != nil {
 		return backends.ObjectInfo{}, s.classify("stat", key, err)
 	}
-	return backends.ObjectInfo{Key: key, Size: aws.ToInt64(out.ContentLength)}, nil
+	return backends.ObjectInfo{Key: key, Size: aws.ToInt64(out.ContentLength), ModTime: aws.ToTime(out.LastModified).UTC()}, nil
 }
 
 // List implements backends.Store with ListObjectsV2: Prefix and StartAfter
@@ -214,7 +214,7 @@ func (s *Store) List(ctx context.Context, prefix, after string, fn func(backends
 			if key <= after || !strings.HasPrefix(key, prefix) || backends.ValidKey(key) != nil {
 				continue
 			}
-			if err := fn(backends.ObjectInfo{Key: key, Size: aws.ToInt64(o.Size)}); err != nil {
+			if err := fn(backends.ObjectInfo{Key: key, Size: aws.ToInt64(o.Size), ModTime: aws.ToTime(o.LastModified).UTC()}); err != nil {
 				return err
 			}
 		}

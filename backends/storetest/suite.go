@@ -12,6 +12,7 @@ import (
 	"io"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/walship/walship/backends"
 )
@@ -205,15 +206,33 @@ func testRange(t *testing.T, s backends.Store) {
 	}
 }
 
+// modTimeSlack is how far a listed ModTime may be from the test's clock: the
+// objects were just written, but a server's clock may drift from ours.
+const modTimeSlack = 10 * time.Minute
+
+// listAll lists prefix after after and returns the keys. Every object it
+// lists was put by the test just now, so each must carry a ModTime near the
+// test's clock.
 func listAll(t *testing.T, s backends.Store, prefix, after string) []string {
 	t.Helper()
-	var keys []string
+	var infos []backends.ObjectInfo
 	err := s.List(context.Background(), prefix, after, func(oi backends.ObjectInfo) error {
-		keys = append(keys, oi.Key)
+		infos = append(infos, oi)
 		return nil
 	})
 	if err != nil {
 		t.Fatalf("list %q after %q: %v", prefix, after, err)
+	}
+	now := time.Now()
+	keys := make([]string, 0, len(infos))
+	for _, oi := range infos {
+		if oi.ModTime.IsZero() {
+			t.Fatalf("list %q after %q: %s has no ModTime", prefix, after, oi.Key)
+		}
+		if d := now.Sub(oi.ModTime); d > modTimeSlack || d < -modTimeSlack {
+			t.Fatalf("list %q after %q: %s has ModTime %v, %v from now (%v)", prefix, after, oi.Key, oi.ModTime, d, now)
+		}
+		keys = append(keys, oi.Key)
 	}
 	return keys
 }

@@ -22,6 +22,7 @@ usage:
   walship mark STORE_URL --delete NAME
   walship verify STORE_URL [--json]
   walship prune STORE_URL [--dry-run] [--snapshots N] [--window D]   # or: prune --config FILE
+  walship compact STORE_URL [--dry-run] [--grace D]   # merge small segments now; or: compact --config FILE
   walship status [--addr HOST:PORT | --config FILE]   # a running agent's progress, per store
   walship copy --config FILE --from NAME --to NAME   # backfill a store from another
   walship snapshot [--addr HOST:PORT | --config FILE] # ask the running agent for a base snapshot now
@@ -57,6 +58,7 @@ var commands = map[string]func(args []string, stdout io.Writer) error{
 	"status":    cmdStatus,
 	"copy":      cmdCopy,
 	"prune":     cmdPrune,
+	"compact":   cmdCompact,
 	"mark":      cmdMark,
 	"snapshot":  cmdSnapshot,
 }

@@ -6,16 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/walship/walship/agent"
 	"github.com/walship/walship/retention"
-	"github.com/walship/walship/throttle"
 )
 
 func cmdPrune(args []string, stdout io.Writer) error {
@@ -30,89 +26,38 @@ func cmdPrune(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
-		return err
-	}
-	var urls []string
-	switch {
-	case cfg != nil && len(pos) == 0:
-	case cfg == nil && len(pos) == 1:
-		urls = pos
-	default:
-		return usageError("want one STORE_URL (or --config FILE), got %d arguments", len(pos))
-	}
-	if *only != "" && cfg == nil {
-		return usageError("--store needs --config")
-	}
-	var pol retention.Policy
-	if cfg != nil {
-		pol = retention.Policy{Snapshots: cfg.Retention.Snapshots, Window: time.Duration(cfg.Retention.Window)}
-	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if set["snapshots"] {
-		if *snaps < 0 {
-			return usageError("--snapshots %d: want 0 (keep all) or more", *snaps)
-		}
-		pol.Snapshots = *snaps
+	if set["snapshots"] && *snaps < 0 {
+		return usageError("--snapshots %d: want 0 (keep all) or more", *snaps)
 	}
+	var win time.Duration
 	if set["window"] {
-		if pol.Window, err = parseWindow(*window); err != nil {
+		if win, err = parseWindow(*window); err != nil {
 			return usageError("--window %q: %v", *window, err)
 		}
 	}
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	stores, err := openStores(ctx, urls, cfg)
+	tg, err := openTargets(pos, *cfgPath, *only)
 	if err != nil {
 		return err
 	}
-	defer closeStores(stores)
-	if *only != "" {
-		var picked []agent.Store
-		for _, s := range stores {
-			if s.Name == *only {
-				picked = append(picked, s)
-			}
-		}
-		if len(picked) == 0 {
-			return usageError("--store %q: no store of that name in the config", *only)
-		}
-		stores = picked
+	defer tg.stop()
+	var pol retention.Policy
+	if tg.cfg != nil {
+		pol = retention.Policy{Snapshots: tg.cfg.Retention.Snapshots, Window: time.Duration(tg.cfg.Retention.Window)}
 	}
-	if cfg != nil {
-		global, err := throttle.New(limitsConfig(cfg.Limits))
-		if err != nil {
-			return usageError("limits: %v", err)
-		}
-		stores = throttled(stores, global)
-		ctx = throttle.WithPriority(ctx, throttle.Low)
+	if set["snapshots"] {
+		pol.Snapshots = *snaps
+	}
+	if set["window"] {
+		pol.Window = win
 	}
 
 	// Every store is pruned by what it holds itself, at the same moment.
 	now := time.Now()
-	var failed []string
-	for _, s := range stores {
-		if len(stores) > 1 {
-			fmt.Fprintf(stdout, "== store %s\n", s.Name)
-		}
-		if err := pruneStore(ctx, s, pol, now, *dryRun, *list, stdout); err != nil {
-			if ctx.Err() != nil {
-				return err
-			}
-			if len(stores) == 1 {
-				return err
-			}
-			fmt.Fprintf(stdout, "store %s: %v\n", s.Name, err)
-			failed = append(failed, s.Name)
-		}
-	}
-	if len(failed) > 0 {
-		return fmt.Errorf("prune failed for %d of %d stores: %s (see above)", len(failed), len(stores), strings.Join(failed, ", "))
-	}
-	return nil
+	return tg.each("prune", stdout, func(s agent.Store) error {
+		return pruneStore(tg.ctx, s, pol, now, *dryRun, *list, stdout)
+	})
 }
 
 func pruneStore(ctx context.Context, s agent.Store, pol retention.Policy, now time.Time, dryRun, list bool, stdout io.Writer) error {

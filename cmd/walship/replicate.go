@@ -156,6 +156,7 @@ func cmdReplicate(args []string, stdout io.Writer) error {
 			Policy:   retention.Policy{Snapshots: cfg.Retention.Snapshots, Window: time.Duration(cfg.Retention.Window)},
 			Interval: time.Duration(cfg.Retention.Interval),
 		},
+		Compaction: agentCompaction(cfg, codec),
 	})
 	if err != nil {
 		return err

@@ -1,0 +1,131 @@
+package agent
+
+import (
+	"context"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/walship/walship/compact"
+)
+
+// CompactionOptions make the agent merge each store's small segments into
+// larger ones (package compact) in the background.
+type CompactionOptions struct {
+	compact.Options
+	Interval time.Duration // how often a store with work is compacted; 0: never
+}
+
+// compactState is what the agent remembers of one store's compaction:
+// where each timeline is settled (the next pass lists from there), which
+// timelines got new segments or still have work.
+type compactState struct {
+	mu      sync.Mutex
+	full    bool              // a whole listing was done once
+	settled map[uint32]uint64 // per timeline: list from here
+	dirty   map[uint32]bool   // shipped to, or work left
+}
+
+// shippedTo notes a segment shipped on timeline tl.
+func (c *compactState) shippedTo(tl uint32) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	c.dirty[tl] = true
+	c.mu.Unlock()
+}
+
+// scope takes the timelines to compact now; nil means the whole store
+// (the first pass), empty means nothing to do.
+func (c *compactState) scope() []compact.Scope {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.full {
+		clear(c.dirty)
+		return nil
+	}
+	out := []compact.Scope{}
+	for _, tl := range slices.Sorted(maps.Keys(c.dirty)) {
+		out = append(out, compact.Scope{Timeline: tl, After: c.settled[tl]})
+	}
+	clear(c.dirty)
+	return out
+}
+
+// done records a pass: settled positions, and the timelines with work left
+// (all in scope, if the pass failed).
+func (c *compactState) done(scope []compact.Scope, res compact.Result, failed bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if scope == nil && !failed {
+		c.full = true
+	}
+	maps.Copy(c.settled, res.Settled)
+	for _, tl := range res.Pending {
+		c.dirty[tl] = true
+	}
+	if failed {
+		for _, s := range scope {
+			c.dirty[s.Timeline] = true
+		}
+	}
+}
+
+// runCompaction compacts every healthy store each Interval, each only when
+// it has work: the first pass lists the whole store, later ones only the
+// timelines that got segments or have work left, from where they settled.
+// An idle agent with nothing left makes no request. Failures are logged;
+// the next interval tries again.
+func (a *Agent) runCompaction(ctx context.Context) {
+	if a.opt.Compaction.Interval <= 0 {
+		return
+	}
+	o := a.opt.Compaction.Options
+	o.TempDir = filepath.Join(a.opt.StateDir, "compact")
+	// Outputs being built when the agent was killed are left here.
+	if err := os.RemoveAll(o.TempDir); err != nil {
+		a.log.Error("compaction off: cannot clear its temporary directory", "dir", o.TempDir, "err", err)
+		return
+	}
+	if err := os.MkdirAll(o.TempDir, 0o700); err != nil {
+		a.log.Error("compaction off: cannot make its temporary directory", "dir", o.TempDir, "err", err)
+		return
+	}
+	t := time.NewTicker(a.opt.Compaction.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for i, s := range a.opt.Stores {
+			if a.shippers[i].degraded.Load() || !a.leases.writable(s.Store.String()) {
+				continue
+			}
+			cs := a.compaction[i]
+			scope := cs.scope()
+			if scope != nil && len(scope) == 0 {
+				continue
+			}
+			o.Log = a.log.With("store", s.Name)
+			res, err := compact.Pass(throttleLow(ctx), s.Store, o, scope)
+			cs.done(scope, res, err != nil)
+			a.metrics.compacted.WithLabelValues(s.Name).Add(float64(res.Merged))
+			a.metrics.compactDeleted.WithLabelValues(s.Name).Add(float64(res.Deleted))
+			for _, c := range res.Conflicts {
+				a.log.Error("compaction: a segment differs from the larger one that holds its entries; kept (run walship verify)", "store", s.Name, "conflict", c)
+			}
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				a.log.Error("compaction failed; retrying next interval", "store", s.Name, "err", err)
+			}
+		}
+	}
+}

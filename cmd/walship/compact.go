@@ -1,0 +1,117 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/walship/walship/agent"
+	"github.com/walship/walship/compact"
+	"github.com/walship/walship/config"
+	"github.com/walship/walship/segments"
+)
+
+// compactOptions are the config's compaction: settings (defaults where
+// unset).
+func compactOptions(c config.Compaction, codec segments.Codec) compact.Options {
+	o := compact.Options{Codec: codec, Delay: time.Duration(c.Delay), Grace: time.Duration(c.Grace), MaxBytes: int64(c.MaxBytes)}
+	for _, l := range c.Levels {
+		o.Levels = append(o.Levels, time.Duration(l))
+	}
+	return o
+}
+
+// agentCompaction is what replicate gives the agent: off when the config
+// says so, else every interval (default 1m).
+func agentCompaction(cfg *config.Config, codec segments.Codec) agent.CompactionOptions {
+	if !cfg.Compaction.On() {
+		return agent.CompactionOptions{}
+	}
+	every := time.Duration(cfg.Compaction.Interval)
+	if every == 0 {
+		every = time.Minute
+	}
+	return agent.CompactionOptions{Options: compactOptions(cfg.Compaction, codec), Interval: every}
+}
+
+func cmdCompact(args []string, stdout io.Writer) error {
+	fs := newFlagSet("compact", "compact STORE_URL [--dry-run] [--grace D] [--json] | compact --config FILE [--store NAME] [--dry-run]")
+	cfgPath := fs.String("config", "", "YAML config `file`: compact each of its stores by its compaction: section")
+	dryRun := fs.Bool("dry-run", false, "report what a pass would merge and delete; read and change nothing")
+	grace := fs.Duration("grace", compact.DefaultGrace, "delete merged segments only once the segment that holds them is this old (0: at once)")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	only := fs.String("store", "", "with --config: compact only the store of this `name`")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if *grace < 0 {
+		return usageError("--grace %v: want 0 or more", *grace)
+	}
+	tg, err := openTargets(pos, *cfgPath, *only)
+	if err != nil {
+		return err
+	}
+	defer tg.stop()
+	cfg := tg.cfg
+	o := compact.Options{Codec: segments.CodecZstd}
+	if cfg != nil {
+		codec := segments.CodecZstd
+		if cfg.Compression == "none" {
+			codec = segments.CodecNone
+		}
+		o = compactOptions(cfg.Compaction, codec)
+	}
+	o.DryRun = *dryRun
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["grace"] {
+		if o.Grace = *grace; o.Grace == 0 {
+			o.Grace = -1 // at once
+		}
+	}
+	if err := o.Validate(); err != nil {
+		return usageError("%v", err)
+	}
+
+	results := map[string]compact.Result{}
+	out := stdout
+	if *asJSON {
+		out = os.Stderr // stdout holds the JSON alone
+	}
+	err = tg.each("compaction", out, func(s agent.Store) error {
+		start := time.Now()
+		res, err := compact.Pass(tg.ctx, s.Store, o, nil)
+		results[s.Name] = res
+		if !*asJSON {
+			describeCompaction(stdout, res, o.DryRun, time.Since(start))
+		}
+		return err
+	})
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if jerr := enc.Encode(results); jerr != nil && err == nil {
+			err = jerr
+		}
+	}
+	return err
+}
+
+func describeCompaction(w io.Writer, res compact.Result, dry bool, took time.Duration) {
+	verb := "merged"
+	if dry {
+		verb = "would merge"
+	}
+	fmt.Fprintf(w, "%s %d segment(s) into %d; deleted %d segment(s) held by larger ones, %d wait for their grace period; read %d bytes, stored %d, in %v\n",
+		verb, res.Merged, res.Outputs, res.Deleted, res.Waiting, res.BytesRead, res.BytesStore, took.Round(time.Millisecond))
+	for _, c := range res.Conflicts {
+		fmt.Fprintf(w, "CONFLICT %s: kept (see walship verify)\n", c)
+	}
+	if dry {
+		fmt.Fprintln(w, "dry run: nothing read, stored or deleted")
+	}
+}

@@ -1,0 +1,185 @@
+package compact
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/walship/walship/backends"
+	"github.com/walship/walship/segments"
+)
+
+// Scope limits a pass to one timeline's segments from an index on: After
+// is a Result.Settled of an earlier pass, or 0 for all of them.
+type Scope struct {
+	Timeline uint32
+	After    uint64
+}
+
+// Result is what a pass did (or, in a dry run, would do).
+type Result struct {
+	Merged     int   `json:"merged"`      // segments merged into outputs
+	Outputs    int   `json:"outputs"`     // outputs stored
+	Deleted    int   `json:"deleted"`     // contained segments deleted
+	Waiting    int   `json:"waiting"`     // contained segments left for a later pass (grace)
+	BytesRead  int64 `json:"bytes_read"`  // of segments fetched
+	BytesStore int64 `json:"bytes_store"` // of outputs stored
+	// Conflicts are contained segments whose entries differ from their
+	// container's: never deleted.
+	Conflicts []string `json:"conflicts,omitempty"`
+	// Settled gives, per timeline seen, the index a later pass may list
+	// from (Scope.After).
+	Settled map[uint32]uint64 `json:"settled"`
+	// Pending names the timelines where a later pass has work even if
+	// nothing new is shipped: windows still open, segments waiting for
+	// their grace period, a merge that failed.
+	Pending []uint32 `json:"pending,omitempty"`
+}
+
+// Pass compacts st once: for every timeline in scope (nil: every timeline
+// in the store) it lists the segments, deletes the contained ones that
+// may go (see clean), and merges runs level by level. Keys under segments/
+// that do not parse are left alone. A failure of one timeline does not stop
+// the others; the errors come back joined, with what was done.
+func Pass(ctx context.Context, st backends.Store, opt Options, scope []Scope) (Result, error) {
+	o := opt.withDefaults()
+	if err := o.Validate(); err != nil {
+		return Result{}, err
+	}
+	res := Result{Settled: map[uint32]uint64{}}
+	byTL, err := list(ctx, st, scope)
+	if err != nil {
+		return res, err
+	}
+	tls := make([]uint32, 0, len(byTL))
+	for tl := range byTL {
+		tls = append(tls, tl)
+	}
+	slices.Sort(tls)
+	var errs []error
+	for _, tl := range tls {
+		if err := passTimeline(ctx, st, o, tl, byTL[tl], &res); err != nil {
+			if ctx.Err() != nil {
+				return res, err
+			}
+			errs = append(errs, fmt.Errorf("compact timeline %d of %s: %w", tl, st, err))
+		}
+	}
+	return res, errors.Join(errs...)
+}
+
+// list reads the segment keys in scope, by timeline; each scoped timeline
+// is present even with no segment.
+func list(ctx context.Context, st backends.Store, scope []Scope) (map[uint32]*listed, error) {
+	out := map[uint32]*listed{}
+	add := func(oi backends.ObjectInfo) error {
+		name, err := segments.ParseSegmentKey(oi.Key)
+		if err != nil {
+			return nil // not walship's segment key: never touched
+		}
+		l := out[name.Timeline]
+		if l == nil {
+			l = &listed{}
+			out[name.Timeline] = l
+		}
+		l.objs = append(l.objs, object{Key: oi.Key, Size: oi.Size, ModTime: oi.ModTime, Name: name})
+		return nil
+	}
+	if scope == nil {
+		if err := st.List(ctx, segments.SegmentsPrefix, "", add); err != nil {
+			return nil, fmt.Errorf("compact: list %s in %s: %w", segments.SegmentsPrefix, st, err)
+		}
+		return out, nil
+	}
+	for _, s := range scope {
+		if out[s.Timeline] == nil {
+			out[s.Timeline] = &listed{after: s.After}
+		}
+		p := segments.TimelinePrefix(s.Timeline)
+		if err := st.List(ctx, p, segments.SeekKey(s.Timeline, s.After), add); err != nil {
+			return nil, fmt.Errorf("compact: list %s in %s: %w", p, st, err)
+		}
+	}
+	return out, nil
+}
+
+// listed is one timeline's segments from its scope's After on.
+type listed struct {
+	after uint64
+	objs  []object
+}
+
+// passTimeline does one timeline's part of a pass.
+func passTimeline(ctx context.Context, st backends.Store, o Options, tl uint32, l *listed, res *Result) error {
+	top, inner := split(l.objs)
+	next := l.after
+	if n := len(top); n > 0 {
+		next = max(next, top[n-1].Name.Last+1)
+	}
+	var failed error
+	var merged []object // inputs of this pass's merges
+	stop := next        // the first index of a run that failed
+	for _, w := range o.Levels {
+		for _, run := range runs(top, w, o.Delay, o.MaxBytes, o.Now()) {
+			if o.DryRun {
+				res.Merged += len(run)
+				res.Outputs++
+				continue
+			}
+			out, read, err := merge(ctx, st, o, tl, run)
+			res.BytesRead += read
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				failed = errors.Join(failed, err)
+				stop = min(stop, run[0].Name.First)
+				continue
+			}
+			res.Merged += len(run)
+			res.Outputs++
+			res.BytesStore += out.Size
+			o.Log.Info("compaction: merged segments", "store", st.String(), "timeline", tl, "inputs", len(run),
+				"key", out.Key, "window", w, "bytes", out.Size)
+			top = replace(top, run, out)
+			merged = append(merged, run...)
+		}
+	}
+	// The inputs just merged are contained now, beside what was contained
+	// before: delete what may go (with no grace, this pass's inputs too).
+	_, inner = split(slices.Concat(top, innerOf(inner), merged))
+	cr, err := clean(ctx, st, o, inner)
+	res.Deleted += cr.deleted
+	res.Waiting += cr.waiting
+	res.BytesRead += cr.read
+	res.Conflicts = append(res.Conflicts, cr.conflicts...)
+	failed = errors.Join(failed, err)
+	left := inner[:0]
+	for _, c := range inner {
+		if !cr.gone[c.obj.Key] {
+			left = append(left, c)
+		}
+	}
+	s := min(stop, settled(top, left, o.Levels[len(o.Levels)-1], o.Delay, o.Now(), next))
+	res.Settled[tl] = s
+	if s < next || len(left) > 0 || failed != nil {
+		res.Pending = append(res.Pending, tl)
+	}
+	return failed
+}
+
+// replace puts out in top where run's objects were.
+func replace(top, run []object, out object) []object {
+	i := slices.IndexFunc(top, func(o object) bool { return o.Key == run[0].Key })
+	return slices.Replace(top, i, i+len(run), out)
+}
+
+// innerOf is the contained objects themselves.
+func innerOf(cs []contained) []object {
+	out := make([]object, len(cs))
+	for i, c := range cs {
+		out[i] = c.obj
+	}
+	return out
+}
