@@ -37,9 +37,14 @@
 //     throttle.NewStore: configured vs measured bytes/s for each of -limits,
 //     over -limit-secs each.
 //
-// -store all runs all three.
+// -store history (see history.go): a file store holding -segments
+// one-second segments (100,000 by default); restore plans, a restore,
+// verify and a prune plan before and after one compaction pass: time,
+// store requests, objects listed, peak heap.
 //
-// Usage: go run ./bench [-size 256MiB] [-dir DIR] [-store file|minio|multi|all] [-clients minio,s3]
+// -store all runs all four.
+//
+// Usage: go run ./bench [-size 256MiB] [-dir DIR] [-store file|minio|multi|history|all] [-clients minio,s3] [-segments N]
 //
 //	[-rate 20MB] [-lag-secs 25s] [-limits 2MiB,8MiB,32MiB] [-limit-secs 30s]
 package main
@@ -60,7 +65,8 @@ import (
 func main() {
 	sizeFlag := flag.String("size", "256MiB", "source WAL size")
 	dirFlag := flag.String("dir", "", "work dir (default: a temp dir, removed)")
-	storeFlag := flag.String("store", "file", "what to measure: file, minio or all")
+	storeFlag := flag.String("store", "file", "what to measure: file, minio, multi, history or all")
+	segsFlag := flag.Int("segments", 100000, "with -store history: segments in the history")
 	clientsFlag := flag.String("clients", "minio,s3", "with -store minio: the clients to measure (minio = minio-go, s3 = aws-sdk-go-v2)")
 	rateFlag := flag.String("rate", "20MB", "with -store multi: the source write rate per second of the lag runs")
 	lagSecs := flag.Duration("lag-secs", 25*time.Second, "with -store multi: how long each lag run writes")
@@ -91,8 +97,10 @@ func main() {
 		pprof.StopCPUProfile()
 		return
 	}
-	var runFile, runMinIO, runMulti bool
+	var runFile, runMinIO, runMulti, runHistory bool
 	switch *storeFlag {
+	case "history":
+		runHistory = true
 	case "file":
 		runFile = true
 	case "minio":
@@ -100,9 +108,9 @@ func main() {
 	case "multi":
 		runMulti = true
 	case "all":
-		runFile, runMinIO, runMulti = true, true, true
+		runFile, runMinIO, runMulti, runHistory = true, true, true, true
 	default:
-		fail(fmt.Errorf("-store %q: want file, minio, multi or all", *storeFlag))
+		fail(fmt.Errorf("-store %q: want file, minio, multi, history or all", *storeFlag))
 	}
 	mo := multiOptions{lagSecs: *lagSecs, warm: 4 * time.Second, limitSecs: *limitSecs}
 	if runMulti {
@@ -150,6 +158,14 @@ func main() {
 	fmt.Printf("walship bench: %d-core %s/%s, %s, work dir %s\n", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), dir)
 	if runFile {
 		if err := benchFile(filepath.Join(dir, "file"), size); err != nil {
+			fail(err)
+		}
+	}
+	if runHistory {
+		if *segsFlag < 1 {
+			fail(fmt.Errorf("-segments %d: want at least 1", *segsFlag))
+		}
+		if err := benchHistory(filepath.Join(dir, "history"), *segsFlag); err != nil {
 			fail(err)
 		}
 	}
