@@ -42,7 +42,10 @@ func benchHistory(dir string, n int) error {
 		name string
 		run  func(ctx context.Context) error
 	}{
-		{"plan latest", func(ctx context.Context) error { _, err := pitr.MakePlan(ctx, st, pitr.Target{Latest: true}); return err }},
+		{"plan latest", func(ctx context.Context) error {
+			_, err := pitr.MakePlan(ctx, st, pitr.Target{Latest: true})
+			return err
+		}},
 		{"plan index mid", func(ctx context.Context) error { _, err := pitr.MakePlan(ctx, st, pitr.Target{Index: mid}); return err }},
 		{"restore latest", func(ctx context.Context) error {
 			out, err := os.MkdirTemp(dir, "restore")
