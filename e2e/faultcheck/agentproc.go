@@ -54,6 +54,11 @@ func agentConfig(p *Plan, walDir, dataDir, stateDir, metricsAddr string, stores 
 	} else {
 		fmt.Fprintf(&b, "source: {wal: %q, format: %s, timestamp: %q}\n", walDir, p.Format, p.Timestamp)
 	}
+	if p.Compaction {
+		b.WriteString("compaction: {levels: [1s, 4s], delay: 300ms, grace: 2s, interval: 500ms}\n")
+	} else {
+		b.WriteString("compaction: {enabled: false}\n")
+	}
 	fmt.Fprintf(&b, "state: %q\n", stateDir)
 	fmt.Fprintf(&b, "seal: {size: %d, interval: %s}\n", p.SealSize, p.SealInterval)
 	b.WriteString("compression: zstd\nstores:\n")

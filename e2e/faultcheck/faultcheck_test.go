@@ -53,6 +53,9 @@ func TestFaultCheck(t *testing.T) {
 			t.Errorf("fault kinds never injected: %v", m)
 		}
 	}
+	if sum.CompactionRuns == 0 || sum.Merges == 0 {
+		t.Errorf("compaction on in %d runs, %d merges: the checker did not exercise it", sum.CompactionRuns, sum.Merges)
+	}
 	for _, r := range sum.Failed {
 		var b strings.Builder
 		r.Report(&b)

@@ -120,6 +120,8 @@ func (r *run) final(ctx context.Context) error {
 	wg.Wait()
 	// No output may hold a credential.
 	logText, _ := os.ReadFile(r.agent.Log)
+	res.Merges = strings.Count(string(logText), "compaction: merged segments")
+	res.CompactDeletes = strings.Count(string(logText), "compaction: deleted segments")
 	texts := map[string]string{"agent log": string(logText)}
 	for k := range outs {
 		for _, o := range outs[k] {

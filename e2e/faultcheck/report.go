@@ -33,6 +33,9 @@ type RunResult struct {
 	Wrong        int      // wrong answers among the restores
 	LogDir       string
 	TmpfsSkipped bool // mount failed outside CI: no ENOSPC faults
+	// Merges and CompactDeletes count the agent's compaction log lines
+	// (outputs stored, batches of contained segments deleted).
+	Merges, CompactDeletes int
 }
 
 // Failed says whether the run found a problem.
@@ -106,6 +109,8 @@ type Summary struct {
 	Bound              float64
 	StaleSamples       int
 	TmpfsSkipped       int
+	CompactionRuns     int
+	Merges, CompactDel int
 	ExitReasons        map[string]int
 	Failed             []*RunResult
 	Elapsed            time.Duration
@@ -119,6 +124,11 @@ func NewSummary() *Summary {
 // Add counts a run.
 func (s *Summary) Add(r *RunResult) {
 	s.Runs++
+	if r.Plan != nil && r.Plan.Compaction {
+		s.CompactionRuns++
+	}
+	s.Merges += r.Merges
+	s.CompactDel += r.CompactDeletes
 	s.Starts += r.Starts
 	s.Kills += r.Kills
 	s.Exits += len(r.Exits)
@@ -185,6 +195,7 @@ func (s *Summary) Print(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "  truncations: front=%d back=%d back+rewrite=%d\n", s.Trunc["front"], s.Trunc["back"], s.Trunc["back+rewrite"])
 	fmt.Fprintf(w, "  source: %d entries written (%d bytes)\n", s.Written, s.Bytes)
+	fmt.Fprintf(w, "  compaction: on in %d runs, %d merged segments stored, %d batches of merged segments deleted\n", s.CompactionRuns, s.Merges, s.CompactDel)
 	fmt.Fprintf(w, "  restores: %d, entries compared: %d, WRONG ANSWERS: %d, verify problems: %d\n", s.Restores, s.Compared, s.Wrong, s.VerifyProblems)
 	n := 0
 	for _, v := range s.Refusals {
