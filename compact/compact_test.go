@@ -383,3 +383,41 @@ func (l *listCount) List(ctx context.Context, p, a string, fn func(backends.Obje
 		return fn(oi)
 	})
 }
+
+// vanishing deletes the named key just before it is first read: a prune
+// that ran between compaction's listing and its merge.
+type vanishing struct {
+	backends.Store
+	key  string
+	done atomic.Bool
+}
+
+func (v *vanishing) Get(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {
+	if key == v.key && v.done.CompareAndSwap(false, true) {
+		if err := v.Store.Delete(ctx, key); err != nil {
+			return nil, err
+		}
+	}
+	return v.Store.Get(ctx, key, off, n)
+}
+
+// A segment deleted under a pass (by a prune) is not a failure: its run
+// waits for the next pass, which lists again.
+func TestCompactionInputGone(t *testing.T) {
+	ctx := context.Background()
+	st := mem.New()
+	world(t, st)
+	var victim string
+	for k := range rt.Keys(t, st) {
+		if strings.HasPrefix(k, segments.TimelinePrefix(1)) && (victim == "" || k < victim) {
+			victim = k
+		}
+	}
+	res, err := compact.Pass(ctx, &vanishing{Store: st, key: victim}, opts(t, &clock{}), nil)
+	if err != nil {
+		t.Fatalf("pass with an input deleted under it: %v", err)
+	}
+	if len(res.Pending) == 0 || res.Outputs == 0 {
+		t.Fatalf("pass: %+v, want the other runs merged and work left", res)
+	}
+}

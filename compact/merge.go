@@ -61,6 +61,9 @@ func merge(ctx context.Context, st backends.Store, o Options, tl uint32, run []o
 	}()
 	for _, in := range run {
 		r, c, err := openSegment(ctx, st, in)
+		if backends.IsNotFound(err) {
+			return out, read, fmt.Errorf("%w: %v", errGone, err)
+		}
 		if err != nil {
 			return out, read, err
 		}
@@ -130,3 +133,7 @@ func copyEntries(w *segments.Writer, r segments.Reader) error {
 		}
 	}
 }
+
+// errGone: an input went away between the listing and the merge (a prune,
+// or another compactor). Not a failure: the next pass lists again.
+var errGone = errors.New("a segment of the run is gone")

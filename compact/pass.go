@@ -133,7 +133,9 @@ func passTimeline(ctx context.Context, st backends.Store, o Options, tl uint32, 
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
-				failed = errors.Join(failed, err)
+				if !errors.Is(err, errGone) {
+					failed = errors.Join(failed, err)
+				}
 				stop = min(stop, run[0].Name.First)
 				continue
 			}
