@@ -49,6 +49,10 @@ type Options struct {
 	// RetryAttempts is how many times one upload is tried before the store
 	// is marked degraded and reconciled; default 5.
 	RetryAttempts int
+	// UploadsInFlight is how many segments one store uploads at once while
+	// it catches up a backlog (its cursor still advances in order).
+	// Default 4.
+	UploadsInFlight int
 	// RetryBackoff is the first wait between attempts, doubled each time
 	// (with jitter) up to RetryMaxBackoff; defaults 200ms and 10s.
 	RetryBackoff, RetryMaxBackoff time.Duration
@@ -163,6 +167,9 @@ func New(opt Options) (*Agent, error) {
 	}
 	if opt.RetryAttempts <= 0 {
 		opt.RetryAttempts = 5
+	}
+	if opt.UploadsInFlight <= 0 {
+		opt.UploadsInFlight = 4
 	}
 	if opt.RetryBackoff <= 0 {
 		opt.RetryBackoff = 200 * time.Millisecond

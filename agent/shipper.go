@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -30,6 +31,9 @@ type shipper struct {
 	degraded atomic.Bool
 	// compaction learns which timelines got segments.
 	compaction *compactState
+	// prep serializes what precedes each upload (lease, records) among
+	// the uploads in flight.
+	prep sync.Mutex
 	// unusedChecked: a fresh agent saw no other backup in the store.
 	unusedChecked bool
 }
@@ -48,11 +52,11 @@ func (s *shipper) wake() {
 // run ships until ctx ends, or until the sealer stopped and nothing is left.
 func (s *shipper) run(ctx context.Context) error {
 	for {
-		item, ok := s.a.nextItem(s.id)
-		if !ok {
+		items := s.a.nextItems(s.id, s.a.opt.UploadsInFlight)
+		if len(items) == 0 {
 			select {
 			case <-s.a.sealerDone:
-				if _, ok := s.a.nextItem(s.id); !ok {
+				if len(s.a.nextItems(s.id, 1)) == 0 {
 					return nil
 				}
 			case <-s.notify:
@@ -61,7 +65,10 @@ func (s *shipper) run(ctx context.Context) error {
 			}
 			continue
 		}
-		err := s.shipWithRetry(ctx, item)
+		item, err, fatal := s.shipBatch(ctx, items)
+		if fatal != nil {
+			return fatal
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -73,9 +80,6 @@ func (s *shipper) run(ctx context.Context) error {
 			return nil
 		}
 		if err == nil {
-			if err := s.shipped(item); err != nil {
-				return err
-			}
 			continue
 		}
 		s.degraded.Store(true)
@@ -95,6 +99,38 @@ func (s *shipper) run(ctx context.Context) error {
 			return nil // stopped while degraded (shutdown)
 		}
 	}
+}
+
+// shipBatch uploads items (the next ones after the cursor, in order) at
+// once, each with its retries, and then advances the cursor in order over
+// those that succeeded, up to the first that did not: its name and error
+// come back. Uploads after a failed one are in the store already and are
+// found there by the reconcile that follows. fatal is a failure to record
+// an upload (the state dir).
+func (s *shipper) shipBatch(ctx context.Context, items []string) (failed string, err, fatal error) {
+	errs := make([]error, len(items))
+	if len(items) == 1 {
+		errs[0] = s.shipWithRetry(ctx, items[0])
+	} else {
+		var wg sync.WaitGroup
+		for i, it := range items {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = s.shipWithRetry(ctx, it)
+			}()
+		}
+		wg.Wait()
+	}
+	for i, it := range items {
+		if errs[i] != nil {
+			return it, errs[i], nil
+		}
+		if err := s.shipped(it); err != nil {
+			return it, nil, err
+		}
+	}
+	return "", nil, nil
 }
 
 // errNoLease: another agent holds the store's lease, or took it over.
@@ -210,17 +246,22 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// nextItem returns the first sealed item after the store's cursor.
-func (a *Agent) nextItem(id string) (string, bool) {
+// nextItems returns the first n sealed items after the store's cursor.
+func (a *Agent) nextItems(id string, n int) []string {
+	n = max(n, 1)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	cur := a.st.Cursors[id]
+	var out []string
 	for _, it := range a.items {
 		if it > cur {
-			return it, true
+			out = append(out, it)
+			if len(out) == n {
+				break
+			}
 		}
 	}
-	return "", false
+	return out
 }
 
 // pendingItems returns the sealed items after the store's cursor.

@@ -29,16 +29,7 @@ func (s *shipper) ship(ctx context.Context, item string) error {
 	if !s.a.isNewest(item) {
 		ctx = throttle.WithPriority(ctx, throttle.Low)
 	}
-	if err := s.awaitLease(ctx); err != nil {
-		if ctx.Err() != nil {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errNoLease, err)
-	}
-	if err := s.checkUnused(ctx); err != nil {
-		return err
-	}
-	if err := s.ensureTimelines(ctx, name.Timeline); err != nil {
+	if err := s.prepare(ctx, name.Timeline); err != nil {
 		return err
 	}
 	f, err := os.Open(s.a.spool.path(item))
@@ -102,6 +93,24 @@ func (s *shipper) mismatch(key, what string) error {
 
 // ensureTimelines puts the records of tl and its ancestors before the first
 // segment of tl goes to the store.
+// prepare does what must precede a segment's upload, once for the uploads
+// in flight: the store's lease, the check that a fresh agent's store holds
+// no other backup, and the timeline records of the segment's history.
+func (s *shipper) prepare(ctx context.Context, tl uint32) error {
+	s.prep.Lock()
+	defer s.prep.Unlock()
+	if err := s.awaitLease(ctx); err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errNoLease, err)
+	}
+	if err := s.checkUnused(ctx); err != nil {
+		return err
+	}
+	return s.ensureTimelines(ctx, tl)
+}
+
 func (s *shipper) ensureTimelines(ctx context.Context, tl uint32) error {
 	if s.records[tl] {
 		return nil
