@@ -11,7 +11,10 @@
 // share a window that closed at least Options.Delay ago is merged into one
 // segment holding the same entries, at most Options.MaxBytes of inputs per
 // output. A pass works the levels in order, so seconds become minutes and
-// minutes become an hour in the same pass once the hour has closed.
+// minutes become an hour in the same pass once the hour has closed. It
+// lists a timeline's segments in batches of Options.ListBatch, so its
+// memory does not grow with the history, and a later pass may list a
+// timeline only from where the last one settled (Result.Settled).
 //
 // # Keys and readers
 //

@@ -33,6 +33,9 @@ type Options struct {
 	DryRun bool
 	// Log gets one line per output stored and per batch deleted.
 	Log *slog.Logger
+	// ListBatch bounds the segments a pass holds at once (memory); a longer
+	// history is worked through in batches. Default 20,000.
+	ListBatch int
 	// Now is the clock (tests). Default time.Now.
 	Now func() time.Time
 }
@@ -68,6 +71,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.ListBatch <= 0 {
+		o.ListBatch = 20000
 	}
 	if o.Now == nil {
 		o.Now = time.Now

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/walship/walship/backends"
@@ -38,73 +39,81 @@ type Result struct {
 }
 
 // Pass compacts st once: for every timeline in scope (nil: every timeline
-// in the store) it lists the segments, deletes the contained ones that
-// may go (see clean), and merges runs level by level. Keys under segments/
-// that do not parse are left alone. A failure of one timeline does not stop
-// the others; the errors come back joined, with what was done.
+// with a record in the store) it lists the segments, at most
+// Options.ListBatch at a time, merges runs level by level and deletes the
+// contained segments that may go (see clean). Keys under segments/ that do
+// not parse are left alone. A failure of one timeline does not stop the
+// others; the errors come back joined, with what was done.
 func Pass(ctx context.Context, st backends.Store, opt Options, scope []Scope) (Result, error) {
 	o := opt.withDefaults()
 	if err := o.Validate(); err != nil {
 		return Result{}, err
 	}
 	res := Result{Settled: map[uint32]uint64{}}
-	byTL, err := list(ctx, st, scope)
-	if err != nil {
-		return res, err
+	if scope == nil {
+		var err error
+		if scope, err = allTimelines(ctx, st); err != nil {
+			return res, err
+		}
 	}
-	tls := make([]uint32, 0, len(byTL))
-	for tl := range byTL {
-		tls = append(tls, tl)
-	}
-	slices.Sort(tls)
 	var errs []error
-	for _, tl := range tls {
-		if err := passTimeline(ctx, st, o, tl, byTL[tl], &res); err != nil {
+	for _, sc := range scope {
+		if err := passBatches(ctx, st, o, sc, &res); err != nil {
 			if ctx.Err() != nil {
 				return res, err
 			}
-			errs = append(errs, fmt.Errorf("compact timeline %d of %s: %w", tl, st, err))
+			errs = append(errs, fmt.Errorf("compact timeline %d of %s: %w", sc.Timeline, st, err))
 		}
 	}
 	return res, errors.Join(errs...)
 }
 
-// list reads the segment keys in scope, by timeline; each scoped timeline
-// is present even with no segment.
-func list(ctx context.Context, st backends.Store, scope []Scope) (map[uint32]*listed, error) {
-	out := map[uint32]*listed{}
-	add := func(oi backends.ObjectInfo) error {
-		name, err := segments.ParseSegmentKey(oi.Key)
+// passBatches compacts one timeline from sc.After on, one listing batch at
+// a time, so memory stays bounded by the batch whatever the history. A
+// batch cut short by the budget leaves its last window of the last level
+// to the next batch (that window may go on past the cut).
+func passBatches(ctx context.Context, st backends.Store, o Options, sc Scope, res *Result) error {
+	settledAt := uint64(math.MaxUint64)
+	pending := false
+	after := segments.SeekKey(sc.Timeline, sc.After)
+	var errs []error
+	for {
+		objs, more, err := listBatch(ctx, st, sc.Timeline, after, o.ListBatch)
 		if err != nil {
-			return nil // not walship's segment key: never touched
+			return err
 		}
-		l := out[name.Timeline]
-		if l == nil {
-			l = &listed{}
-			out[name.Timeline] = l
+		if more {
+			objs = withoutLastWindow(objs, o.Levels[len(o.Levels)-1])
 		}
-		l.objs = append(l.objs, object{Key: oi.Key, Size: oi.Size, ModTime: oi.ModTime, Name: name})
-		return nil
+		batch := &listed{after: sc.After, objs: objs}
+		if len(objs) > 0 {
+			batch.after = max(sc.After, objs[0].Name.First)
+			after = objs[len(objs)-1].Key
+		}
+		n := len(res.Pending)
+		err = passTimeline(ctx, st, o, sc.Timeline, batch, res)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+		settledAt = min(settledAt, res.Settled[sc.Timeline])
+		pending = pending || len(res.Pending) > n
+		res.Pending = res.Pending[:n]
+		if !more {
+			break
+		}
 	}
-	if scope == nil {
-		if err := st.List(ctx, segments.SegmentsPrefix, "", add); err != nil {
-			return nil, fmt.Errorf("compact: list %s in %s: %w", segments.SegmentsPrefix, st, err)
-		}
-		return out, nil
+	res.Settled[sc.Timeline] = settledAt
+	if pending {
+		res.Pending = append(res.Pending, sc.Timeline)
 	}
-	for _, s := range scope {
-		if out[s.Timeline] == nil {
-			out[s.Timeline] = &listed{after: s.After}
-		}
-		p := segments.TimelinePrefix(s.Timeline)
-		if err := st.List(ctx, p, segments.SeekKey(s.Timeline, s.After), add); err != nil {
-			return nil, fmt.Errorf("compact: list %s in %s: %w", p, st, err)
-		}
-	}
-	return out, nil
+	return errors.Join(errs...)
 }
 
-// listed is one timeline's segments from its scope's After on.
+// listed is one batch of a timeline's segments; after is where a later
+// pass could list from if the batch settles entirely.
 type listed struct {
 	after uint64
 	objs  []object
