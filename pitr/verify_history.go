@@ -109,11 +109,13 @@ func (r *Report) settlePrefixes(recs map[uint32]segments.Timeline, bases []snaps
 		return false
 	}
 	// leftBehind reports whether child c of a timeline with a hole from
-	// `from` on needs none of the hole: no intact segment of its own, and
-	// a newer timeline in its place for every position of the hole.
+	// `from` on needs none of the hole: nothing of its own can be restored
+	// (no intact segment, or its own start retired), and a newer timeline
+	// in its place for every position of the hole.
+	retired := map[uint32]bool{} // timelines whose own start is Retired
 	var leftBehind func(c segments.Timeline, from uint64, depth int) bool
 	leftBehind = func(c segments.Timeline, from uint64, depth int) bool {
-		if held[c.ID] || len(children[c.ID]) == 0 || depth > len(recs) {
+		if held[c.ID] && !retired[c.ID] || len(children[c.ID]) == 0 || depth > len(recs) {
 			return false
 		}
 		for _, k := range children[c.ID] {
@@ -123,7 +125,7 @@ func (r *Report) settlePrefixes(recs map[uint32]segments.Timeline, bases []snaps
 		}
 		return true
 	}
-	r.Gaps = slices.DeleteFunc(r.Gaps, func(g Gap) bool {
+	settle := func(g Gap) bool {
 		rec, ok := recs[g.Timeline]
 		if !ok || g.From != rec.StartIndex {
 			return false
@@ -145,6 +147,12 @@ func (r *Report) settlePrefixes(recs map[uint32]segments.Timeline, bases []snaps
 			}
 		}
 		r.Retired = append(r.Retired, g)
+		retired[g.Timeline] = true
 		return true
-	})
+	}
+	// A child's start retired may retire its parent's: to a fixed point.
+	for n := -1; n != len(r.Gaps); {
+		n = len(r.Gaps)
+		r.Gaps = slices.DeleteFunc(r.Gaps, settle)
+	}
 }

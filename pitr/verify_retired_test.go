@@ -153,3 +153,51 @@ func TestVerifyLeftBehindChain(t *testing.T) {
 		})
 	}
 }
+
+// The shape soak seed 20261202 run 24 left after a prune: timeline 2's
+// prefix and timeline 3's prefix are gone, each keeps a tail that no
+// restore can use, and timeline 4 forks from 3 before timeline 2's first
+// own entry. Every hole is what prune removes; none is a GAP.
+func TestVerifyRetiredChainWithTails(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, newMem(), wal.FormatBinary, 13)
+	f.timeline(t, segments.Timeline{ID: 1, StartIndex: 1}, 60)
+	f.timeline(t, segments.Timeline{ID: 2, Parent: 1, ForkIndex: 40, StartIndex: 41}, 100)  // 41..140
+	f.timeline(t, segments.Timeline{ID: 3, Parent: 2, ForkIndex: 100, StartIndex: 101}, 40) // 101..140
+	f.timeline(t, segments.Timeline{ID: 4, Parent: 3, ForkIndex: 30, StartIndex: 31}, 20)   // 31..50
+	drop := func(tl uint32, below uint64) { // every segment starting before below
+		for _, key := range f.keys[tl] {
+			n, err := segments.ParseSegmentKey(key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n.First < below {
+				if err := f.st.Delete(ctx, key); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	drop(2, 120) // timeline 2 keeps what starts at 120 or later
+	drop(3, 125) // timeline 3 keeps what starts at 125 or later
+	r, err := Verify(ctx, f.st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	r.Describe(&b)
+	if len(r.Gaps) != 0 || len(r.Retired) == 0 || r.Retired[0].Timeline != 2 && r.Retired[len(r.Retired)-1].Timeline != 2 {
+		t.Fatalf("want timeline 2's hole (and 3's, if it has one) retired, no gap:\n%s", b.String())
+	}
+	// Timeline 4 forking at 45 instead needs timeline 2's entries 41..45:
+	// then it is a gap.
+	f.timeline(t, segments.Timeline{ID: 5, Parent: 3, ForkIndex: 45, StartIndex: 46}, 5)
+	if r, err = Verify(ctx, f.st); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Gaps) == 0 {
+		b.Reset()
+		r.Describe(&b)
+		t.Fatalf("a child that needs timeline 2's missing entries, yet no gap:\n%s", b.String())
+	}
+}
