@@ -36,7 +36,7 @@ func (a *Agent) checkFork(ctx context.Context, from uint64, why string) error {
 		}
 		var rw *wal.RewrittenError
 		var tf *wal.TruncatedFrontError
-		if attempt >= 50 || !(errors.As(err, &rw) || errors.As(err, &tf) || errors.Is(err, errSourceMoved)) {
+		if attempt >= 50 || !(errors.As(err, &rw) || errors.As(err, &tf) || errors.Is(err, errSourceMoved) || errors.Is(err, wal.ErrLogEnded)) {
 			return fmt.Errorf("compare source with sealed history: %w", err)
 		}
 		// The log changed while it was read; look again.

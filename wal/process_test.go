@@ -107,6 +107,11 @@ func TestTailWriterProcess(t *testing.T) {
 				if err != nil || n != tc.count {
 					t.Fatalf("Scan: %d entries, %v", n, err)
 				}
+				// Past the end (a TruncateBack since Bounds): a typed error,
+				// which the fork check retries.
+				if err := tl.Scan(last, last+1, func(wal.Entry) error { return nil }); !errors.Is(err, wal.ErrLogEnded) {
+					t.Fatalf("Scan past the end: %v, want wal.ErrLogEnded", err)
+				}
 				sameHashes(t, before, hashDir(t, dir))
 			}
 		})

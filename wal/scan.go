@@ -6,6 +6,10 @@ import (
 	"io/fs"
 )
 
+// ErrLogEnded: a Scan found the log ending before the entries it was
+// asked for (a TruncateBack since the caller looked at its bounds).
+var ErrLogEnded = errors.New("the log ends")
+
 // Scan calls fn for the complete entries from..to (inclusive) in order,
 // reading with its own file handles: the position of Next does not move.
 // Entry.Time is zero and Entry.Data is a fresh slice. It returns fn's error
@@ -39,7 +43,7 @@ func (t *Tailer) Scan(from, to uint64, fn func(Entry) error) error {
 			return err
 		}
 		if idx <= to {
-			return fmt.Errorf("wal: scan %d..%d: the log ends at entry %d", from, to, idx-1)
+			return fmt.Errorf("wal: scan %d..%d: %w at entry %d", from, to, ErrLogEnded, idx-1)
 		}
 	}
 	return nil
