@@ -165,7 +165,8 @@ func TestVerifyRetiredChainWithTails(t *testing.T) {
 	f.timeline(t, segments.Timeline{ID: 2, Parent: 1, ForkIndex: 40, StartIndex: 41}, 100)  // 41..140
 	f.timeline(t, segments.Timeline{ID: 3, Parent: 2, ForkIndex: 100, StartIndex: 101}, 40) // 101..140
 	f.timeline(t, segments.Timeline{ID: 4, Parent: 3, ForkIndex: 30, StartIndex: 31}, 20)   // 31..50
-	drop := func(tl uint32, below uint64) { // every segment starting before below
+	// drop deletes every segment of tl that starts before below.
+	drop := func(tl uint32, below uint64) {
 		for _, key := range f.keys[tl] {
 			n, err := segments.ParseSegmentKey(key)
 			if err != nil {
