@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test.sh [GO TEST ARGS...]: vet everything, fuzz every decoder briefly
 # (scripts/fuzz.sh), then run every test with -race
-# against real MinIO and Azurite servers (see testenv.sh). Extra arguments go
+# against real MinIO, Azurite and fake-gcs-server (see testenv.sh). Extra arguments go
 # to `go test` (e.g. -run TestConformance, -v, or package patterns that
 # replace ./...). Exits non-zero on any failure.
 set -euo pipefail

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # testenv.sh CMD [ARGS...]: run CMD with a private MinIO (S3), Azurite
-# (Azure Blob) and Toxiproxy (TCP fault proxy) server on free loopback
-# ports, then stop them.
+# (Azure Blob), fake-gcs-server (Google Cloud Storage) and Toxiproxy (TCP
+# fault proxy) server on free loopback ports, then stop them.
 #
 # Installs what is missing into ${WALSHIP_TOOLS:-$HOME/.cache/walship}:
 #   bin/minio            go install github.com/minio/minio@$MINIO_VERSION (~2.5 min, ~1.5 GB RAM, once)
 #   azurite/             npm install azurite@$AZURITE_VERSION
 #   bin/server           go install github.com/Shopify/toxiproxy/v2/cmd/server@$TOXIPROXY_VERSION (Toxiproxy)
+#   bin/fake-gcs-server  go install github.com/fsouza/fake-gcs-server@$FAKE_GCS_VERSION (~1 min, once)
 # Needs: go, node+npm, curl, python3 (or bash /dev/tcp) on PATH.
 #
 # Exported to CMD (store tests read these; without them they skip, and with
@@ -28,6 +29,13 @@
 #   WALSHIP_TEST_AZURITE_DATA      Azurite's data directory
 #   WALSHIP_TEST_AZURITE_PORT      Azurite's blob port
 #   WALSHIP_TEST_AZURITE_CMD       a shell command line that restarts Azurite identically
+#   WALSHIP_TEST_GCS_ENDPOINT      http://127.0.0.1:PORT, fake-gcs-server's base URL (plain HTTP, no
+#                                  credentials; its JSON API is under /storage/v1/)
+#   WALSHIP_TEST_GCS_PID           fake-gcs-server's process id
+#   WALSHIP_TEST_GCS_BIN           fake-gcs-server binary
+#   WALSHIP_TEST_GCS_DATA          its data directory (filesystem backend)
+#   WALSHIP_TEST_GCS_PORT          its port
+#   WALSHIP_TEST_GCS_CMD           a shell command line that restarts fake-gcs-server identically
 #   WALSHIP_TEST_TOXIPROXY         host:port of Toxiproxy's HTTP API (tests create proxies
 #                                  with listen 127.0.0.1:0 and delete them when done)
 #   WALSHIP_TEST_TOXIPROXY_PID     Toxiproxy's process id
@@ -35,21 +43,24 @@
 #   MINIO_ACCESS_KEY MINIO_SECRET_KEY AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
 #   AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 #   AZURE_STORAGE_CONNECTION_STRING
+# (STORAGE_EMULATOR_HOST is not exported: gs:// stores name the emulator
+# with ?endpoint=, so a test cannot reach it by accident.)
 # To restart a server a test killed: run `bash -c "$WALSHIP_TEST_MINIO_CMD"` in
 # the background (the CMD lines exec, so that process's pid is the server's),
 # with the same data directory and port, and append its pid to
 # $WALSHIP_TEST_PIDFILE (one per line): every pid there is killed on exit too.
 #
 # WALSHIP_TESTENV_NO_MINIO=1 / WALSHIP_TESTENV_NO_AZURITE=1 /
-# WALSHIP_TESTENV_NO_TOXIPROXY=1 skip a server.
+# WALSHIP_TESTENV_NO_GCS=1 / WALSHIP_TESTENV_NO_TOXIPROXY=1 skip a server.
 set -euo pipefail
 
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 AZURITE_VERSION=3.35.0
 TOXIPROXY_VERSION=v2.5.0
+FAKE_GCS_VERSION=v1.56.1
 
 if [ "$#" -eq 0 ]; then
-	echo "usage: $0 CMD [ARGS...]   (runs CMD with MinIO and Azurite started)" >&2
+	echo "usage: $0 CMD [ARGS...]   (runs CMD with MinIO, Azurite, fake-gcs-server and Toxiproxy started)" >&2
 	exit 2
 fi
 
@@ -82,6 +93,16 @@ install_toxiproxy() {
 	tmp=$(mktemp -d)
 	(cd "$tmp" && GOBIN="$tools/bin" GOFLAGS=-mod=mod GO111MODULE=on \
 		go install "github.com/Shopify/toxiproxy/v2/cmd/server@$TOXIPROXY_VERSION")
+	rm -rf "$tmp"
+}
+
+install_fake_gcs() {
+	if [ -x "$tools/bin/fake-gcs-server" ]; then return; fi
+	log "installing fake-gcs-server $FAKE_GCS_VERSION into $tools/bin"
+	local tmp
+	tmp=$(mktemp -d)
+	(cd "$tmp" && GOBIN="$tools/bin" GOFLAGS=-mod=mod GO111MODULE=on \
+		go install "github.com/fsouza/fake-gcs-server@$FAKE_GCS_VERSION")
 	rm -rf "$tmp"
 }
 
@@ -194,6 +215,39 @@ start_azurite() {
 	exit 1
 }
 
+start_gcs() {
+	install_fake_gcs
+	local port
+	port=$(free_port)
+	export WALSHIP_TEST_GCS_BIN="$tools/bin/fake-gcs-server"
+	export WALSHIP_TEST_GCS_DATA="$work/gcs"
+	export WALSHIP_TEST_GCS_PORT="$port"
+	mkdir -p "$WALSHIP_TEST_GCS_DATA"
+	# -public-host: the client reads objects the XML way (GET /BUCKET/OBJECT
+	# on the endpoint's host), which the server routes only for its public host.
+	local args=(-scheme http -host 127.0.0.1 -port "$port" -public-host "127.0.0.1:$port"
+		-external-url "http://127.0.0.1:$port" -backend filesystem -filesystem-root "$WALSHIP_TEST_GCS_DATA"
+		-log-level error)
+	WALSHIP_TEST_GCS_CMD="exec $(printf '%q ' "$WALSHIP_TEST_GCS_BIN" "${args[@]}")"
+	export WALSHIP_TEST_GCS_CMD
+	"$WALSHIP_TEST_GCS_BIN" "${args[@]}" >"$work/gcs.log" 2>&1 &
+	local pid=$!
+	pids+=("$pid")
+	export WALSHIP_TEST_GCS_PID="$pid"
+	for _ in $(seq 300); do
+		if curl -sf "http://127.0.0.1:$port/_internal/healthcheck" >/dev/null 2>&1; then
+			export WALSHIP_TEST_GCS_ENDPOINT="http://127.0.0.1:$port"
+			log "fake-gcs-server ready at 127.0.0.1:$port (pid $pid)"
+			return
+		fi
+		if ! kill -0 "$pid" 2>/dev/null; then break; fi
+		sleep 0.1
+	done
+	log "fake-gcs-server did not become ready; its log:"
+	cat "$work/gcs.log" >&2
+	exit 1
+}
+
 start_toxiproxy() {
 	install_toxiproxy
 	local port
@@ -217,6 +271,7 @@ start_toxiproxy() {
 
 if [ "${WALSHIP_TESTENV_NO_MINIO:-}" != 1 ]; then start_minio; fi
 if [ "${WALSHIP_TESTENV_NO_AZURITE:-}" != 1 ]; then start_azurite; fi
+if [ "${WALSHIP_TESTENV_NO_GCS:-}" != 1 ]; then start_gcs; fi
 if [ "${WALSHIP_TESTENV_NO_TOXIPROXY:-}" != 1 ]; then start_toxiproxy; fi
 
 set +e

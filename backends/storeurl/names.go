@@ -58,6 +58,47 @@ func ValidContainer(c string) error {
 	return nil
 }
 
+// ValidGCSBucket applies Cloud Storage's bucket naming rules: lowercase
+// letters, digits, '-', '_' and '.', starting and ending with a letter or
+// digit; 3-63 characters, or up to 222 when dotted, with each dot-separated
+// part at most 63; no "..", not shaped like an IP address, not starting
+// with "goog" and not containing "google" (or a look-alike).
+func ValidGCSBucket(b string) error {
+	if b == "" {
+		return fmt.Errorf("no bucket name (want gs://BUCKET/PREFIX)")
+	}
+	max := 63
+	if strings.Contains(b, ".") {
+		max = 222
+	}
+	if len(b) < 3 || len(b) > max {
+		return fmt.Errorf("bucket name %q must be 3-63 characters (up to 222 with dots)", b)
+	}
+	for _, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
+			return fmt.Errorf("bucket name %q: only lowercase letters, digits, '.', '-' and '_' are allowed", b)
+		}
+	}
+	if !alnum(b[0]) || !alnum(b[len(b)-1]) {
+		return fmt.Errorf("bucket name %q must start and end with a letter or digit", b)
+	}
+	if strings.Contains(b, "..") {
+		return fmt.Errorf("bucket name %q must not contain \"..\"", b)
+	}
+	for _, part := range strings.Split(b, ".") {
+		if len(part) > 63 {
+			return fmt.Errorf("bucket name %q: each dot-separated part must be at most 63 characters", b)
+		}
+	}
+	if _, err := netip.ParseAddr(b); err == nil {
+		return fmt.Errorf("bucket name %q must not look like an IP address", b)
+	}
+	if strings.HasPrefix(b, "goog") || strings.Contains(b, "google") || strings.Contains(b, "g00gle") {
+		return fmt.Errorf("bucket name %q must not start with \"goog\" or contain \"google\"", b)
+	}
+	return nil
+}
+
 func alnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
 
 // ParseSize reads a byte count: a whole number with an optional unit B, KB,

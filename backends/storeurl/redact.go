@@ -9,6 +9,7 @@ import (
 var safeOptions = map[string]bool{
 	"endpoint": true, "region": true, "part_size": true, "concurrency": true, "sse": true,
 	"kms_key_id": true, "storage_class": true, "tls": true, "tier": true, "block_size": true,
+	"chunk_size": true,
 }
 
 // Redact returns rawURL safe for logs: user information is dropped, the

@@ -6,13 +6,16 @@
 //	                  [&part_size=16MiB&concurrency=4&sse=AES256|aws:kms&kms_key_id=K&storage_class=C]
 //	minio://HOST:PORT/BUCKET/PREFIX[?tls=false&region=R&part_size=..&concurrency=..&sse=..&kms_key_id=..&storage_class=..]
 //	azblob://CONTAINER/PREFIX[?endpoint=URL&tier=Hot|Cool|Cold&block_size=8MiB&concurrency=4]
+//	gs://BUCKET/PREFIX[?endpoint=http://127.0.0.1:4443&chunk_size=16MiB&storage_class=C]
 //
 // Credentials never come from a URL (one carrying user:password@ is
 // refused); each store reads its provider's usual environment: the AWS chain
 // for s3, MINIO_ACCESS_KEY/MINIO_SECRET_KEY (else the AWS pair) for minio,
 // AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT with
-// AZURE_STORAGE_KEY / AZURE_STORAGE_SAS_TOKEN for azblob. Redact makes any
-// URL safe to log.
+// AZURE_STORAGE_KEY / AZURE_STORAGE_SAS_TOKEN for azblob, Application Default
+// Credentials (GOOGLE_APPLICATION_CREDENTIALS, ...) for gs, whose endpoint=
+// option names an emulator that takes none. Redact makes any URL safe to
+// log.
 package storeurl
 
 import (
@@ -29,6 +32,7 @@ import (
 	"github.com/walship/walship/backends"
 	"github.com/walship/walship/backends/azure"
 	"github.com/walship/walship/backends/file"
+	"github.com/walship/walship/backends/gcs"
 	"github.com/walship/walship/backends/mem"
 	"github.com/walship/walship/backends/minio"
 	"github.com/walship/walship/backends/s3"
@@ -38,7 +42,7 @@ import (
 var ErrInvalidURL = errors.New("invalid store URL")
 
 // Schemes lists the URL schemes Parse knows.
-var Schemes = []string{"file", "mem", "s3", "minio", "azblob"}
+var Schemes = []string{"file", "mem", "s3", "minio", "azblob", "gs"}
 
 // CheckTimeout bounds the reachability check Open makes.
 const CheckTimeout = 10 * time.Second
@@ -54,6 +58,7 @@ type Spec struct {
 	S3    *s3.Options
 	MinIO *minio.Options
 	Azure *azure.Options
+	GCS   *gcs.Options
 }
 
 // Open parses rawURL, builds its store and checks it (bucket or container
@@ -111,6 +116,8 @@ func Build(ctx context.Context, spec Spec) (backends.Store, error) {
 		st, err = minio.New(*spec.MinIO)
 	case "azblob":
 		st, err = azure.New(*spec.Azure)
+	case "gs":
+		st, err = gcs.New(ctx, *spec.GCS)
 	default:
 		return nil, fmt.Errorf("%w: unknown scheme %q (known: %s)", ErrInvalidURL, spec.Scheme, strings.Join(Schemes, ", "))
 	}
@@ -151,7 +158,8 @@ func Parse(rawURL string) (Spec, error) {
 	}
 	if u.User != nil {
 		return Spec{}, invalid(raw, "credentials in a store URL are refused: put credentials in the environment "+
-			"(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, MINIO_ACCESS_KEY/MINIO_SECRET_KEY, AZURE_STORAGE_KEY/AZURE_STORAGE_SAS_TOKEN)")
+			"(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, MINIO_ACCESS_KEY/MINIO_SECRET_KEY, AZURE_STORAGE_KEY/AZURE_STORAGE_SAS_TOKEN, "+
+			"GOOGLE_APPLICATION_CREDENTIALS)")
 	}
 	if u.Fragment != "" {
 		return Spec{}, invalid(raw, "a store URL has no #fragment")
@@ -174,6 +182,8 @@ func Parse(rawURL string) (Spec, error) {
 		err = parseMinIO(u, q, &spec)
 	case "azblob":
 		err = parseAzure(u, q, &spec)
+	case "gs":
+		err = parseGCS(u, q, &spec)
 	default:
 		err = fmt.Errorf("unknown scheme %q (known: %s)", u.Scheme, strings.Join(Schemes, ", "))
 	}
@@ -401,5 +411,39 @@ func parseAzure(u *url.URL, q url.Values, spec *Spec) error {
 		return err
 	}
 	spec.Azure = &opt
+	return nil
+}
+
+func parseGCS(u *url.URL, q url.Values, spec *Spec) error {
+	o := options{q}
+	if err := o.check("endpoint", "chunk_size", "storage_class"); err != nil {
+		return err
+	}
+	if err := ValidGCSBucket(u.Host); err != nil {
+		return err
+	}
+	prefix, err := prefixOf(u.Path)
+	if err != nil {
+		return err
+	}
+	opt := gcs.Options{Bucket: u.Host, Prefix: prefix, StorageClass: o.str("storage_class")}
+	if e := o.str("endpoint"); e != "" {
+		eu, err := url.Parse(e)
+		if err != nil || (eu.Scheme != "http" && eu.Scheme != "https") || eu.Host == "" {
+			return errors.New("endpoint must look like http://HOST:PORT (an emulator such as fake-gcs-server)")
+		}
+		if eu.User != nil || eu.RawQuery != "" {
+			return errors.New("credentials in the endpoint are refused: an endpoint names an emulator, which takes none; " +
+				"Google Cloud Storage's credentials come from GOOGLE_APPLICATION_CREDENTIALS")
+		}
+		opt.Endpoint = e
+	}
+	if opt.ChunkSize, err = o.size("chunk_size"); err != nil {
+		return err
+	}
+	if opt.ChunkSize != 0 && (opt.ChunkSize%gcs.MinChunkSize != 0 || opt.ChunkSize > 1<<30) {
+		return errors.New("chunk_size must be a multiple of 256KiB, up to 1GiB")
+	}
+	spec.GCS = &opt
 	return nil
 }

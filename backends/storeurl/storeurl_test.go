@@ -12,6 +12,7 @@ import (
 
 	"github.com/walship/walship/backends"
 	"github.com/walship/walship/backends/azure"
+	"github.com/walship/walship/backends/gcs"
 	"github.com/walship/walship/backends/minio"
 	"github.com/walship/walship/backends/s3"
 	"github.com/walship/walship/backends/storetest"
@@ -49,6 +50,11 @@ func TestParse(t *testing.T) {
 			storeurl.Spec{Scheme: "azblob", Azure: &azure.Options{Container: "backups-1", Prefix: "x",
 				Endpoint: "http://127.0.0.1:10000/devstoreaccount1", Tier: "cool", BlockSize: 4 << 20, Concurrency: 2}}},
 		{"  S3://b12  ", storeurl.Spec{Scheme: "s3", S3: &s3.Options{Bucket: "b12"}}},
+		{"gs://my-bucket", storeurl.Spec{Scheme: "gs", GCS: &gcs.Options{Bucket: "my-bucket"}}},
+		{"gs://my_bucket.example/db/main/", storeurl.Spec{Scheme: "gs", GCS: &gcs.Options{Bucket: "my_bucket.example", Prefix: "db/main"}}},
+		{"gs://b12/p?endpoint=http://127.0.0.1:4443&chunk_size=8MiB&storage_class=NEARLINE", storeurl.Spec{Scheme: "gs", GCS: &gcs.Options{
+			Bucket: "b12", Prefix: "p", Endpoint: "http://127.0.0.1:4443", ChunkSize: 8 << 20, StorageClass: "NEARLINE"}}},
+		{"GS://b12?chunk_size=262144", storeurl.Spec{Scheme: "gs", GCS: &gcs.Options{Bucket: "b12", ChunkSize: 256 << 10}}},
 	}
 	for _, c := range cases {
 		got, err := storeurl.Parse(c.url)
@@ -76,13 +82,35 @@ func show(s storeurl.Spec) string {
 	if s.Azure != nil {
 		out += " azure=" + sprint(*s.Azure)
 	}
+	if s.GCS != nil {
+		out += " gcs=" + sprint(*s.GCS)
+	}
 	return out
 }
 
 func TestParseErrors(t *testing.T) {
 	cases := []struct{ url, want string }{
 		{"", "empty store URL"},
-		{"gs://bucket/x", `unknown scheme "gs" (known: file, mem, s3, minio, azblob)`},
+		{"gcs://bucket/x", `unknown scheme "gcs" (known: file, mem, s3, minio, azblob, gs)`},
+		{"gs:bucket/x", "did you mean gs://"},
+		{"gs://", "no bucket name (want gs://BUCKET/PREFIX)"},
+		{"gs://ab", "3-63 characters"},
+		{"gs://" + strings.Repeat("a", 64), "3-63 characters"},
+		{"gs://" + strings.Repeat("a", 64) + ".b", "at most 63 characters"},
+		{"gs://My-Bucket", "only lowercase letters, digits, '.', '-' and '_'"},
+		{"gs://_bucket", "start and end with a letter or digit"},
+		{"gs://my..bucket", `must not contain ".."`},
+		{"gs://10.0.0.1", "IP address"},
+		{"gs://goog-backups", `must not start with "goog"`},
+		{"gs://my-google-backups", `contain "google"`},
+		{"gs://key:secretsecret@bucket/p", "put credentials in the environment"},
+		{"gs://bucket/p?endpoint=http://u:secretsecret@h:4443", "credentials in the endpoint are refused"},
+		{"gs://bucket/p?endpoint=http://h:4443/?token=secretsecret", "credentials in the endpoint are refused"},
+		{"gs://bucket/p?endpoint=h:4443", "http://HOST:PORT"},
+		{"gs://bucket/p?chunk_size=1000", "multiple of 256KiB"},
+		{"gs://bucket/p?chunk_size=2GiB", "up to 1GiB"},
+		{"gs://bucket/p?region=us", `unknown option "region"`},
+		{"gs://bucket/a//b", "prefix"},
 		{"s3:bucket/x", "did you mean s3://"},
 		{"s3://", "no bucket name"},
 		{"s3://ab", "3-63 characters"},
@@ -160,6 +188,8 @@ func TestRedact(t *testing.T) {
 		{"/plain/path", "/plain/path"},
 		{"s3://b12/%zz:secret", "s3://(unparsable URL)"},
 		{"minio://h:9000/b12?tls=false", "minio://h:9000/b12?tls=false"},
+		{"gs://b12/p?endpoint=http://127.0.0.1:4443&chunk_size=1MiB", "gs://b12/p?chunk_size=1MiB&endpoint=http://127.0.0.1:4443"},
+		{"gs://b12/p?endpoint=http://u:pw@h:4443&token=abc", "gs://b12/p?endpoint=http://REDACTED@h:4443&token=REDACTED"},
 	}
 	for _, c := range cases {
 		if got := storeurl.Redact(c.in); got != c.want {
@@ -194,8 +224,10 @@ func TestOpenLocal(t *testing.T) {
 		}
 		st.Close()
 	}
-	if _, err := storeurl.Open(ctx, "gs://x"); !errors.Is(err, storeurl.ErrInvalidURL) {
-		t.Fatalf("Open(gs://x) = %v", err)
+	for _, u := range []string{"gcs://x", "gs://x"} {
+		if _, err := storeurl.Open(ctx, u); !errors.Is(err, storeurl.ErrInvalidURL) {
+			t.Fatalf("Open(%s) = %v", u, err)
+		}
 	}
 }
 
@@ -310,4 +342,62 @@ func closedPort(t *testing.T) string {
 	addr := l.Addr().String()
 	l.Close()
 	return addr
+}
+
+// TestOpenGCS opens a gs:// store on the emulator through its URL and
+// checks that a missing bucket and a closed port fail at Open with one
+// clean line.
+func TestOpenGCS(t *testing.T) {
+	ep := storetest.Env(t, "WALSHIP_TEST_GCS_ENDPOINT")[0]
+	ctx := context.Background()
+	bucket := storetest.RandomName("walship-url-")
+	admin, err := gcs.New(ctx, gcs.Options{Bucket: bucket, Endpoint: ep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if err := admin.Client().Bucket(bucket).Create(ctx, "walship-test", nil); err != nil {
+		t.Fatal(err)
+	}
+	st, err := storeurl.Open(ctx, "gs://"+bucket+"/db?endpoint="+ep+"&chunk_size=256KiB")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Put(ctx, "seg/1", strings.NewReader("hello"), 5); err != nil {
+		t.Fatalf("%s: put: %v", st, err)
+	}
+	if oi, err := st.Stat(ctx, "seg/1"); err != nil || oi.Size != 5 {
+		t.Fatalf("%s: stat: %+v %v", st, oi, err)
+	}
+	if got := st.String(); got != "gs://"+bucket+"/db" {
+		t.Errorf("String() = %q", got)
+	}
+	st.Close()
+
+	closed := closedPort(t)
+	for _, c := range []struct {
+		url, want string
+		permanent bool
+	}{
+		{"gs://walship-missing/db?endpoint=" + ep, `bucket "walship-missing" does not exist`, true},
+		{"gs://" + bucket + "/db?endpoint=http://" + closed, "cannot reach http://" + closed, false},
+	} {
+		start := time.Now()
+		_, err := storeurl.Open(ctx, c.url)
+		took := time.Since(start)
+		if err == nil {
+			t.Fatalf("Open(%s) succeeded", c.url)
+		}
+		msg := err.Error()
+		t.Logf("%s -> %s (%v)", c.url, msg, took.Round(time.Millisecond))
+		if !strings.Contains(msg, c.want) || strings.Contains(msg, "\n") {
+			t.Errorf("Open(%s) = %q, want one line containing %q", c.url, msg, c.want)
+		}
+		if backends.IsPermanent(err) != c.permanent {
+			t.Errorf("Open(%s): permanent = %v, want %v", c.url, backends.IsPermanent(err), c.permanent)
+		}
+		if took > storeurl.CheckTimeout+2*time.Second {
+			t.Errorf("Open(%s) took %v", c.url, took)
+		}
+	}
 }

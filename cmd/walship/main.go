@@ -29,7 +29,7 @@ usage:
   walship demo
 
 Store URLs: file:///abs/path (or a plain path), s3://bucket/prefix?endpoint=...&region=...,
-minio://host:port/bucket/prefix, azblob://container/prefix. Credentials come from the
+minio://host:port/bucket/prefix, azblob://container/prefix, gs://bucket/prefix. Credentials come from the
 environment, never from the URL.
 
 Run 'walship COMMAND --help' for a command's flags.
