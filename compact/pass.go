@@ -85,22 +85,20 @@ func passBatches(ctx context.Context, st backends.Store, o Options, sc Scope, re
 		if more {
 			objs = withoutLastWindow(objs, o.Levels[len(o.Levels)-1])
 		}
-		batch := &listed{after: sc.After, objs: objs}
+		from := sc.After
 		if len(objs) > 0 {
-			batch.after = max(sc.After, objs[0].Name.First)
+			from = max(from, objs[0].Name.First)
 			after = objs[len(objs)-1].Key
 		}
-		n := len(res.Pending)
-		err = passTimeline(ctx, st, o, sc.Timeline, batch, res)
+		s, left, err := passTimeline(ctx, st, o, sc.Timeline, from, objs, res)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		if err != nil {
 			errs = append(errs, err)
 		}
-		settledAt = min(settledAt, res.Settled[sc.Timeline])
-		pending = pending || len(res.Pending) > n
-		res.Pending = res.Pending[:n]
+		settledAt = min(settledAt, s)
+		pending = pending || left
 		if !more {
 			break
 		}
@@ -112,17 +110,12 @@ func passBatches(ctx context.Context, st backends.Store, o Options, sc Scope, re
 	return errors.Join(errs...)
 }
 
-// listed is one batch of a timeline's segments; after is where a later
-// pass could list from if the batch settles entirely.
-type listed struct {
-	after uint64
-	objs  []object
-}
-
-// passTimeline does one timeline's part of a pass.
-func passTimeline(ctx context.Context, st backends.Store, o Options, tl uint32, l *listed, res *Result) error {
-	top, inner := split(l.objs)
-	next := l.after
+// passTimeline does one batch of a timeline's segments (objs, listed from
+// index from on): merges, then deletes. It adds its counts to res and
+// returns the index a later pass may list from and whether work is left.
+func passTimeline(ctx context.Context, st backends.Store, o Options, tl uint32, from uint64, objs []object, res *Result) (settledAt uint64, pending bool, err error) {
+	top, inner := split(objs)
+	next := from
 	if n := len(top); n > 0 {
 		next = max(next, top[n-1].Name.Last+1)
 	}
@@ -140,7 +133,7 @@ func passTimeline(ctx context.Context, st backends.Store, o Options, tl uint32, 
 			res.BytesRead += read
 			if err != nil {
 				if ctx.Err() != nil {
-					return ctx.Err()
+					return 0, true, ctx.Err()
 				}
 				if !errors.Is(err, errGone) {
 					failed = errors.Join(failed, err)
@@ -160,12 +153,12 @@ func passTimeline(ctx context.Context, st backends.Store, o Options, tl uint32, 
 	// The inputs just merged are contained now, beside what was contained
 	// before: delete what may go (with no grace, this pass's inputs too).
 	_, inner = split(slices.Concat(top, innerOf(inner), merged))
-	cr, err := clean(ctx, st, o, inner)
+	cr, cerr := clean(ctx, st, o, inner)
 	res.Deleted += cr.deleted
 	res.Waiting += cr.waiting
 	res.BytesRead += cr.read
 	res.Conflicts = append(res.Conflicts, cr.conflicts...)
-	failed = errors.Join(failed, err)
+	failed = errors.Join(failed, cerr)
 	left := inner[:0]
 	for _, c := range inner {
 		if !cr.gone[c.obj.Key] {
@@ -173,11 +166,7 @@ func passTimeline(ctx context.Context, st backends.Store, o Options, tl uint32, 
 		}
 	}
 	s := min(stop, settled(top, left, o.Levels[len(o.Levels)-1], o.Delay, o.Now(), next))
-	res.Settled[tl] = s
-	if s < next || len(left) > 0 || failed != nil {
-		res.Pending = append(res.Pending, tl)
-	}
-	return failed
+	return s, s < next || len(left) > 0 || failed != nil, failed
 }
 
 // replace puts out in top where run's objects were.
