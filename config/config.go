@@ -35,15 +35,16 @@ type Config struct {
 
 // Snapshot says how and when base snapshots are taken. Exactly one way:
 // Command (the database prints {"dir": ..., "index": N}) or a hard-link
-// freeze of source.data (optionally bracketed by Freeze and Thaw).
+// freeze of source.data (optionally bracketed by Freeze and Thaw). Each
+// command is a shell string or an argv list (see Command and DirCommand).
 type Snapshot struct {
-	Command       []string `yaml:"command"`         // argv; prints one JSON line {"dir","index"}
-	Release       []string `yaml:"release"`         // argv; run with the dir appended after upload
-	Freeze        []string `yaml:"freeze"`          // argv run before hard-linking source.data
-	Thaw          []string `yaml:"thaw"`            // argv run after
-	Interval      Duration `yaml:"interval"`        // take one this often (0: never by time)
-	AfterWALBytes Size     `yaml:"after_wal_bytes"` // take one after this much WAL (0: never by size)
-	ChunkSize     Size     `yaml:"chunk_size"`      // default 4MiB
+	Command       Command    `yaml:"command"`         // prints one JSON line {"dir","index"}
+	Release       DirCommand `yaml:"release"`         // run with the dir as last argument after upload
+	Freeze        Command    `yaml:"freeze"`          // run before hard-linking source.data
+	Thaw          Command    `yaml:"thaw"`            // run after
+	Interval      Duration   `yaml:"interval"`        // take one this often (0: never by time)
+	AfterWALBytes Size       `yaml:"after_wal_bytes"` // take one after this much WAL (0: never by size)
+	ChunkSize     Size       `yaml:"chunk_size"`      // default 4MiB
 }
 
 // Retention says what prune keeps.
