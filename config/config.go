@@ -5,10 +5,11 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"reflect"
 	"regexp"
 	"strings"
 	"time"
@@ -19,9 +20,9 @@ import (
 // Config is the whole file. See DESIGN.md for an example.
 type Config struct {
 	Source      Source     `yaml:"source"`
-	State       string     `yaml:"state"`
+	State       string     `yaml:"state" example:"/var/lib/walship/mydb"`
 	Seal        Seal       `yaml:"seal"`
-	Compression string     `yaml:"compression"`
+	Compression string     `yaml:"compression" example:"zstd"`
 	Stores      []Store    `yaml:"stores"`
 	Limits      Limits     `yaml:"limits"`
 	Metrics     Metrics    `yaml:"metrics"`
@@ -49,20 +50,20 @@ type Snapshot struct {
 
 // Retention says what prune keeps.
 type Retention struct {
-	Snapshots int      `yaml:"snapshots"` // keep the newest N bases (0: all)
-	Window    Duration `yaml:"window"`    // every point in the last D stays restorable (0: all)
-	Interval  Duration `yaml:"interval"`  // how often the agent prunes (0: never; 'walship prune' always works)
+	Snapshots int      `yaml:"snapshots" example:"7"` // keep the newest N bases (0: all)
+	Window    Duration `yaml:"window" example:"168h"` // every point in the last D stays restorable (0: all)
+	Interval  Duration `yaml:"interval"`              // how often the agent prunes (0: never; 'walship prune' always works)
 }
 
 // Compaction says how the agent merges each store's small segments into
 // larger ones (package compact). On by default.
 type Compaction struct {
-	Enabled  *bool      `yaml:"enabled"`   // default true
-	Interval Duration   `yaml:"interval"`  // how often a store with work is compacted; default 1m
-	Levels   []Duration `yaml:"levels"`    // merge windows, shortest first; default [1m, 1h]
-	Delay    Duration   `yaml:"delay"`     // after a window ends; default 1m
-	Grace    Duration   `yaml:"grace"`     // before merged segments are deleted; default 1h
-	MaxBytes Size       `yaml:"max_bytes"` // of inputs per merged segment; default 256MiB
+	Enabled  *bool      `yaml:"enabled"`                   // default true
+	Interval Duration   `yaml:"interval"`                  // how often a store with work is compacted; default 1m
+	Levels   []Duration `yaml:"levels" example:"[1m, 1h]"` // merge windows, shortest first; default [1m, 1h]
+	Delay    Duration   `yaml:"delay"`                     // after a window ends; default 1m
+	Grace    Duration   `yaml:"grace"`                     // before merged segments are deleted; default 1h
+	MaxBytes Size       `yaml:"max_bytes"`                 // of inputs per merged segment; default 256MiB
 }
 
 // On says whether the agent compacts.
@@ -84,16 +85,16 @@ type Retry struct {
 // makes no progress for Call, or moves a body slower than MinRate on
 // average, fails and is retried like any failed call.
 type Timeouts struct {
-	Call    Duration `yaml:"call"`     // default 30s; at least 1s
-	MinRate Size     `yaml:"min_rate"` // bytes/s; default 64KiB; at least 1KiB
+	Call    Duration `yaml:"call" example:"30s"`       // default 30s; at least 1s
+	MinRate Size     `yaml:"min_rate" example:"64KiB"` // bytes/s; default 64KiB; at least 1KiB
 }
 
 // Source is the database's log.
 type Source struct {
-	WAL       string `yaml:"wal"`
-	Format    string `yaml:"format"`    // auto | binary | json
-	Timestamp string `yaml:"timestamp"` // observed | json:FIELD | be64:OFFSET
-	Data      string `yaml:"data"`
+	WAL       string `yaml:"wal" example:"/var/lib/mydb/wal"`
+	Format    string `yaml:"format" example:"auto"`        // auto | binary | json
+	Timestamp string `yaml:"timestamp" example:"observed"` // observed | json:FIELD | be64:OFFSET
+	Data      string `yaml:"data" example:"/var/lib/mydb/data"`
 }
 
 // Seal says when a segment is sealed.
@@ -104,8 +105,8 @@ type Seal struct {
 
 // Store is one destination.
 type Store struct {
-	Name   string `yaml:"name"`
-	URL    string `yaml:"url"`
+	Name   string `yaml:"name" example:"local"`
+	URL    string `yaml:"url" example:"\"file:///backups/mydb\""`
 	Limits Limits `yaml:"limits"`
 }
 
@@ -113,19 +114,19 @@ type Store struct {
 type Limits struct {
 	UploadBytesPerSec     Size    `yaml:"upload_bytes_per_sec"`
 	DownloadBytesPerSec   Size    `yaml:"download_bytes_per_sec"`
-	RequestsPerSec        float64 `yaml:"requests_per_sec"`
+	RequestsPerSec        float64 `yaml:"requests_per_sec" example:"100"`
 	BulkUploadBytesPerSec Size    `yaml:"bulk_upload_bytes_per_sec"` // cap for backlog and snapshot uploads
 }
 
 // Metrics is the metrics endpoint.
 type Metrics struct {
-	Addr   string   `yaml:"addr"`
+	Addr   string   `yaml:"addr" example:"\"127.0.0.1:9090\""`
 	MaxLag Duration `yaml:"max_lag"` // /healthz fails beyond this lag; default 5m
 	// TokenFile names a file (mode 0600) holding the bearer token that the
 	// mutating endpoints (PUT /limits, POST /snapshot) require; without it
 	// the token comes from $WALSHIP_TOKEN, and with neither those endpoints
 	// are off. The token itself never goes in the config.
-	TokenFile string `yaml:"token_file"`
+	TokenFile string `yaml:"token_file" example:"/etc/walship/token"`
 }
 
 var varRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
@@ -161,21 +162,33 @@ func Load(path string) (*Config, error) {
 	return c, nil
 }
 
-// Parse checks and decodes a config document.
+var configType = reflect.TypeFor[Config]()
+
+// Parse checks and decodes a config document. A key or value that does not
+// fit is reported by its key path (seal.size), with the form wanted and an
+// example (see checkShape); an unknown key is an error.
 func Parse(raw []byte) (*Config, error) {
 	text, err := Expand(string(raw))
 	if err != nil {
 		return nil, err
 	}
-	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader([]byte(text)))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("%v", strings.TrimPrefix(err.Error(), "yaml: "))
+	var doc yaml.Node
+	dec := yaml.NewDecoder(strings.NewReader(text))
+	if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("the config is empty: want a mapping with the keys %s", strings.Join(fieldsOf(configType).names(), ", "))
+	} else if err != nil {
+		return nil, fmt.Errorf("not valid YAML: %v", strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 	var extra yaml.Node
-	if err := dec.Decode(&extra); err == nil {
-		return nil, errors.New("more than one YAML document")
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, errors.New("more than one YAML document: keep one (remove the second ---)")
+	}
+	if err := checkShape(&doc, configType); err != nil {
+		return nil, err
+	}
+	var c Config
+	if err := doc.Decode(&c); err != nil {
+		return nil, fmt.Errorf("%v", strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 	return &c, c.check()
 }
