@@ -39,7 +39,23 @@ type CopyStats struct {
 // lists both stores and copies only what is still missing. Rate limits are
 // the caller's: wrap dst (or src) in a throttle decorator.
 func Copy(ctx context.Context, src, dst backends.Store, parallel int, tmpDir string) (CopyStats, error) {
+	return CopyWith(ctx, src, dst, CopyOptions{Parallel: parallel, TmpDir: tmpDir})
+}
+
+// CopyOptions tune CopyWith.
+type CopyOptions struct {
+	Parallel int    // objects copied at once; default 4
+	TmpDir   string // where objects are staged; default the system's
+	// Progress, when set, is told the objects dst lacks and their bytes
+	// once both stores are listed, and each of them as it is handled
+	// (copied, or skipped as damaged).
+	Progress Progress
+}
+
+// CopyWith is Copy with options.
+func CopyWith(ctx context.Context, src, dst backends.Store, o CopyOptions) (CopyStats, error) {
 	var stats CopyStats
+	parallel, tmpDir, prog := o.Parallel, o.TmpDir, progressOr(o.Progress)
 	if parallel < 1 {
 		parallel = 4
 	}
@@ -69,6 +85,11 @@ func Copy(ctx context.Context, src, dst backends.Store, parallel int, tmpDir str
 		return stats, fmt.Errorf("copy: list source %s: %w", src, err)
 	}
 	sort.SliceStable(todo, func(i, j int) bool { return copyRank(todo[i].Key) < copyRank(todo[j].Key) })
+	var todoBytes int64
+	for _, oi := range todo {
+		todoBytes += oi.Size
+	}
+	prog.Total(int64(len(todo)), todoBytes)
 	// dstHas answers for the chunks a manifest names. It is read in rank 1
 	// only, after rank 0 (which adds the chunks it copies) has finished.
 	dstHas := func(key string) bool { _, ok := have[key]; return ok }
@@ -82,6 +103,9 @@ func Copy(ctx context.Context, src, dst backends.Store, parallel int, tmpDir str
 			}
 			g.Go(func() error {
 				n, problem, err := copyOne(gctx, src, dst, oi, tmpDir, dstHas)
+				if err == nil {
+					prog.Add(1, oi.Size)
+				}
 				mu.Lock()
 				defer mu.Unlock()
 				switch {

@@ -41,6 +41,10 @@ type Options struct {
 	// SegmentSize is the size at which a restored tidwall/wal file is
 	// closed and the next begun; default 20 MiB, tidwall's default.
 	SegmentSize int64
+	// Progress, when set, is told the plan's objects (segments, and the
+	// base's chunk references) and bytes (Plan.TotalBytes) at the start,
+	// and each segment as it is written and each chunk as it is fetched.
+	Progress Progress
 
 	// observe, when set (by tests), is told how many segments are
 	// downloaded or downloading but not yet written, on every change.
@@ -116,6 +120,7 @@ func execute(ctx context.Context, st backends.Store, p *Plan, outDir string, o O
 	if o.WALDir == "" {
 		o.WALDir = filepath.Join(outDir, "wal")
 	}
+	prog := progressOr(o.Progress)
 	if p.Base == nil {
 		o.DataDir = ""
 	} else if o.DataDir == "" {
@@ -163,6 +168,11 @@ func execute(ctx context.Context, st backends.Store, p *Plan, outDir string, o O
 		return res, err
 	}
 	var builtData string
+	objects := int64(len(p.Segments))
+	if p.Base != nil {
+		objects += int64(p.Base.Chunks)
+	}
+	prog.Total(objects, p.TotalBytes())
 	g, gctx := errgroup.WithContext(ctx)
 	if p.Base != nil {
 		if tmpData, err = os.MkdirTemp(filepath.Dir(o.DataDir), tempPrefix+"data-"); err != nil {
@@ -170,14 +180,14 @@ func execute(ctx context.Context, st backends.Store, p *Plan, outDir string, o O
 		}
 		builtData = filepath.Join(tmpData, "data")
 		g.Go(func() error {
-			if err := snapshot.RestoreFiles(gctx, chunkReplicas(st), p.Base.Manifest, builtData); err != nil {
+			if err := snapshot.RestoreFiles(gctx, countChunks(chunkReplicas(st), prog), p.Base.Manifest, builtData); err != nil {
 				return fmt.Errorf("base snapshot %s: %w", p.Base.Key, err)
 			}
 			return nil
 		})
 	}
 	g.Go(func() error {
-		x := &executor{st: st, p: p, par: o.Parallel, dl: dl, lw: lw, observe: o.observe}
+		x := &executor{st: st, p: p, par: o.Parallel, dl: dl, lw: lw, observe: o.observe, prog: prog}
 		if err := x.run(gctx); err != nil {
 			lw.abort()
 			return err
@@ -339,6 +349,7 @@ type executor struct {
 	dl      string
 	lw      *logWriter
 	observe func(int)
+	prog    Progress
 
 	mu       sync.Mutex
 	buffered int
@@ -423,6 +434,7 @@ func (x *executor) writeAll(ctx context.Context, results []chan fetched, window 
 		if err != nil {
 			return err
 		}
+		x.prog.Add(1, x.p.Segments[i].Size)
 	}
 	return nil
 }

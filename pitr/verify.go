@@ -130,14 +130,10 @@ const verifyParallel = 4
 // are never read. Problems with the data go into the Report; the error is
 // for a store that cannot be listed or read.
 func Verify(ctx context.Context, st backends.Store) (*Report, error) {
-	r, err := verify(ctx, st)
-	if err != nil {
-		return nil, fmt.Errorf("verify %s: %w", st, err)
-	}
-	return r, nil
+	return VerifyWith(ctx, st, VerifyOptions{})
 }
 
-func verify(ctx context.Context, st backends.Store) (*Report, error) {
+func verify(ctx context.Context, st backends.Store, prog Progress) (*Report, error) {
 	r := &Report{}
 	var segs []SegmentInfo
 	var chunks []chunkInfo
@@ -188,6 +184,7 @@ func verify(ctx context.Context, st backends.Store) (*Report, error) {
 	}
 	r.Segments, r.Timelines = len(segs), len(tlKeys)
 	r.Snapshots, r.Chunks, r.Points = len(snapKeys), len(chunks), len(pointKeys)
+	prog.Total(readTotals(segs, chunks))
 
 	tls := &timelineSet{recs: map[uint32]segments.Timeline{}, bad: map[uint32]error{}}
 	for _, key := range tlKeys {
@@ -206,7 +203,7 @@ func verify(ctx context.Context, st backends.Store) (*Report, error) {
 	}
 	slices.Sort(tls.ids)
 
-	intact, err := r.verifySegments(ctx, st, segs)
+	intact, err := r.verifySegments(ctx, st, segs, prog)
 	if err != nil {
 		return nil, err
 	}
@@ -219,7 +216,7 @@ func verify(ctx context.Context, st backends.Store) (*Report, error) {
 		return nil, err
 	}
 
-	goodChunks, err := r.verifyChunks(ctx, st, chunks)
+	goodChunks, err := r.verifyChunks(ctx, st, chunks, prog)
 	if err != nil {
 		return nil, err
 	}
@@ -264,9 +261,9 @@ type chunkInfo struct {
 // verifyChunks reads every chunk (segments.ReadChunk against the digest its
 // key names), verifyParallel at a time, and returns the intact ones with
 // their stored sizes. Damage goes into the report.
-func (r *Report) verifyChunks(ctx context.Context, st backends.Store, chunks []chunkInfo) (map[segments.Digest]int64, error) {
+func (r *Report) verifyChunks(ctx context.Context, st backends.Store, chunks []chunkInfo, prog Progress) (map[segments.Digest]int64, error) {
 	good := make(map[segments.Digest]int64, len(chunks))
-	err := r.checkAll(ctx, len(chunks), func(i int) string { return chunks[i].key },
+	err := r.checkAll(ctx, len(chunks), func(i int) string { return chunks[i].key }, func(i int) { prog.Add(1, chunks[i].size) },
 		func(ctx context.Context, i int) (func(), error) {
 			if err := verifyChunk(ctx, st, chunks[i]); err != nil {
 				return nil, err
@@ -282,8 +279,9 @@ func (r *Report) verifyChunks(ctx context.Context, st backends.Store, chunks []c
 // checkAll runs check on items 0..n-1, verifyParallel at a time. An item
 // whose check fails with a data problem is recorded as damage to key(i); a
 // passing check's record func runs under the report's lock; any other
-// failure (the store) stops the walk and is returned.
-func (r *Report) checkAll(ctx context.Context, n int, key func(int) string, check func(context.Context, int) (record func(), err error)) error {
+// failure (the store) stops the walk and is returned. done(i) follows
+// every item checked, damaged or not.
+func (r *Report) checkAll(ctx context.Context, n int, key func(int) string, done func(int), check func(context.Context, int) (record func(), err error)) error {
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(verifyParallel)
@@ -296,6 +294,7 @@ func (r *Report) checkAll(ctx context.Context, n int, key func(int) string, chec
 					return err
 				}
 			}
+			done(i)
 			mu.Lock()
 			defer mu.Unlock()
 			if damaged {
@@ -454,9 +453,9 @@ func dataProblem(err error) (string, bool) {
 // verifySegments decodes every segment, verifyParallel at a time, and
 // returns which are intact (by position in segs). Damage goes into the
 // report; a store failure stops the walk and is returned.
-func (r *Report) verifySegments(ctx context.Context, st backends.Store, segs []SegmentInfo) ([]bool, error) {
+func (r *Report) verifySegments(ctx context.Context, st backends.Store, segs []SegmentInfo, prog Progress) ([]bool, error) {
 	intact := make([]bool, len(segs))
-	err := r.checkAll(ctx, len(segs), func(i int) string { return segs[i].Key },
+	err := r.checkAll(ctx, len(segs), func(i int) string { return segs[i].Key }, func(i int) { prog.Add(1, segs[i].Size) },
 		func(ctx context.Context, i int) (func(), error) {
 			entries, err := verifySegment(ctx, st, segs[i])
 			if err != nil {

@@ -71,8 +71,30 @@ func (s Stats) Deleted() int { return s.Manifests + s.Chunks + s.Segments + s.Ti
 // Before phases 1, 3 and 4 it lists timelines/ and points/ again: a new
 // timeline record or a new pinned point stops it with ErrChanged.
 func Execute(ctx context.Context, st backends.Store, plan *PrunePlan) (Stats, error) {
+	return ExecuteWith(ctx, st, plan, ExecuteOptions{})
+}
+
+// Progress is told how far a prune has got, for a person watching (the
+// CLI draws it). Its methods are called from several goroutines at once
+// and must be cheap and never block.
+type Progress interface {
+	// Total says how many objects the plan deletes and their bytes, at
+	// the start.
+	Total(objects, bytes int64)
+	// Add counts objects deleted and their listed bytes. The sums of all
+	// Adds equal Stats.Deleted() and Stats.Bytes.
+	Add(objects, bytes int64)
+}
+
+// ExecuteOptions tune ExecuteWith.
+type ExecuteOptions struct {
+	Progress Progress // nil: none
+}
+
+// ExecuteWith is Execute with options.
+func ExecuteWith(ctx context.Context, st backends.Store, plan *PrunePlan, o ExecuteOptions) (Stats, error) {
 	start := time.Now()
-	x := &executor{st: st, plan: plan}
+	x := &executor{st: st, plan: plan, prog: o.Progress}
 	err := x.run(ctx)
 	x.stats.Elapsed = time.Since(start)
 	if err != nil {
@@ -119,6 +141,7 @@ func Prune(ctx context.Context, st backends.Store, p Policy, now time.Time, log 
 type executor struct {
 	st    backends.Store
 	plan  *PrunePlan
+	prog  Progress // nil: none
 	mu    sync.Mutex
 	stats Stats
 }
@@ -126,6 +149,15 @@ type executor struct {
 func (x *executor) run(ctx context.Context) error {
 	if x.plan == nil {
 		return errors.New("no plan")
+	}
+	if x.prog != nil {
+		var n, b int64
+		for _, ds := range [][]Deletion{x.plan.Manifests, x.plan.Chunks, x.plan.Segments, x.plan.Timelines, x.plan.Markers} {
+			for _, d := range ds {
+				n, b = n+1, b+d.Size
+			}
+		}
+		x.prog.Total(n, b)
 	}
 	if err := x.recheck(ctx); err != nil {
 		return err
@@ -178,6 +210,9 @@ func (x *executor) deleteAll(ctx context.Context, ds []Deletion, par int) error 
 }
 
 func (x *executor) count(d Deletion) {
+	if x.prog != nil {
+		x.prog.Add(1, d.Size)
+	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	switch d.Kind {
