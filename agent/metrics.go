@@ -96,6 +96,27 @@ func newMetrics(a *Agent) *metrics {
 		for _, v := range []*prometheus.CounterVec{m.uploadedBytes, m.uploadedObjects, m.retries, m.reconciles, m.gaps} {
 			v.WithLabelValues(name) // export zeros from the start
 		}
+		// What runs only on a schedule exports zeros from the start when
+		// it is on, and nothing when it is off: an alert on "no prune" or
+		// "no compaction" then never fires for an agent that does neither.
+		if a.opt.Retention.Interval > 0 {
+			m.pruned.WithLabelValues(name)
+		}
+		if a.opt.Compaction.Interval > 0 {
+			m.compacted.WithLabelValues(name)
+			m.compactDeleted.WithLabelValues(name)
+		}
+	}
+	// Every cause a timeline is started for (fork.go, sealer.go), so a rule
+	// on walship_timelines_started_total sees the series before the first.
+	for _, cause := range []string{"truncate_back", "truncate_front", "unknown_fork", "store_gap"} {
+		m.timelinesStarted.WithLabelValues(cause)
+	}
+	// Only with a snapshot method: "no base snapshot succeeded for a day"
+	// must not fire for an agent that takes none.
+	if a.opt.Snapshot.configured() {
+		m.snapshots.WithLabelValues("ok")
+		m.snapshots.WithLabelValues("failed")
 	}
 	return m
 }
