@@ -3,9 +3,12 @@ package deploy
 import (
 	"fmt"
 	"os"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/model"
 	"gopkg.in/yaml.v3"
 )
@@ -138,6 +141,39 @@ func TestAlertRules(t *testing.T) {
 		if !strings.Contains(all, want) {
 			t.Errorf("no alert rule uses %s", want)
 		}
+	}
+}
+
+var labelRef = regexp.MustCompile(`\$labels\.([A-Za-z_][A-Za-z0-9_]*)`)
+
+// checkAnnotationLabels fails for an annotation that names a label
+// ({{ $labels.X }}) that no walship metric of the rule's expression has: it
+// would print empty. Rules on no walship metric (up) are left alone.
+func checkAnnotationLabels(t *testing.T, rules []rule, fams map[string]*dto.MetricFamily) {
+	t.Helper()
+	checked := 0
+	for _, r := range rules {
+		names := metricRef.FindAllString(r.Expr, -1)
+		if len(names) == 0 {
+			continue
+		}
+		for k, text := range r.Annotations {
+			for _, m := range labelRef.FindAllStringSubmatch(text, -1) {
+				checked++
+				ok := slices.Contains(scrapeLabels, m[1])
+				for _, name := range names {
+					if mf, found := resolve(fams, name); found && hasLabel(mf, m[1]) {
+						ok = true
+					}
+				}
+				if !ok {
+					t.Errorf("alert %s, %s: $labels.%s: none of %v has that label", r.Alert, k, m[1], names)
+				}
+			}
+		}
+	}
+	if checked == 0 {
+		t.Errorf("%s: no annotation names a label: nothing was checked", alertsPath)
 	}
 }
 

@@ -15,6 +15,9 @@ func TestLiveAgent(t *testing.T) {
 	t.Run("alert rules name exported metrics", func(t *testing.T) {
 		checkExported(t, alertsPath, alertExprs(t), fams)
 	})
+	t.Run("alert annotations name labels the series have", func(t *testing.T) {
+		checkAnnotationLabels(t, readRules(t), fams)
+	})
 	t.Run("dashboard names exported metrics", func(t *testing.T) {
 		checkExported(t, dashPath, dashboardExprs(t), fams)
 	})
@@ -29,6 +32,9 @@ func TestLiveAgent(t *testing.T) {
 		}
 	})
 	t.Run("ExecReload's SIGHUP reloads limits", func(t *testing.T) {
+		if v, _ := a.limitsNow(t)["UploadBytesPerSec"].(float64); v != 0 {
+			t.Fatalf("global upload limit %v before the reload, want 0 (unlimited, as configured)", v)
+		}
 		a.writeConfig(t, a.port(t), "1MiB")
 		if err := a.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 			t.Fatal(err)
