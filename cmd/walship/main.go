@@ -26,6 +26,8 @@ usage:
   walship status [--addr HOST:PORT | --config FILE]   # a running agent's progress, per store
   walship copy --config FILE --from NAME --to NAME   # backfill a store from another
   walship snapshot [--addr HOST:PORT | --config FILE] # ask the running agent for a base snapshot now
+  walship check WAL_DIR STORE_URL [STORE_URL...] [--timeout D] [--max-skew D] [--json]   # or: check --config FILE
+  walship version [--json]
   walship demo
 
 Store URLs: file:///abs/path (or a plain path), s3://bucket/prefix?endpoint=...&region=...,
@@ -61,6 +63,8 @@ var commands = map[string]func(args []string, stdout io.Writer) error{
 	"compact":   cmdCompact,
 	"mark":      cmdMark,
 	"snapshot":  cmdSnapshot,
+	"check":     cmdCheck,
+	"version":   cmdVersion,
 }
 
 func main() {
