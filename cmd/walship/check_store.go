@@ -33,7 +33,7 @@ const (
 func checkStore(ctx context.Context, rep *checkReport, tg storeTarget, cfg *config.Config, opt checkOptions, self agentID) {
 	spec, err := storeurl.Parse(tg.url)
 	if err != nil {
-		rep.fail(storeLabel(tg, tg.url), "url", err.Error())
+		rep.fail(storeLabel(tg, storeurl.Redact(tg.url)), "url", err.Error())
 		return
 	}
 	name := storeLabel(tg, spec.Redacted)
@@ -93,7 +93,7 @@ func bounded[T any](ctx context.Context, opt checkOptions, f func(context.Contex
 }
 
 // probe is the objects one store's check writes under
-// backends.ProbePrefix (which copy and verify leave alone), and what the
+// backends.ProbePrefix (which copy skips; all are deleted again), and what the
 // store said about them.
 type probe struct {
 	st           backends.Store

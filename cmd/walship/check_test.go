@@ -140,6 +140,13 @@ func TestCheckUnreachable(t *testing.T) {
 	if strings.Contains(string(out), "walship-secret") {
 		t.Fatal("a secret in the output")
 	}
+
+	// A URL with credentials is refused, and named without them.
+	code, res, _ = runCheck(t, walDir, "minio://user:hunter22@127.0.0.1:1/bucket/db")
+	out, _ = json.Marshal(res)
+	if code != 1 || strings.Contains(string(out), "hunter22") || !strings.Contains(string(out), "credentials in a store URL are refused") {
+		t.Fatalf("credentials in a URL: exit %d: %s", code, out)
+	}
 }
 
 // blackHole listens and accepts, and never answers.
