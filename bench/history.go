@@ -38,6 +38,7 @@ func benchHistory(dir string, n int) error {
 	}
 	st := metered.New(fs)
 	mid := uint64(n) * 8 / 2
+	var est estimated // of the last "restore latest"
 	ops := []struct {
 		name string
 		run  func(ctx context.Context) error
@@ -53,7 +54,7 @@ func benchHistory(dir string, n int) error {
 				return err
 			}
 			defer os.RemoveAll(out)
-			_, _, err = pitr.Restore(ctx, st, pitr.Target{Latest: true}, filepath.Join(out, "r"), pitr.Options{})
+			est, err = restoreEstimated(ctx, st, filepath.Join(out, "r"), pitr.Options{})
 			return err
 		}},
 		{"verify", func(ctx context.Context) error {
@@ -93,6 +94,7 @@ func benchHistory(dir string, n int) error {
 	if err != nil {
 		return err
 	}
+	fmt.Printf("restore latest before compaction: %s\n", est)
 	start := time.Now()
 	c0 := st.Counts()
 	res, err := compact.Pass(context.Background(), st, compact.Options{Codec: segments.CodecZstd, TempDir: dir, Grace: -1}, nil)
@@ -105,6 +107,7 @@ func benchHistory(dir string, n int) error {
 	if err != nil {
 		return err
 	}
+	fmt.Printf("restore latest after compaction: %s\n", est)
 	fmt.Printf("%-15s %12s %12s %8s   %-24s %-24s   %10s %10s\n", "", "before", "after", "ratio", "requests before", "requests after", "heap before", "after")
 	for i, op := range ops {
 		b, a := beforeRows[i], afterRows[i]

@@ -61,6 +61,7 @@ type clientResult struct {
 	storedBytes            int64
 	shipSecs, rawPutSecs   float64
 	restoreSecs, rawGetSec float64
+	estimate               estimated
 	ship, restore          metered.Counts
 	shipCPU, restoreCPU    float64 // CPU seconds of this process
 	shipTimes              times   // time inside store calls
@@ -191,12 +192,13 @@ func benchClient(ctx context.Context, client string, srv minioServer, mc *mgo.Cl
 	out := filepath.Join(dir, "restored-"+client)
 	before, beforeT := st.Counts(), tm.times()
 	cpu0 = cpuSeconds()
-	start = time.Now()
-	_, res, err := pitr.Restore(ctx, st, pitr.Target{Latest: true}, out, pitr.Options{})
+	est, err := restoreEstimated(ctx, st, out, pitr.Options{})
 	if err != nil {
 		return r, err
 	}
-	r.restoreSecs = time.Since(start).Seconds()
+	res := est.res
+	r.restoreSecs = est.took.Seconds()
+	r.estimate = est
 	r.restoreCPU = cpuSeconds() - cpu0
 	r.restoreTimes = tm.times().sub(beforeT)
 	r.restore = st.Counts().Sub(before)
@@ -304,6 +306,7 @@ func benchClient(ctx context.Context, client string, srv minioServer, mc *mgo.Cl
 	fmt.Printf("  %-14s ship: %.2fs CPU (bench process) in %.2fs, inside store calls: %s\n", "", r.shipCPU, r.shipSecs, r.shipTimes)
 	fmt.Printf("  %-14s restore: %.2fs CPU in %.2fs, inside store calls (%d in parallel): %s\n", "", r.restoreCPU, r.restoreSecs,
 		restoreParallel, r.restoreTimes)
+	fmt.Printf("  %-14s restore %s\n", "", r.estimate)
 	return r, nil
 }
 

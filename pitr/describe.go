@@ -58,8 +58,14 @@ func (p *Plan) Describe(w io.Writer) {
 	}
 	fmt.Fprintf(&b, "  segments:  %d to fetch, %s\n", len(p.Segments), humanBytes(p.Bytes))
 	fmt.Fprintf(&b, "  total:     %s to fetch\n", humanBytes(p.TotalBytes()))
-	fmt.Fprintf(&b, "  estimate:  about %s (an estimate, assuming %d MiB/s and %v per object, 4 at a time; not a measurement)\n",
-		roundEstimate(p.Estimate), EstimateBytesPerSec>>20, estimateRequestCost)
+	if r := p.Rates; r != nil {
+		fmt.Fprintf(&b, "  estimate:  about %s, measured on a sample of %s (%s) fetched, decoded and written here: %v per request, %.0f MiB/s of work per core, %d downloads at a time\n",
+			roundEstimate(p.Estimate), plural(uint64(r.Objects), "segment", "segments"), humanBytes(r.Bytes),
+			r.Request.Round(10*time.Microsecond), 1/max(r.CPU, 1e-12)/(1<<20), r.Parallel)
+	} else {
+		fmt.Fprintf(&b, "  estimate:  about %s (a guess, assuming %d MiB/s and %v per object, 4 at a time; not measured)\n",
+			roundEstimate(p.Estimate), EstimateBytesPerSec>>20, estimateRequestCost)
+	}
 	if p.Format == wal.FormatBinary || p.Format == wal.FormatJSON {
 		fmt.Fprintf(&b, "  format:    tidwall/wal %s\n", p.Format)
 	} else {

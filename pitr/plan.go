@@ -110,7 +110,8 @@ type Plan struct {
 	Segments []PlannedSegment    // in index order
 	Format   wal.Format          // the source log's format, from the segments (FormatAuto if none was read)
 	Bytes    int64               // total size of Segments
-	Estimate time.Duration       // a rough guess of the restore's duration (see EstimateBytesPerSec)
+	Estimate time.Duration       // the restore's expected duration: from Rates once measured, else a guess (EstimateBytesPerSec)
+	Rates    *Rates              // what Measure measured; nil: Estimate is a guess
 	Notes    []string            // what the user should know (lost entries, skipped keys, bases not used)
 }
 
@@ -290,11 +291,7 @@ func (pl *planner) plan(ctx context.Context) (*Plan, error) {
 	if p.Format, err = pl.format(ctx, p); err != nil {
 		return nil, err
 	}
-	objects := len(p.Segments)
-	if p.Base != nil {
-		objects += p.Base.Chunks + 1
-	}
-	p.Estimate = estimate(p.TotalBytes(), objects)
+	p.Estimate = estimate(p.TotalBytes(), p.objects())
 	p.Notes = pl.notes
 	return p, nil
 }

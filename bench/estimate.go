@@ -1,0 +1,45 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/walship/walship/backends"
+	"github.com/walship/walship/pitr"
+)
+
+// estimated is a restore next to the time its plan predicted.
+type estimated struct {
+	res      pitr.Result
+	estimate time.Duration // Plan.Estimate after Plan.Measure
+	took     time.Duration // Execute's wall time
+}
+
+// String is "estimate E, took T (E/T)": within 2x either way is the goal.
+func (e estimated) String() string {
+	return fmt.Sprintf("estimate %v, took %v (%.2fx)", e.estimate.Round(time.Millisecond), e.took.Round(time.Millisecond),
+		e.estimate.Seconds()/max(e.took.Seconds(), 1e-9))
+}
+
+// restoreEstimated plans a restore of everything in st, measures the plan's
+// rates as `walship restore` does, and executes it.
+func restoreEstimated(ctx context.Context, st backends.Store, out string, o pitr.Options) (estimated, error) {
+	var e estimated
+	p, err := pitr.MakePlan(ctx, st, pitr.Target{Latest: true})
+	if err != nil {
+		return e, err
+	}
+	par := o.Parallel
+	if par <= 0 {
+		par = 4
+	}
+	if err := p.Measure(ctx, st, par); err != nil {
+		return e, err
+	}
+	e.estimate = p.Estimate
+	start := time.Now()
+	e.res, err = pitr.Execute(ctx, st, p, out, o)
+	e.took = time.Since(start)
+	return e, err
+}

@@ -1,0 +1,183 @@
+package pitr
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/walship/walship/backends"
+	"github.com/walship/walship/segments"
+)
+
+// TestMeasure: a plan's measured estimate samples its first segments,
+// reads only (the store's keys are unchanged; GETs only), leaves no
+// temporary file, and Describe says it was measured.
+func TestMeasure(t *testing.T) {
+	for sname, mk := range stores(t) {
+		for _, format := range formats {
+			t.Run(fmt.Sprintf("%s/%s", sname, format), func(t *testing.T) {
+				f := newFixture(t, mk(t), format, 7)
+				f.timeline(t, segments.Timeline{ID: 1, StartIndex: 1}, 300)
+				before := keys(t, f.st)
+				var gets []string
+				h := &hookStore{Store: f.st, onGet: func(key string) error { gets = append(gets, key); return nil }}
+				p, err := MakePlan(context.Background(), h, Target{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				guess := p.Estimate
+				gets = nil
+				tmp := t.TempDir()
+				t.Setenv("TMPDIR", tmp)
+				if err := p.Measure(context.Background(), h, 4); err != nil {
+					t.Fatal(err)
+				}
+				r := p.Rates
+				if r == nil || r.Objects == 0 || r.Objects > sampleObjects || r.Bytes <= 0 || r.Request <= 0 || r.Parallel != 4 {
+					t.Fatalf("rates %+v", r)
+				}
+				want := p.sample()
+				if r.Objects != len(want) || len(gets) != 1+len(want) || gets[0] != want[0].Key {
+					t.Fatalf("sampled %d objects with GETs %v, want a header read and %d segments", r.Objects, gets, len(want))
+				}
+				for i, ps := range want {
+					if gets[i+1] != ps.Key || ps != p.Segments[i] {
+						t.Fatalf("GET %d is %s, want the plan's segment %d %s", i+1, gets[i+1], i, p.Segments[i].Key)
+					}
+				}
+				if p.Estimate <= 0 || p.Estimate == guess {
+					t.Fatalf("estimate %v, the guess was %v", p.Estimate, guess)
+				}
+				if after := keys(t, f.st); !slices.Equal(before, after) {
+					t.Fatalf("store changed: %v -> %v", before, after)
+				}
+				if left, _ := filepath.Glob(filepath.Join(tmp, "*")); len(left) > 0 {
+					t.Fatalf("left behind: %v", left)
+				}
+				var b strings.Builder
+				p.Describe(&b)
+				if !strings.Contains(b.String(), "measured on a sample of") {
+					t.Fatalf("describe does not say the estimate was measured:\n%s", b.String())
+				}
+				// The plan still restores exactly after Measure.
+				_, res, got, err := restoreAndRead(t, f.st, Target{}, format, Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				exp, _ := f.expect(1, f.latest(1))
+				sameEntries(t, got, exp)
+				if res.Entries != 300 {
+					t.Fatalf("restored %d entries", res.Entries)
+				}
+			})
+		}
+	}
+}
+
+// TestMeasureCorruptSample: a damaged segment in the sample fails Measure
+// with the segment's key, as the restore would.
+func TestMeasureCorruptSample(t *testing.T) {
+	f := newFixture(t, newMem(), formats[0], 9)
+	f.timeline(t, segments.Timeline{ID: 1, StartIndex: 1}, 100)
+	p, err := MakePlan(context.Background(), f.st, Target{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := p.Segments[0].Key
+	rc, err := f.st.Get(context.Background(), k, 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, p.Segments[0].Size)
+	if _, err := rc.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	rc.Close()
+	b[len(b)-1] ^= 1
+	if err := f.st.Delete(context.Background(), k); err != nil {
+		t.Fatal(err)
+	}
+	put(t, f.st, k, b)
+	err = p.Measure(context.Background(), f.st, 4)
+	if err == nil || !strings.Contains(err.Error(), k) {
+		t.Fatalf("Measure over a damaged segment: %v", err)
+	}
+	if p.Rates != nil {
+		t.Fatalf("rates set after a failed measure")
+	}
+}
+
+// TestSample: the first segments up to the byte and object bounds,
+// skipping oversized ones; the smallest when every one is oversized.
+func TestSample(t *testing.T) {
+	seg := func(i int, size int64) PlannedSegment {
+		return PlannedSegment{Key: fmt.Sprint(i), Size: size}
+	}
+	cases := []struct {
+		sizes []int64
+		want  []string
+	}{
+		{[]int64{1, 2, 3}, []string{"0", "1", "2"}},
+		{[]int64{1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, []string{"0", "1", "2", "3", "4", "5", "6", "7"}},
+		{[]int64{6 << 20, 3 << 20, 1}, []string{"0", "1"}},
+		{[]int64{64 << 20, 1 << 20}, []string{"1"}},
+		{[]int64{64 << 20, 40 << 20, 50 << 20}, []string{"1"}},
+		{nil, nil},
+	}
+	for _, c := range cases {
+		p := &Plan{}
+		for i, s := range c.sizes {
+			p.Segments = append(p.Segments, seg(i, s))
+		}
+		var got []string
+		for _, ps := range p.sample() {
+			got = append(got, ps.Key)
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("sizes %v: sampled %v, want %v", c.sizes, got, c.want)
+		}
+	}
+}
+
+// TestRatesEstimate: the model's arithmetic. Waiting overlaps Parallel
+// downloads, CPU work spreads over the cores, the writer runs beside them:
+// the slowest sets the time, and the install's syncs come after.
+func TestRatesEstimate(t *testing.T) {
+	r := Rates{Request: 40 * time.Millisecond, FetchWait: 1e-8, CPU: 4e-9, Write: 1e-9, Sync: 10 * time.Millisecond, Parallel: 4, CPUs: 2}
+	// 1000 objects: 10 s of latency over 4 streams, plus 1 GB at 1e-8 s/B
+	// of waiting over 4: 12.5 s; CPU 4 s over 2 cores: 2 s; writing 1 s.
+	if got, want := r.Estimate(1000, 1e9), 12500*time.Millisecond+30*time.Millisecond; got != want {
+		t.Fatalf("estimate %v, want %v", got, want)
+	}
+	r.Write = 1e-7 // 100 s of writing: the writer sets the pace
+	if got, want := r.Estimate(1000, 1e9), 100*time.Second+30*time.Millisecond; got != want {
+		t.Fatalf("estimate %v, want %v", got, want)
+	}
+	r.Write, r.CPU = 0, 1e-7 // 100 s of CPU over 2 cores
+	if got, want := r.Estimate(1000, 1e9), 50*time.Second+30*time.Millisecond; got != want {
+		t.Fatalf("estimate %v, want %v", got, want)
+	}
+	r.Parallel = 1 // one download at a time: one core, 40 s of latency
+	if got, want := r.Estimate(1000, 1e9), 100*time.Second+30*time.Millisecond; got != want {
+		t.Fatalf("estimate %v, want %v", got, want)
+	}
+	if got := r.Estimate(0, 0); got != 30*time.Millisecond {
+		t.Fatalf("nothing to restore takes %v", got)
+	}
+}
+
+func keys(t *testing.T, st backends.Store) []string {
+	t.Helper()
+	var out []string
+	if err := st.List(context.Background(), "", "", func(oi backends.ObjectInfo) error {
+		out = append(out, oi.Key)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
