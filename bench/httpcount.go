@@ -21,7 +21,10 @@ type httpCounter struct {
 	srv  *http.Server
 }
 
-func newHTTPCounter(target string) (*httpCounter, error) {
+// With setHost the requests reach the target with its own Host header
+// (the GCS emulator serves downloads by Host); without, they keep the
+// proxy's, which signed requests (S3, MinIO) must.
+func newHTTPCounter(target string, setHost bool) (*httpCounter, error) {
 	u, err := url.Parse("http://" + target)
 	if err != nil {
 		return nil, err
@@ -36,6 +39,9 @@ func newHTTPCounter(target string) (*httpCounter, error) {
 		c.mu.Lock()
 		c.n[r.Method]++
 		c.mu.Unlock()
+		if setHost {
+			r.Host = u.Host
+		}
 		rp.ServeHTTP(w, r)
 	})}
 	go c.srv.Serve(ln)

@@ -60,6 +60,7 @@ import (
 	"time"
 
 	"github.com/walship/walship/config"
+	"github.com/walship/walship/segments"
 )
 
 func main() {
@@ -67,7 +68,8 @@ func main() {
 	dirFlag := flag.String("dir", "", "work dir (default: a temp dir, removed)")
 	storeFlag := flag.String("store", "file", "what to measure: file, minio, multi, history or all")
 	segsFlag := flag.Int("segments", 100000, "with -store history: segments in the history")
-	clientsFlag := flag.String("clients", "minio,s3", "with -store minio: the clients to measure (minio = minio-go, s3 = aws-sdk-go-v2)")
+	clientsFlag := flag.String("clients", "minio,s3,gcs", "with -store minio: the clients to measure (minio = minio-go and s3 = aws-sdk-go-v2 against MinIO, gcs = the GCS emulator)")
+	compressionFlag := flag.String("compression", "zstd", "with -store minio: the agent's segment compression (zstd or none)")
 	rateFlag := flag.String("rate", "20MB", "with -store multi: the source write rate per second of the lag runs")
 	lagSecs := flag.Duration("lag-secs", 25*time.Second, "with -store multi: how long each lag run writes")
 	limitsFlag := flag.String("limits", "2MiB,8MiB,32MiB", "with -store multi: upload limits (per second) to measure")
@@ -131,16 +133,27 @@ func main() {
 	var clients []string
 	for _, c := range strings.Split(*clientsFlag, ",") {
 		switch c = strings.TrimSpace(c); c {
-		case "minio", "s3":
+		case "minio", "s3", "gcs":
 			clients = append(clients, c)
 		case "":
 		default:
-			fail(fmt.Errorf("-clients: unknown client %q (want minio, s3)", c))
+			fail(fmt.Errorf("-clients: unknown client %q (want minio, s3, gcs)", c))
 		}
 	}
-	if runMinIO {
-		if err := minioConfigured(); err != nil { // before minutes of work
-			fail(err)
+	codec, err := segments.ParseCodec(*compressionFlag)
+	if err != nil {
+		fail(fmt.Errorf("-compression: %w", err))
+	}
+	if runMinIO { // before minutes of work
+		for _, c := range clients {
+			if _, _, err := server(c, minioServer{endpoint: os.Getenv(minioVars[0])}, ""); err != nil {
+				fail(err)
+			}
+			if c != "gcs" {
+				if err := minioConfigured(); err != nil {
+					fail(err)
+				}
+			}
 		}
 	}
 	if runMulti {
@@ -170,7 +183,7 @@ func main() {
 		}
 	}
 	if runMinIO {
-		if err := benchMinIO(filepath.Join(dir, "minio"), size, clients); err != nil {
+		if err := benchMinIO(filepath.Join(dir, "minio"), size, clients, codec); err != nil {
 			fail(err)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -25,8 +26,6 @@ import (
 	"github.com/walship/walship/agent"
 	"github.com/walship/walship/backends"
 	"github.com/walship/walship/backends/metered"
-	"github.com/walship/walship/backends/minio"
-	"github.com/walship/walship/backends/s3"
 	"github.com/walship/walship/pitr"
 	"github.com/walship/walship/segments"
 )
@@ -73,11 +72,14 @@ type clientResult struct {
 // bucket with the agent and restores it with pitr (both through a metered
 // store), then times plain PutObject/GetObject calls of the same stored
 // segment bytes with that client's SDK.
-func benchMinIO(dir string, size int64, clients []string) error {
-	if err := minioConfigured(); err != nil {
-		return err
+func benchMinIO(dir string, size int64, clients []string, codec segments.Codec) error {
+	var srv minioServer
+	if slices.Contains(clients, "minio") || slices.Contains(clients, "s3") {
+		if err := minioConfigured(); err != nil {
+			return err
+		}
+		srv = minioServer{os.Getenv(minioVars[0]), os.Getenv(minioVars[1]), os.Getenv(minioVars[2])}
 	}
-	srv := minioServer{os.Getenv(minioVars[0]), os.Getenv(minioVars[1]), os.Getenv(minioVars[2])}
 	ctx := context.Background()
 	walDir := filepath.Join(dir, "wal")
 	walBytes, err := generate(walDir, size)
@@ -88,19 +90,21 @@ func benchMinIO(dir string, size int64, clients []string) error {
 	if err != nil {
 		return err
 	}
-	mc, err := mgo.New(srv.endpoint, &mgo.Options{Creds: mcreds.NewStaticV4(srv.access, srv.secret, ""),
-		Region: "us-east-1", BucketLookup: mgo.BucketLookupPath})
-	if err != nil {
-		return err
-	}
 	bucket := fmt.Sprintf("walship-bench-%d", time.Now().UnixNano())
-	if err := mc.MakeBucket(ctx, bucket, mgo.MakeBucketOptions{}); err != nil {
-		return fmt.Errorf("create bucket %s: %w", bucket, err)
+	if srv.endpoint != "" {
+		mc, err := mgo.New(srv.endpoint, &mgo.Options{Creds: mcreds.NewStaticV4(srv.access, srv.secret, ""),
+			Region: "us-east-1", BucketLookup: mgo.BucketLookupPath})
+		if err != nil {
+			return err
+		}
+		if err := mc.MakeBucket(ctx, bucket, mgo.MakeBucketOptions{}); err != nil {
+			return fmt.Errorf("create bucket %s: %w", bucket, err)
+		}
 	}
-	fmt.Printf("\nMinIO %s, bucket %s: source WAL %s (%d entries of JSON-like records)\n", srv.endpoint, bucket, human(walBytes), last)
+	fmt.Printf("\nobject stores, bucket %s: source WAL %s (%d entries of JSON-like records), compression %s\n", bucket, human(walBytes), last, codec)
 	var results []clientResult
 	for _, c := range clients {
-		r, err := benchClient(ctx, c, srv, mc, bucket, dir, walDir, walBytes, last)
+		r, err := benchClient(ctx, c, srv, bucket, dir, walDir, walBytes, last, codec)
 		if err != nil {
 			return fmt.Errorf("client %s: %w", c, err)
 		}
@@ -110,28 +114,46 @@ func benchMinIO(dir string, size int64, clients []string) error {
 	return nil
 }
 
-var clientNames = map[string]string{"minio": "minio-go", "s3": "aws-sdk-go-v2"}
+// uploadsInFlight is the agent's default number of uploads per store at
+// once; the raw PUT baseline uses the same.
+const uploadsInFlight = 4
 
-func benchClient(ctx context.Context, client string, srv minioServer, mc *mgo.Client, bucket, dir, walDir string, walBytes int64, last uint64) (clientResult, error) {
+// download copies one object of st into a local file.
+func download(ctx context.Context, st backends.Store, key, path string) error {
+	rc, err := st.Get(ctx, key, 0, -1)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, rc); err != nil {
+		f.Close()
+		return fmt.Errorf("download %s: %w", key, err)
+	}
+	return f.Close()
+}
+
+func benchClient(ctx context.Context, client string, srv minioServer, minioBucket, dir, walDir string, walBytes int64, last uint64, codec segments.Codec) (clientResult, error) {
 	r := clientResult{client: client}
 	prefix := client + "-walship"
-	hc, err := newHTTPCounter(srv.endpoint)
+	hostport, bucket, err := server(client, srv, minioBucket)
+	if err != nil {
+		return r, err
+	}
+	hc, err := newHTTPCounter(hostport, client == "gcs")
 	if err != nil {
 		return r, err
 	}
 	defer hc.close()
-	var inner backends.Store
-	switch client {
-	case "minio":
-		inner, err = minio.New(minio.Options{Endpoint: hc.addr, Bucket: bucket, Prefix: prefix, DisableTLS: true,
-			AccessKey: srv.access, SecretKey: srv.secret})
-	case "s3":
-		inner, err = s3.New(ctx, s3.Options{Bucket: bucket, Prefix: prefix, Endpoint: "http://" + hc.addr,
-			Credentials: credentials.NewStaticCredentialsProvider(srv.access, srv.secret, "")})
-	}
+	tg, err := newTarget(ctx, client, hc.addr, bucket, prefix, srv)
 	if err != nil {
 		return r, err
 	}
+	defer tg.close()
+	inner := tg.store
 	if err := inner.(backends.Checker).Check(ctx); err != nil {
 		return r, err
 	}
@@ -141,8 +163,8 @@ func benchClient(ctx context.Context, client string, srv minioServer, mc *mgo.Cl
 	defer st.Close()
 
 	// Ship: from a backlog to every entry durable and verified in the store.
-	a, err := agent.New(agent.Options{WALDir: walDir, StateDir: filepath.Join(dir, "state-"+client), Codec: segments.CodecZstd,
-		Stores: []agent.Store{{Store: st}}, SealInterval: 50 * time.Millisecond,
+	a, err := agent.New(agent.Options{WALDir: walDir, StateDir: filepath.Join(dir, "state-"+client), Codec: codec,
+		Stores: []agent.Store{{Store: st}}, SealInterval: 50 * time.Millisecond, UploadsInFlight: uploadsInFlight,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		return r, err
@@ -220,72 +242,22 @@ func benchClient(ctx context.Context, client string, srv minioServer, mc *mgo.Cl
 		return r, err
 	}
 	files := make([]string, len(objs))
-	for i, o := range objs {
+	for i, ob := range objs {
 		files[i] = filepath.Join(rawDir, fmt.Sprintf("%06d", i))
-		if err := mc.FGetObject(ctx, bucket, prefix+"/"+o.key, files[i], mgo.GetObjectOptions{}); err != nil {
+		if err := download(ctx, inner, ob.key, files[i]); err != nil {
 			return r, err
 		}
 	}
 	rawPrefix := client + "-raw/"
-	var put func(key, file string) error
-	var get func(key string) error
-	switch client {
-	case "minio":
-		put = func(key, file string) error {
-			f, err := os.Open(file)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			fi, err := f.Stat()
-			if err != nil {
-				return err
-			}
-			_, err = mc.PutObject(ctx, bucket, key, f, fi.Size(), mgo.PutObjectOptions{})
-			return err
-		}
-		get = func(key string) error {
-			o, err := mc.GetObject(ctx, bucket, key, mgo.GetObjectOptions{})
-			if err != nil {
-				return err
-			}
-			defer o.Close()
-			_, err = io.Copy(io.Discard, o)
-			return err
-		}
-	case "s3":
-		ac, err := rawS3Client(ctx, srv)
-		if err != nil {
-			return r, err
-		}
-		put = func(key, file string) error {
-			f, err := os.Open(file)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			fi, err := f.Stat()
-			if err != nil {
-				return err
-			}
-			_, err = ac.PutObject(ctx, &awss3.PutObjectInput{Bucket: &bucket, Key: &key, Body: f, ContentLength: aws.Int64(fi.Size())})
-			return err
-		}
-		get = func(key string) error {
-			o, err := ac.GetObject(ctx, &awss3.GetObjectInput{Bucket: &bucket, Key: &key})
-			if err != nil {
-				return err
-			}
-			defer o.Body.Close()
-			_, err = io.Copy(io.Discard, o.Body)
-			return err
-		}
-	}
 	start = time.Now()
+	var pg errgroup.Group // the agent's uploads in flight
+	pg.SetLimit(uploadsInFlight)
 	for i, f := range files {
-		if err := put(fmt.Sprintf("%s%06d", rawPrefix, i), f); err != nil {
-			return r, fmt.Errorf("raw put: %w", err)
-		}
+		key := fmt.Sprintf("%s%06d", rawPrefix, i)
+		pg.Go(func() error { return tg.put(ctx, key, f) })
+	}
+	if err := pg.Wait(); err != nil {
+		return r, fmt.Errorf("raw put: %w", err)
 	}
 	r.rawPutSecs = time.Since(start).Seconds()
 	start = time.Now()
@@ -293,7 +265,7 @@ func benchClient(ctx context.Context, client string, srv minioServer, mc *mgo.Cl
 	g.SetLimit(restoreParallel)
 	for i := range files {
 		key := fmt.Sprintf("%s%06d", rawPrefix, i)
-		g.Go(func() error { return get(key) })
+		g.Go(func() error { return tg.get(ctx, key) })
 	}
 	if err := g.Wait(); err != nil {
 		return r, fmt.Errorf("raw get: %w", err)
@@ -400,13 +372,13 @@ func printMinIO(rs []clientResult, walBytes int64) {
 		fmt.Printf("%-44s %7.1f MB/s %7.1f MB/s %7.2fx\n", name, w, raw, w/raw)
 	}
 	for _, r := range rs {
-		row(fmt.Sprintf("ship %s WAL -> MinIO, %s", human(walBytes), clientNames[r.client]),
+		row(fmt.Sprintf("ship %s WAL -> %s", human(walBytes), clientNames[r.client]),
 			float64(walBytes)/1e6/r.shipSecs, float64(walBytes)/1e6/r.rawPutSecs)
-		row(fmt.Sprintf("restore %s WAL <- MinIO, %s", human(walBytes), clientNames[r.client]),
+		row(fmt.Sprintf("restore %s WAL <- %s", human(walBytes), clientNames[r.client]),
 			float64(walBytes)/1e6/r.restoreSecs, float64(walBytes)/1e6/r.rawGetSec)
 	}
-	fmt.Printf("raw = plain PutObject (1 stream, as the agent ships) / GetObject (%d streams, as pitr restores) of the\n"+
-		"same stored segment objects; on the wire that is:\n", restoreParallel)
+	fmt.Printf("raw = plain PUTs (%d streams, as the agent ships) / GETs (%d streams, as pitr restores) of the\n"+
+		"same stored segment objects; on the wire that is:\n", uploadsInFlight, restoreParallel)
 	for _, r := range rs {
 		fmt.Printf("  %-14s %d objects, %s: raw put %.1f MB/s, raw get %.1f MB/s; walship put %.1f MB/s of stored bytes\n",
 			clientNames[r.client], r.segments, human(r.storedBytes), float64(r.storedBytes)/1e6/r.rawPutSecs,
