@@ -3,6 +3,7 @@ package pitr
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/walship/walship/backends"
 )
@@ -15,11 +16,16 @@ type VerifyOptions struct {
 	// not. Records (timelines, manifests, points) are small and not
 	// counted.
 	Progress Progress
+	// Since, when set, reads in full only the segments holding an entry
+	// stamped at or after it and the chunks of the snapshots taken at or
+	// after it; older ones are listed and taken as intact (see
+	// sinceSelection). Zero: everything is read.
+	Since time.Time
 }
 
 // VerifyWith is Verify with options.
 func VerifyWith(ctx context.Context, st backends.Store, o VerifyOptions) (*Report, error) {
-	r, err := verify(ctx, st, progressOr(o.Progress))
+	r, err := verify(ctx, st, progressOr(o.Progress), o.Since)
 	if err != nil {
 		return nil, fmt.Errorf("verify %s: %w", st, err)
 	}
@@ -27,12 +33,18 @@ func VerifyWith(ctx context.Context, st backends.Store, o VerifyOptions) (*Repor
 }
 
 // readTotals are the objects and bytes Verify reads in full.
-func readTotals(segs []SegmentInfo, chunks []chunkInfo) (objects, bytes int64) {
-	for _, s := range segs {
-		bytes += s.Size
+func readTotals(segs []SegmentInfo, chunks []chunkInfo, sel sinceSelection) (objects, bytes int64) {
+	for i, s := range segs {
+		if sel.segment(i) {
+			objects++
+			bytes += s.Size
+		}
 	}
-	for _, c := range chunks {
-		bytes += c.size
+	for i, c := range chunks {
+		if sel.chunk(i) {
+			objects++
+			bytes += c.size
+		}
 	}
-	return int64(len(segs) + len(chunks)), bytes
+	return objects, bytes
 }
