@@ -522,7 +522,7 @@ func TestDescribeBase(t *testing.T) {
 		"entries:   261..290 (30 entries): 261..280 from timeline 2, 281..290 from timeline 3",
 		fmt.Sprintf("total:     %s to fetch", humanBytes(p.Bytes+p.Base.FetchBytes)),
 		"estimate:  about ",
-		"an estimate",
+		"a guess",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("Describe lacks %q:\n%s", want, out)
