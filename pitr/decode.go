@@ -2,83 +2,143 @@ package pitr
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 
 	"github.com/walship/walship/segments"
 )
 
-// decodeAheadMax is the largest segment (raw entry bytes) a download
-// goroutine decodes into memory, so decoding (zstd, per-entry CRC32C) runs
-// on every core while the writer only appends. With at most Parallel+1
-// segments fetched and not yet written, it bounds the memory decoded
-// segments take; a larger segment is decoded by the writer from its file.
-// A variable so tests take both ways.
-var decodeAheadMax uint64 = 16 << 20
+// decodeAheadBytes bounds the decoded entries a segment's decoder holds
+// before the writer takes them. Each fetched segment is decoded (zstd,
+// per-entry CRC32C) by its own goroutine while earlier segments are
+// written, so decoding runs on every core and overlaps the writer, however
+// large the segment (a compacted one may hold hours). With at most
+// Parallel+1 segments fetched and not yet written, the decoded entries in
+// memory stay under (Parallel+1) * decodeAheadBytes. 0: the writer decodes
+// each segment from its file. A variable so tests take every way.
+var decodeAheadBytes int64 = 16 << 20
 
 // entrySource is what the writer reads a segment's entries from: a
-// segments.Reader over the fetched file, or the entries decoded ahead.
+// segments.Reader over the fetched file, or its decoder goroutine.
 type entrySource interface {
 	Next() (segments.Entry, error)
 	Close()
 }
 
-// decoded is a segment's entries, decoded ahead by its download goroutine:
-// every entry up to `to`, and, when `to` was the last, the reader's checks
-// after it (payload end, SHA-256) passed; then Next ends with io.EOF.
-type decoded struct {
-	es  []segments.Entry
-	end error // what Next returns after es: io.EOF, or the reader's error
+// streamed is a segment being decoded by its own goroutine: batches of
+// entries flow to the writer through ch, which holds at most
+// streamBatches batches of about budget/streamBatches bytes each. After
+// the entries, Next returns end: io.EOF when the reader's checks after the
+// last entry (payload end, SHA-256) passed, else the reader's error, in
+// the same place the writer would meet it reading the file, so the first
+// bad segment in index order is still the one reported.
+type streamed struct {
+	ch   chan []segments.Entry
+	end  error // written before ch is closed
+	cur  []segments.Entry
+	stop chan struct{}
+	once sync.Once
+	done chan struct{} // closed when the goroutine has exited and removed the file
 }
 
-func (d *decoded) Next() (segments.Entry, error) {
-	if len(d.es) == 0 {
-		return segments.Entry{}, d.end
-	}
-	e := d.es[0]
-	d.es[0] = segments.Entry{} // the writer is done with it: let it go
-	d.es = d.es[1:]
-	return e, nil
+const streamBatches = 16
+
+// errStopped ends a decoder whose segment the writer no longer wants.
+var errStopped = errors.New("decoding stopped")
+
+// decodeStream starts decoding the fetched segment at path, up to entry to
+// (to its end when to is its last). The goroutine owns the file and
+// removes it when it ends: at the end of the segment, on Close, or when
+// ctx ends.
+func decodeStream(ctx context.Context, path string, to, last uint64, budget int64) *streamed {
+	s := &streamed{ch: make(chan []segments.Entry, streamBatches), stop: make(chan struct{}), done: make(chan struct{})}
+	go s.run(ctx, path, to, last, max(budget/streamBatches, 1))
+	return s
 }
 
-func (d *decoded) Close() {}
-
-// decodeAhead reads the fetched segment at path up to entry to (to its end
-// when to is its last) into memory. An error the writer would meet reading
-// the file is kept for it, in the same place (after the entries before it),
-// so the first bad segment in index order is still the one reported.
-func decodeAhead(path string, to, last uint64) (*decoded, error) {
+func (s *streamed) run(ctx context.Context, path string, to, last uint64, batchBytes int64) {
+	defer close(s.done)
+	defer os.Remove(path)
+	defer close(s.ch)
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		s.end = err
+		return
 	}
 	defer f.Close()
 	rd, err := segments.NewReader(bufio.NewReaderSize(f, 256<<10))
 	if err != nil {
-		return &decoded{end: err}, nil
+		s.end = err
+		return
 	}
 	defer rd.Close()
-	d := &decoded{}
-	for {
-		e, err := rd.Next()
-		if err != nil {
-			d.end = err
-			return d, nil
+	var batch []segments.Entry
+	var size int64
+	send := func() error {
+		if len(batch) == 0 {
+			return nil
 		}
-		d.es = append(d.es, e)
-		if e.Index == to && to != last {
-			d.end = errors.New("decoded ahead only to the plan's last entry")
-			return d, nil
+		select {
+		case s.ch <- batch:
+			batch, size = make([]segments.Entry, 0, len(batch)), 0
+			return nil
+		case <-s.stop:
+			return errStopped
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
+	for {
+		e, err := rd.Next()
+		if err == nil && e.Index == to && to != last {
+			batch = append(batch, e)
+			err = errors.New("decoded ahead only to the plan's last entry")
+		}
+		if err != nil {
+			if serr := send(); serr != nil {
+				err = serr
+			}
+			s.end = err
+			return
+		}
+		batch = append(batch, e)
+		if size += int64(len(e.Data)) + 32; size >= batchBytes {
+			if err := send(); err != nil {
+				s.end = err
+				return
+			}
+		}
+	}
+}
+
+func (s *streamed) Next() (segments.Entry, error) {
+	for len(s.cur) == 0 {
+		b, ok := <-s.ch
+		if !ok {
+			return segments.Entry{}, s.end
+		}
+		s.cur = b
+	}
+	e := s.cur[0]
+	s.cur[0] = segments.Entry{} // the writer is done with it: let it go
+	s.cur = s.cur[1:]
+	return e, nil
+}
+
+// Close stops the decoder and waits until it has removed its file.
+func (s *streamed) Close() {
+	s.once.Do(func() { close(s.stop) })
+	<-s.done
 }
 
 // openEntries returns the entries of a fetched segment: those decoded
 // ahead, or a reader over its file.
 func openEntries(key string, r fetched) (entrySource, func(), error) {
 	if r.dec != nil {
-		return r.dec, func() {}, nil
+		return r.dec, r.dec.Close, nil
 	}
 	f, err := os.Open(r.path)
 	if err != nil {

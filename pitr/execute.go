@@ -386,11 +386,8 @@ func (x *executor) run(ctx context.Context) error {
 			g.Go(func() error {
 				path, hdr, err := fetch(ctx, x.st, x.dl, ps, x.p.Format)
 				r := fetched{path: path, hdr: hdr, err: err}
-				if err == nil && hdr.RawLen <= decodeAheadMax {
-					if dec, derr := decodeAhead(path, ps.To, hdr.Last); derr == nil {
-						os.Remove(path)
-						r.path, r.dec = "", dec
-					}
+				if err == nil && decodeAheadBytes > 0 {
+					r.path, r.dec = "", decodeStream(ctx, path, ps.To, hdr.Last, decodeAheadBytes)
 				}
 				results[i] <- r
 				return nil
@@ -401,6 +398,15 @@ func (x *executor) run(ctx context.Context) error {
 	cancel()
 	<-dispatched
 	g.Wait()
+	for _, ch := range results { // segments fetched and never written: their decoders end with ctx
+		select {
+		case r := <-ch:
+			if r.dec != nil {
+				r.dec.Close()
+			}
+		default:
+		}
+	}
 	return err
 }
 

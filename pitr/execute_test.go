@@ -84,9 +84,14 @@ func read(t *testing.T, st backends.Store, key string) []byte {
 // goroutines and with every segment decoded by the writer from its file.
 func bothDecodePaths(t *testing.T, f func(t *testing.T)) {
 	t.Run("decode-ahead", f)
+	t.Run("decode-ahead-small", func(t *testing.T) { // decoders wait for the writer
+		defer func(v int64) { decodeAheadBytes = v }(decodeAheadBytes)
+		decodeAheadBytes = 512
+		f(t)
+	})
 	t.Run("decode-in-writer", func(t *testing.T) {
-		defer func(v uint64) { decodeAheadMax = v }(decodeAheadMax)
-		decodeAheadMax = 0
+		defer func(v int64) { decodeAheadBytes = v }(decodeAheadBytes)
+		decodeAheadBytes = 0
 		f(t)
 	})
 }

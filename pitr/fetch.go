@@ -17,8 +17,8 @@ import (
 
 // fetched is a downloaded segment, checked and waiting to be written.
 type fetched struct {
-	path string   // the checked file ("" once decoded ahead)
-	dec  *decoded // its entries, when decoded ahead
+	path string    // the checked file ("" once decoded ahead)
+	dec  *streamed // its decoder, when decoded ahead (it owns the file)
 	hdr  segments.Header
 	err  error
 }

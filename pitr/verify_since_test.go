@@ -18,7 +18,11 @@ type countProgress struct {
 	addedObjs, addedBytes, adds int64
 }
 
-func (c *countProgress) Total(o, b int64) { c.mu.Lock(); c.totalObjs, c.totalBytes = o, b; c.mu.Unlock() }
+func (c *countProgress) Total(o, b int64) {
+	c.mu.Lock()
+	c.totalObjs, c.totalBytes = o, b
+	c.mu.Unlock()
+}
 func (c *countProgress) Add(o, b int64) {
 	c.mu.Lock()
 	c.addedObjs += o
