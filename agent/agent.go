@@ -189,6 +189,7 @@ func New(opt Options) (*Agent, error) {
 	if opt.Tail.Logger == nil {
 		opt.Tail.Logger = opt.Logger
 	}
+	opt.Tail.Borrow = true // the sealer copies each entry into the spill before the next
 	seen := map[string]bool{}
 	for i := range opt.Stores {
 		id := opt.Stores[i].Store.String()

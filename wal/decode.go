@@ -107,7 +107,11 @@ func (r *segReader) binaryEntry(keep bool) ([]byte, status, error) {
 	}
 	r.consume(hdr)
 	var data []byte
-	if keep {
+	if keep && r.borrow && uint64(r.w-r.r) >= size {
+		n := int(size)
+		data = r.buf[r.r : r.r+n : r.r+n] // valid until the next read (Options.Borrow)
+		r.consume(n)
+	} else if keep {
 		data = make([]byte, size)
 		if err := r.readFull(data); err != nil {
 			return nil, 0, err

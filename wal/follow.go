@@ -80,6 +80,9 @@ func (t *Tailer) open(s segFile) (bool, error) {
 	}
 	t.recs = t.recs[:i]
 	r, err := openSeg(t.dir, s, true)
+	if err == nil {
+		r.borrow = t.opt.Borrow
+	}
 	if err != nil {
 		if os.IsNotExist(err) {
 			return false, nil // renamed or truncated since the listing: look again

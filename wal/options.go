@@ -28,6 +28,11 @@ type Options struct {
 	// Now is the clock for observed times; nil means time.Now. Observed
 	// times are made monotonic: never before the previous entry's.
 	Now func() time.Time
+	// Borrow lets Next return Entry.Data pointing into the tailer's read
+	// buffer, valid only until the next call on the Tailer: no allocation
+	// and no copy per entry for a caller that is done with an entry before
+	// asking for the next (the agent's sealer). Off: a fresh slice.
+	Borrow bool
 }
 
 func (o Options) withDefaults() (Options, error) {

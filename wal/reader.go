@@ -22,13 +22,14 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // a CRC-32C of those bytes, so that a later look at the directory can tell
 // whether the file it read from is still the same.
 type segReader struct {
-	f     *os.File
-	fd    int
-	dir   string
-	name  string // file name as opened (may end in .START / .END)
-	index uint64 // first index of the segment
-	next  uint64 // index of the entry that starts at off
-	hash  bool   // keep crc (the tailer does; Scan and counting do not)
+	f      *os.File
+	fd     int
+	dir    string
+	name   string // file name as opened (may end in .START / .END)
+	index  uint64 // first index of the segment
+	next   uint64 // index of the entry that starts at off
+	hash   bool   // keep crc (the tailer does; Scan and counting do not)
+	borrow bool   // binary entries may be returned as slices of buf (Options.Borrow)
 
 	off int64  // bytes consumed: the file offset of buf[r]
 	crc uint32 // CRC-32C of bytes [0, off) when hash is set

@@ -115,7 +115,8 @@ func (t *Tailer) Seek(index uint64) error {
 // Next returns the entry at the position and moves past it. It blocks until
 // that entry is completely written, polling every Options.Poll, and returns
 // ctx.Err() (unwrapped) when ctx ends first. Entry.Data is a fresh slice the
-// caller may keep.
+// caller may keep, unless Options.Borrow is set: then it may be valid only
+// until the next call.
 //
 // Errors: *TruncatedFrontError when the position was truncated away,
 // *RewrittenError when a file it returned entries from was rewritten; both
