@@ -2,7 +2,9 @@ package crypt
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"io"
 	"strings"
 	"testing"
@@ -66,19 +68,31 @@ func FuzzDecodeKeyRecord(f *testing.F) {
 	f.Add([]byte{})
 	ids := []*Identity{id0}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		got, err := DecodeKeyRecord(b, ids)
-		if err != nil {
-			if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrNoIdentity) {
-				t.Fatalf("unclassified error: %v", err)
+		check := func(b []byte) {
+			got, err := DecodeKeyRecord(b, ids)
+			if err != nil {
+				if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrNoIdentity) {
+					t.Fatalf("unclassified error: %v", err)
+				}
+				return
 			}
-			return
+			rec, err := ParseKeyRecord(b)
+			if err != nil {
+				t.Fatalf("decoded, yet the header does not parse: %v", err)
+			}
+			if got.ID() != rec.SecretID {
+				t.Fatalf("secret id %s, header says %s", got.ID(), rec.SecretID)
+			}
 		}
-		rec, err := ParseKeyRecord(b)
-		if err != nil {
-			t.Fatalf("decoded, yet the header does not parse: %v", err)
-		}
-		if got.ID() != rec.SecretID {
-			t.Fatalf("secret id %s, header says %s", got.ID(), rec.SecretID)
+		check(b)
+		// The same bytes with the header CRC made right, so mutations reach
+		// the lengths, the fingerprints and the ciphertext.
+		if len(b) >= 12 {
+			if n := int(b[11]); 28+8*n <= len(b) {
+				fixed := bytes.Clone(b)
+				binary.BigEndian.PutUint32(fixed[24+8*n:], crc32.Checksum(fixed[:24+8*n], castagnoli))
+				check(fixed)
+			}
 		}
 	})
 }
