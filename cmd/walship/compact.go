@@ -1,11 +1,10 @@
 package main
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"os"
+	"log/slog"
 	"time"
 
 	"github.com/walship/walship/agent"
@@ -80,7 +79,7 @@ func cmdCompact(args []string, stdout io.Writer) error {
 	results := map[string]compact.Result{}
 	out := stdout
 	if *asJSON {
-		out = os.Stderr // stdout holds the JSON alone
+		out = logOutput // stdout holds the JSON alone
 	}
 	err = tg.each("compaction", out, func(s agent.Store) error {
 		start := time.Now()
@@ -89,12 +88,14 @@ func cmdCompact(args []string, stdout io.Writer) error {
 		if !*asJSON {
 			describeCompaction(stdout, res, o.DryRun, time.Since(start))
 		}
+		if err == nil {
+			slog.Info("compaction done", "store", s.Name, "dry_run", o.DryRun, "merged", res.Merged, "deleted", res.Deleted,
+				"bytes", res.BytesRead, "elapsed", time.Since(start))
+		}
 		return err
 	})
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if jerr := enc.Encode(results); jerr != nil && err == nil {
+		if jerr := printJSON(stdout, results); jerr != nil && err == nil {
 			err = jerr
 		}
 	}

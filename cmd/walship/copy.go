@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/walship/walship/agent"
 	"github.com/walship/walship/config"
@@ -21,6 +23,8 @@ func cmdCopy(args []string, stdout io.Writer) error {
 	to := fs.String("to", "", "destination store `name` (with --config)")
 	limit := fs.String("limit", "", "upload bytes/s to the destination (default: the destination's configured limit)")
 	parallel := fs.Int("parallel", 4, "objects copied at once")
+	quiet := addQuietFlag(fs)
+	asJSON := fs.Bool("json", false, "print a summary as JSON on stdout when done")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -76,13 +80,27 @@ func cmdCopy(args []string, stdout io.Writer) error {
 		}
 	}
 	ctx = throttle.WithPriority(ctx, throttle.Low) // a backfill is bulk traffic
-	st, err := pitr.Copy(ctx, src.Store, throttle.NewStore(dst.Store, dst.Limiter, global), *parallel, "")
+	start := time.Now()
+	m := startMeter("copy", "objects", *quiet, "from", src.Name, "to", dst.Name)
+	st, err := pitr.CopyWith(ctx, src.Store, throttle.NewStore(dst.Store, dst.Limiter, global), pitr.CopyOptions{Parallel: *parallel, Progress: m})
+	m.finish()
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "copied %d objects (%d bytes) from %s to %s; %d were already there\n", st.Copied, st.Bytes, src.Name, dst.Name, st.Present)
-	for _, d := range st.Skipped {
-		fmt.Fprintf(stdout, "NOT COPIED %s: %s\n", d.Key, d.Problem)
+	slog.Info("copy done", "from", src.Name, "to", dst.Name, "copied", st.Copied, "bytes", st.Bytes, "present", st.Present,
+		"skipped", len(st.Skipped), "elapsed", time.Since(start))
+	if *asJSON {
+		if st.Skipped == nil {
+			st.Skipped = []pitr.Damage{} // [] rather than null
+		}
+		if err := printJSON(stdout, copySummary{From: src.Name, To: dst.Name, CopyStats: st, ElapsedSeconds: seconds(time.Since(start))}); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(stdout, "copied %d objects (%d bytes) from %s to %s; %d were already there\n", st.Copied, st.Bytes, src.Name, dst.Name, st.Present)
+		for _, d := range st.Skipped {
+			fmt.Fprintf(stdout, "NOT COPIED %s: %s\n", d.Key, d.Problem)
+		}
 	}
 	if len(st.Skipped) > 0 {
 		return fmt.Errorf("%d objects not copied (see above)", len(st.Skipped))

@@ -12,7 +12,8 @@ import (
 var errHelp = errors.New("help shown")
 
 // parseArgs parses flags that may come before, between or after the
-// positional arguments, and returns the positionals.
+// positional arguments, sets up logging as --log-format and --log-level
+// say, and returns the positionals.
 func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	fs.SetOutput(io.Discard)
 	var pos []string
@@ -26,11 +27,11 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 			return nil, usageError("%v (see 'walship %s --help')", err, fs.Name())
 		}
 		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		if rest[0] == "--" {
-			return append(pos, rest[1:]...), nil
+		if len(rest) == 0 || rest[0] == "--" {
+			if len(rest) > 0 {
+				pos = append(pos, rest[1:]...)
+			}
+			return pos, setupLogging(fs)
 		}
 		pos = append(pos, rest[0])
 		args = rest[1:]
@@ -39,6 +40,7 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 
 func newFlagSet(name, synopsis string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	addLogFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: walship %s\n\nflags:\n", synopsis)
 		fs.PrintDefaults()

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -30,7 +31,8 @@ func cmdReplicate(args []string, stdout io.Writer) error {
 	sealEvery := fs.Duration("seal-interval", 0, "seal a segment when its first entry is this old (default 1s)")
 	compression := fs.String("compression", "", "segment compression: zstd or none (default zstd)")
 	drain := fs.Duration("drain-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long to keep uploading sealed segments")
-	verbose := fs.Bool("v", false, "log every sealed segment")
+	verbose := fs.Bool("v", false, "log every sealed segment (--log-level debug)")
+	quiet := addQuietFlag(fs)
 	takeover := fs.Bool("takeover", false, "take each store's lease (lease.json) even from another agent that holds it: only when that agent is gone")
 	metricsAddr := fs.String("metrics-addr", "", "serve /metrics, /healthz, /status and /limits on this `host:port`")
 	spoolMax := fs.String("spool-max", "", "spool bound (default 4GiB); past it a store that is down gets a recorded gap")
@@ -91,12 +93,10 @@ func cmdReplicate(args []string, stdout io.Writer) error {
 	if err != nil {
 		return usageError("%v", err)
 	}
-	level := slog.LevelInfo
-	if *verbose {
-		level = slog.LevelDebug
+	if *verbose && !flagSet(fs, "log-level") {
+		logLevel.Set(slog.LevelDebug)
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	slog.SetDefault(log) // what stores log on their own (a store that ignores conditional writes) goes the same way
+	log := slog.Default() // parseArgs made it: what stores log on their own goes the same way
 	if *takeover {
 		log.Warn("--takeover: taking every store's lease from whichever agent holds it")
 	}
@@ -166,7 +166,19 @@ func cmdReplicate(args []string, stdout io.Writer) error {
 		return usageError("%v", err)
 	}
 	log.Info("replicating", "source", cfg.Source.WAL, "stores", len(stores))
-	if err := a.Run(ctx); err != nil {
+	runCtx, stopCatchUp := context.WithCancel(ctx)
+	var catching sync.WaitGroup
+	if last, ok := sourceLast(cfg.Source.WAL, wal.Options{Format: f, Time: ts}); ok && !*quiet {
+		t := time.NewTicker(lineEvery)
+		catching.Go(func() {
+			defer t.Stop()
+			catchUp(runCtx, last, a.Status, t.C, time.Now)
+		})
+	}
+	err = a.Run(ctx)
+	stopCatchUp()
+	catching.Wait()
+	if err != nil {
 		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
 			return fmt.Errorf("%w\nthe state dir's filesystem is full: free space there (the spool holds what is sealed but not yet shipped to every store) and start walship again; nothing sealed is lost, and entries not yet sealed are read again from the source", err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -16,7 +17,7 @@ import (
 )
 
 func cmdRestore(args []string, stdout io.Writer) error {
-	fs := newFlagSet("restore", "restore STORE_URL OUT_DIR [--latest|--index N|--time RFC3339|--point NAME] [--timeline N] [--no-base] [--dry-run]")
+	fs := newFlagSet("restore", "restore STORE_URL OUT_DIR [--latest|--index N|--time RFC3339|--point NAME] [--timeline N] [--no-base] [--dry-run] [--quiet] [--json]")
 	cfgPath := fs.String("config", "", "YAML config `file` whose stores to restore from (instead of STORE_URL)")
 	latest := fs.Bool("latest", false, "restore everything shipped (the default)")
 	index := fs.Uint64("index", 0, "restore entries up to and including this `index`")
@@ -31,6 +32,8 @@ func cmdRestore(args []string, stdout io.Writer) error {
 	parallel := fs.Int("parallel", 4, "segments fetched at once")
 	prefer := fs.String("prefer", "", "with --config: read from the store of this `name` first, then fall back to the others")
 	downLimit := fs.String("download-limit", "", "cap download bytes/s from each store, e.g. 50MiB (default: limits in --config, else none)")
+	quiet := addQuietFlag(fs)
+	asJSON := fs.Bool("json", false, "print a summary as JSON on stdout when done (the plan and messages go to stderr)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -89,24 +92,47 @@ func cmdRestore(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	plan.Describe(stdout)
+	human := stdout
+	if *asJSON {
+		human = logOutput // stdout holds the JSON alone
+	}
+	plan.Describe(human)
 	if *dryRun {
+		if *asJSON {
+			return printJSON(stdout, planSummary(plan))
+		}
 		return nil
 	}
-	res, err := pitr.Execute(ctx, st, plan, out, pitr.Options{WALDir: *walDir, DataDir: *dataDir, Force: *force, Parallel: *parallel})
+	unit := "segments"
+	if plan.Base != nil {
+		unit = "segments and chunks"
+	}
+	m := startMeter("restore", unit, *quiet, "store", plan.Store)
+	res, err := pitr.Execute(ctx, st, plan, out, pitr.Options{WALDir: *walDir, DataDir: *dataDir, Force: *force, Parallel: *parallel, Progress: m})
+	m.finish()
 	if err != nil {
 		return err
 	}
+	slog.Info("restore done", "store", plan.Store, "timeline", plan.Timeline, "from", res.From, "to", res.To, "entries", res.Entries,
+		"segments", res.Segments, "bytes", res.Bytes, "base", res.Base, "elapsed", res.Elapsed)
+	describeRestore(human, res, out)
+	if *asJSON {
+		return printJSON(stdout, resultSummary(plan, res))
+	}
+	return nil
+}
+
+// describeRestore writes what a restore did, for a person.
+func describeRestore(w io.Writer, res pitr.Result, out string) {
 	if res.Base != "" {
-		fmt.Fprintf(stdout, "restored base snapshot %s (%d files, %d bytes) into %s\n", res.Base, res.BaseFiles, res.BaseBytes, res.DataDir)
+		fmt.Fprintf(w, "restored base snapshot %s (%d files, %d bytes) into %s\n", res.Base, res.BaseFiles, res.BaseBytes, res.DataDir)
 	}
 	if res.Entries == 0 {
-		fmt.Fprintf(stdout, "the base holds every entry up to %d: the log in %s is empty and starts at %d (tidwall/wal opens it with AllowEmpty)\n", res.To, res.WALDir, res.From)
+		fmt.Fprintf(w, "the base holds every entry up to %d: the log in %s is empty and starts at %d (tidwall/wal opens it with AllowEmpty)\n", res.To, res.WALDir, res.From)
 	} else {
-		fmt.Fprintf(stdout, "restored entries %d..%d (%d entries, %d segments, %d bytes) into %s\n",
+		fmt.Fprintf(w, "restored entries %d..%d (%d entries, %d segments, %d bytes) into %s\n",
 			res.From, res.To, res.Entries, res.Segments, res.Bytes, res.WALDir)
 	}
-	fmt.Fprintf(stdout, "marked complete in %s (restored files are owner-only; base files keep their snapshot modes)\n", filepath.Join(out, pitr.MarkerName))
-	fmt.Fprintf(stdout, "done in %v\n", res.Elapsed.Round(time.Millisecond))
-	return nil
+	fmt.Fprintf(w, "marked complete in %s (restored files are owner-only; base files keep their snapshot modes)\n", filepath.Join(out, pitr.MarkerName))
+	fmt.Fprintf(w, "done in %v\n", res.Elapsed.Round(time.Millisecond))
 }

@@ -51,9 +51,7 @@ func cmdStatus(args []string, stdout io.Writer) error {
 		return fmt.Errorf("agent at %s: bad status: %w", *addr, err)
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(st)
+		return printJSON(stdout, st)
 	}
 	fmt.Fprintf(stdout, "timeline %d, read up to entry %d, sealed up to %d, spool %d segments (%d bytes)\n",
 		st.Timeline, st.Tailed, st.Sealed, st.Spooled, st.SpoolBytes)

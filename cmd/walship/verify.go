@@ -2,18 +2,20 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"time"
 
 	"github.com/walship/walship/pitr"
 )
 
 func cmdVerify(args []string, stdout io.Writer) error {
-	fs := newFlagSet("verify", "verify STORE_URL [--json]")
+	fs := newFlagSet("verify", "verify STORE_URL [--json] [--quiet]")
 	cfgPath := fs.String("config", "", "YAML config `file`: verify each of its stores")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	quiet := addQuietFlag(fs)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -45,6 +47,7 @@ func cmdVerify(args []string, stdout io.Writer) error {
 	damaged := 0
 	var failed []error // stores that could not be verified (they do not answer)
 	for _, w := range skipped {
+		slog.Error("verify failed", "err", w)
 		failed = append(failed, errors.New(w))
 		reports = append(reports, storeReport{Error: w})
 		if !*asJSON {
@@ -52,11 +55,19 @@ func cmdVerify(args []string, stdout io.Writer) error {
 		}
 	}
 	for _, s := range stores {
-		rep, err := pitr.Verify(ctx, s.Store)
+		op := "verify"
+		if len(stores) > 1 {
+			op += " " + s.Name
+		}
+		start := time.Now()
+		m := startMeter(op, "segments and chunks", *quiet, "store", s.Name)
+		rep, err := pitr.VerifyWith(ctx, s.Store, pitr.VerifyOptions{Progress: m})
+		m.finish()
 		if err != nil {
 			if len(stores) == 1 {
 				return fmt.Errorf("verify %s: %w", s.Name, err)
 			}
+			slog.Error("verify failed", "store", s.Name, "err", err)
 			failed = append(failed, fmt.Errorf("store %s: %w", s.Name, err))
 			reports = append(reports, storeReport{Store: s.Name, Error: err.Error()})
 			if !*asJSON {
@@ -65,6 +76,8 @@ func cmdVerify(args []string, stdout io.Writer) error {
 			continue
 		}
 		reports = append(reports, storeReport{Store: s.Name, Report: rep})
+		slog.Info("verify done", "store", s.Name, "ok", rep.OK(), "objects", rep.Objects, "bytes", rep.Bytes, "segments", rep.Segments,
+			"entries", rep.Entries, "damaged", len(rep.Damaged), "gaps", len(rep.Gaps), "conflicts", len(rep.Conflicts), "elapsed", time.Since(start))
 		if !rep.OK() {
 			damaged++
 		}
@@ -74,9 +87,7 @@ func cmdVerify(args []string, stdout io.Writer) error {
 		}
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(reports); err != nil {
+		if err := printJSON(stdout, reports); err != nil {
 			return err
 		}
 	}
