@@ -126,7 +126,7 @@ func openStoresMode(ctx context.Context, urls []string, cfg *config.Config, mode
 		}
 	}
 	var out []agent.Store
-	var warnings []string
+	var warnings, down []string // down: why each store is out, for when none is in
 	var skipped []backends.Store
 	for i, n := range list {
 		if !got[i] && healthy == 0 {
@@ -138,21 +138,24 @@ func openStoresMode(ctx context.Context, urls []string, cfg *config.Config, mode
 		}
 		switch cerr := results[i]; {
 		case !got[i]:
-			warnings = append(warnings, fmt.Sprintf("store %s has not answered within %s; starting without waiting for it, it is reconciled when it answers", n.spec.Redacted, checkGrace))
+			down = append(down, fmt.Sprintf("store %s has not answered within %s", n.spec.Redacted, checkGrace))
+			warnings = append(warnings, down[len(down)-1]+"; starting without waiting for it, it is reconciled when it answers")
 		case cerr == nil:
 		case !tolerant || backends.IsPermanent(cerr):
 			return fail(fmt.Errorf("open store %s: %w", n.spec.Redacted, cerr))
 		case mode == skipDown:
-			warnings = append(warnings, fmt.Sprintf("store %s is unreachable (%v); reading from the other stores", n.spec.Redacted, cerr))
+			down = append(down, fmt.Sprintf("store %s is unreachable (%v)", n.spec.Redacted, cerr))
+			warnings = append(warnings, down[len(down)-1]+"; reading from the other stores")
 			skipped = append(skipped, n.st)
 			continue
 		default:
-			warnings = append(warnings, fmt.Sprintf("store %s is unreachable (%v); starting without it, it will be reconciled when it answers", n.spec.Redacted, cerr))
+			down = append(down, fmt.Sprintf("store %s is unreachable (%v)", n.spec.Redacted, cerr))
+			warnings = append(warnings, down[len(down)-1]+"; starting without it, it will be reconciled when it answers")
 		}
 		out = append(out, agent.Store{Name: cmp.Or(n.name, n.st.String()), Store: n.st, Limiter: n.lim})
 	}
 	if healthy == 0 {
-		return fail(fmt.Errorf("no store is reachable: %s", strings.Join(warnings, "; ")))
+		return fail(fmt.Errorf("no store is reachable: %s", strings.Join(down, "; ")))
 	}
 	for _, st := range skipped {
 		st.Close()
