@@ -2,6 +2,7 @@ package pitr
 
 import (
 	"context"
+	"math"
 	"time"
 
 	"github.com/walship/walship/backends"
@@ -32,7 +33,7 @@ func (r *Report) selectSince(ctx context.Context, st backends.Store, since time.
 	}
 	r.Since = since
 	sel := sinceSelection{segs: make([]bool, len(segs)), chunks: make([]bool, len(chunks))}
-	ns := since.UnixNano()
+	ns := unixNano(since)
 	for i, s := range segs {
 		if sel.segs[i] = s.Name.MaxTime >= ns; !sel.segs[i] {
 			r.NotRead++
@@ -77,4 +78,16 @@ func readIntact(intact []bool, sel sinceSelection) []bool {
 		out[i] = intact[i] && sel.segs[i]
 	}
 	return out
+}
+
+// unixNano is t in unix nanoseconds, clamped to what an int64 holds
+// (years 1678 to 2262), where time.UnixNano is undefined.
+func unixNano(t time.Time) int64 {
+	switch {
+	case t.After(time.Unix(0, math.MaxInt64)):
+		return math.MaxInt64
+	case t.Before(time.Unix(0, math.MinInt64)):
+		return math.MinInt64
+	}
+	return t.UnixNano()
 }

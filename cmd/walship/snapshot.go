@@ -35,7 +35,7 @@ func cmdSnapshot(args []string, stdout io.Writer) error {
 		return err
 	}
 	if token == "" {
-		return fmt.Errorf("walship snapshot needs the agent's admin token: set %s, or pass --config with metrics.token_file", agent.TokenEnv)
+		return fmt.Errorf("the agent's admin token is needed: set %s, or pass --config with metrics.token_file", agent.TokenEnv)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()

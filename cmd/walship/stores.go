@@ -145,7 +145,7 @@ func openStoresMode(ctx context.Context, urls []string, cfg *config.Config, mode
 			return fail(fmt.Errorf("open store %s: %w", n.spec.Redacted, cerr))
 		case mode == skipDown:
 			down = append(down, fmt.Sprintf("store %s is unreachable (%v)", n.spec.Redacted, cerr))
-			warnings = append(warnings, down[len(down)-1]+"; reading from the other stores")
+			warnings = append(warnings, down[len(down)-1]) // readers say what they do about it
 			skipped = append(skipped, n.st)
 			continue
 		default:
@@ -207,7 +207,7 @@ func closeStores(ss []agent.Store) {
 func readStores(ctx context.Context, url string, cfg *config.Config, prefer string) (backends.Store, []agent.Store, func(), error) {
 	st, ss, warnings, closeAll, err := readStoresSkipped(ctx, url, cfg, prefer)
 	for _, w := range warnings {
-		fmt.Fprintln(os.Stderr, "walship: warning:", w)
+		fmt.Fprintln(os.Stderr, "walship: warning:", w+"; reading from the other stores")
 	}
 	return st, ss, closeAll, err
 }

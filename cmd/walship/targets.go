@@ -37,7 +37,7 @@ func openTargets(pos []string, cfgPath, only string) (*targets, error) {
 	case cfg == nil && len(pos) == 1:
 		urls = pos
 	default:
-		return nil, usageError("want one STORE_URL (or --config FILE), got %d arguments", len(pos))
+		return nil, usageError("want one STORE_URL (or --config FILE), got %s", arguments(len(pos)))
 	}
 	if only != "" && cfg == nil {
 		return nil, usageError("--store needs --config")
@@ -95,4 +95,12 @@ func (tg *targets) each(cmd string, stdout io.Writer, fn func(s agent.Store) err
 		return fmt.Errorf("%s failed for %d of %d stores: %s (see above)", cmd, len(failed), len(tg.stores), strings.Join(failed, ", "))
 	}
 	return nil
+}
+
+// arguments is "1 argument" or "N arguments".
+func arguments(n int) string {
+	if n == 1 {
+		return "1 argument"
+	}
+	return fmt.Sprintf("%d arguments", n)
 }

@@ -12,11 +12,16 @@ import (
 )
 
 func cmdVerify(args []string, stdout io.Writer) error {
-	fs := newFlagSet("verify", "verify STORE_URL [--json] [--quiet]")
+	fs := newFlagSet("verify", "verify STORE_URL [--since D|RFC3339] [--json] [--quiet]")
 	cfgPath := fs.String("config", "", "YAML config `file`: verify each of its stores")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	quiet := addQuietFlag(fs)
+	sinceFlag := fs.String("since", "", "read in full only what holds entries (or bases) from this `time` on: RFC3339, or a duration back from now like 24h; older objects are listed, not read")
 	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	since, err := parseSince(*sinceFlag, time.Now())
 	if err != nil {
 		return err
 	}
@@ -61,7 +66,7 @@ func cmdVerify(args []string, stdout io.Writer) error {
 		}
 		start := time.Now()
 		m := startMeter(op, "segments and chunks", *quiet, "store", s.Name)
-		rep, err := pitr.VerifyWith(ctx, s.Store, pitr.VerifyOptions{Progress: m})
+		rep, err := pitr.VerifyWith(ctx, s.Store, pitr.VerifyOptions{Progress: m, Since: since})
 		m.finish()
 		if err != nil {
 			if len(stores) == 1 {
@@ -98,4 +103,18 @@ func cmdVerify(args []string, stdout io.Writer) error {
 		return fmt.Errorf("%d of %d stores could not be verified: %w", len(failed), len(stores)+len(skipped), errors.Join(failed...))
 	}
 	return nil
+}
+
+// parseSince reads --since: RFC3339, or a duration back from now.
+func parseSince(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		return now.Add(-d), nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, usageError("--since %q: want RFC3339 (2026-11-21T10:31:00Z) or a duration back from now (24h)", s)
 }
