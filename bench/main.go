@@ -10,20 +10,22 @@
 //   - memory: the agent's peak Go heap while shipping, at two log sizes
 //     (it must not grow with the log).
 //
-// -store minio (needs the WALSHIP_TEST_MINIO_* environment of
-// scripts/testenv.sh; scripts/bench.sh runs it), for each client in
-// -clients (minio-go and aws-sdk-go-v2 s3):
+// -store minio (needs the WALSHIP_TEST_MINIO_* and WALSHIP_TEST_GCS_*
+// environment of scripts/testenv.sh; scripts/bench.sh runs it), for each
+// client in -clients (minio-go and aws-sdk-go-v2 against MinIO, the GCS
+// emulator through cloud.google.com/go/storage), with -compression zstd or
+// none:
 //
 //   - ship: source WAL bytes per second from a backlog to durable and
-//     verified in a MinIO bucket (agent.New/Run, store wrapped in
-//     backends/metered), against plain PutObject calls of the same stored
-//     segment bytes, one at a time (the agent uploads one segment at a time
-//     per store);
-//   - restore: restored WAL bytes per second (pitr.Restore through the
-//     metered store, its default parallelism), against plain GetObject calls
-//     of the same objects at the same parallelism;
+//     verified in the bucket (agent.New/Run, store wrapped in
+//     backends/metered), against plain PUTs of the same stored segment
+//     bytes with the client's own SDK at the agent's 4 uploads in flight;
+//   - restore: restored WAL bytes per second (plan, Plan.Measure and
+//     pitr.Execute through the metered store, its default parallelism),
+//     against plain GETs of the same objects at the same parallelism, and
+//     the plan's measured estimate against the time taken;
 //   - requests: store calls by operation per GB of source WAL shipped, and
-//     per restore.
+//     per restore; HTTP requests per segment as the server saw them.
 //
 // -store multi (needs MinIO and Azurite from scripts/testenv.sh, with
 // WALSHIP_TEST_MINIO_PID and WALSHIP_TEST_MINIO_CMD): one agent shipping to a
@@ -44,7 +46,7 @@
 //
 // -store all runs all four.
 //
-// Usage: go run ./bench [-size 256MiB] [-dir DIR] [-store file|minio|multi|history|all] [-clients minio,s3] [-segments N]
+// Usage: go run ./bench [-size 256MiB] [-dir DIR] [-store file|minio|multi|history|all] [-clients minio,s3,gcs] [-compression zstd|none] [-segments N]
 //
 //	[-rate 20MB] [-lag-secs 25s] [-limits 2MiB,8MiB,32MiB] [-limit-secs 30s]
 package main

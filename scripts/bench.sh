@@ -4,8 +4,9 @@
 # installed on first use), and print:
 #   - file store: ship and restore throughput next to a plain fsync'd copy,
 #     the agent's peak RSS;
-#   - MinIO: ship and restore throughput next to plain PutObject/GetObject of
-#     the same objects (minio-go and aws-sdk-go-v2), store calls per GB;
+#   - MinIO and the GCS emulator: ship and restore throughput next to plain
+#     PUTs/GETs of the same objects (minio-go, aws-sdk-go-v2, the GCS client),
+#     store calls per GB, the restore estimate against the restore's time;
 #   - several stores at once (file + MinIO + Azurite): per-store shipping lag
 #     p50/p99 at a steady 20 MB/s, the same with MinIO killed, and upload
 #     rate-limit accuracy (this part stops and restarts testenv's MinIO).
