@@ -7,6 +7,8 @@ import (
 	"hash/crc32"
 	"math"
 	"time"
+
+	"github.com/walship/walship/crypt"
 )
 
 // Segment object, format version 1. Integers are big-endian.
@@ -108,10 +110,13 @@ type Header struct {
 	RawLen       uint64
 	PayloadLen   uint64
 	PayloadSHA   [32]byte
+	// Recipients (version 2) are the fingerprints of the keys the payload
+	// is sealed to, recorded in the clear; empty for a plain payload.
+	Recipients []crypt.Fingerprint
 }
 
 // ObjectSize is the segment object's total size in bytes.
-func (h Header) ObjectSize() int64 { return HeaderSizeV1 + int64(h.PayloadLen) }
+func (h Header) ObjectSize() int64 { return h.HeaderSize() + int64(h.PayloadLen) }
 
 // MaxTimeUTC returns MaxTime as a time.
 func (h Header) MaxTimeUTC() time.Time { return time.Unix(0, h.MaxTime).UTC() }

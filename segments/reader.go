@@ -25,30 +25,53 @@ type Reader interface {
 
 // versionReader opens the body of a segment whose first 10 bytes (magic and
 // version) were read already.
-type versionReader func(prefix []byte, r io.Reader) (Reader, error)
+type versionReader func(prefix []byte, r io.Reader, o ReadOptions) (Reader, error)
 
 // readers maps each format version ever written to its reader. Adding a
-// version adds an entry here and a file beside v1's; v1's reader stays.
+// version adds an entry here (and in headerReaders) and a file beside v1's;
+// v1's reader stays.
 var readers = map[uint16]versionReader{
-	Version1: openV1,
+	Version1: func(prefix []byte, r io.Reader, _ ReadOptions) (Reader, error) { return openV1(prefix, r) },
+	Version2: openV2,
+}
+
+// headerReaders maps each version to what reads the rest of its header.
+var headerReaders = map[uint16]func(prefix []byte, r io.Reader) (Header, error){
+	Version1: readHeaderV1,
+	Version2: readHeaderV2,
 }
 
 // NewReader reads a segment's header from r and returns a reader for its
-// version.
+// version. It holds no identity: an encrypted segment fails with
+// crypt.ErrNoIdentity (see NewReaderWith).
 func NewReader(r io.Reader) (Reader, error) {
+	return NewReaderWith(r, ReadOptions{})
+}
+
+// NewReaderWith is NewReader with options: the identities that open an
+// encrypted segment.
+func NewReaderWith(r io.Reader, o ReadOptions) (Reader, error) {
+	v, prefix, err := readPrefix(r)
+	if err != nil {
+		return nil, err
+	}
+	return readers[v](prefix, r, o)
+}
+
+// readPrefix reads the magic and the version, which must have a reader.
+func readPrefix(r io.Reader) (uint16, []byte, error) {
 	prefix := make([]byte, 10)
 	if _, err := io.ReadFull(r, prefix); err != nil {
-		return nil, fmt.Errorf("%w: read segment header: %v", ErrCorrupt, err)
+		return 0, nil, fmt.Errorf("%w: read segment header: %v", ErrCorrupt, err)
 	}
 	if string(prefix[:8]) != Magic {
-		return nil, fmt.Errorf("%w: not a walship segment (bad magic %q)", ErrCorrupt, prefix[:8])
+		return 0, nil, fmt.Errorf("%w: not a walship segment (bad magic %q)", ErrCorrupt, prefix[:8])
 	}
 	v := binary.BigEndian.Uint16(prefix[8:])
-	open, ok := readers[v]
-	if !ok {
-		return nil, fmt.Errorf("%w: segment format version %d (this walship reads %v); upgrade walship", ErrUnknownVersion, v, knownVersions())
+	if _, ok := readers[v]; !ok {
+		return 0, nil, fmt.Errorf("%w: segment format version %d (this walship reads %v); upgrade walship", ErrUnknownVersion, v, knownVersions())
 	}
-	return open(prefix, r)
+	return v, prefix, nil
 }
 
 func knownVersions() []uint16 {
@@ -61,19 +84,14 @@ func knownVersions() []uint16 {
 
 // CheckStored reads a whole segment object from r and checks its header
 // CRC, its payload length and its payload SHA-256, without decompressing.
-// Per-entry CRCs are checked later, by Reader.
+// Per-entry CRCs are checked later, by Reader. It needs no identity: an
+// encrypted segment's SHA-256 is of its ciphertext.
 func CheckStored(r io.Reader) (Header, error) {
-	prefix := make([]byte, 10)
-	if _, err := io.ReadFull(r, prefix); err != nil {
-		return Header{}, fmt.Errorf("%w: read segment header: %v", ErrCorrupt, err)
+	v, prefix, err := readPrefix(r)
+	if err != nil {
+		return Header{}, err
 	}
-	if string(prefix[:8]) != Magic {
-		return Header{}, fmt.Errorf("%w: not a walship segment (bad magic)", ErrCorrupt)
-	}
-	if v := binary.BigEndian.Uint16(prefix[8:]); v != Version1 {
-		return Header{}, fmt.Errorf("%w: segment format version %d", ErrUnknownVersion, v)
-	}
-	h, err := readHeaderV1(prefix, r)
+	h, err := headerReaders[v](prefix, r)
 	if err != nil {
 		return h, err
 	}
@@ -143,8 +161,19 @@ func openV1(prefix []byte, r io.Reader) (Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	rd := &readerV1{hdr: h, src: r, sha: sha256.New(), next: h.First, rawLeft: h.RawLen}
-	rd.stored = io.TeeReader(io.LimitReader(r, int64(h.PayloadLen)), rd.sha)
+	sha := sha256.New()
+	rd, err := newFramesReader(h, r, io.TeeReader(io.LimitReader(r, int64(h.PayloadLen)), sha), sha)
+	if err != nil {
+		return nil, err
+	}
+	return rd, nil
+}
+
+// newFramesReader reads the frames of a segment with header h from stored,
+// the codec's encoding of them, whose bytes as stored (hashed by sha) are
+// src's up to the end of the payload.
+func newFramesReader(h Header, src, stored io.Reader, sha hash.Hash) (*readerV1, error) {
+	rd := &readerV1{hdr: h, src: src, sha: sha, next: h.First, rawLeft: h.RawLen, stored: stored}
 	switch h.Codec {
 	case CodecNone:
 		rd.raw = bufio.NewReaderSize(rd.stored, 64<<10)

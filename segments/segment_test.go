@@ -8,6 +8,7 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -43,39 +44,10 @@ func encode(t testing.TB, es []Entry, codec Codec) ([]byte, Header) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range es {
-		if err := w.Append(e); err != nil {
-			t.Fatal(err)
-		}
-	}
-	h, err := w.Finish()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if int64(len(s.b)) != h.ObjectSize() {
-		t.Fatalf("object is %d bytes, header says %d", len(s.b), h.ObjectSize())
-	}
-	return s.b, h
+	return writeAll(t, w, es, &s)
 }
 
-func decodeAll(b []byte) ([]Entry, Header, error) {
-	r, err := NewReader(bytes.NewReader(b))
-	if err != nil {
-		return nil, Header{}, err
-	}
-	defer r.Close()
-	var es []Entry
-	for {
-		e, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			return es, r.Header(), nil
-		}
-		if err != nil {
-			return es, r.Header(), err
-		}
-		es = append(es, e)
-	}
-}
+func decodeAll(b []byte) ([]Entry, Header, error) { return decodeWith(b) }
 
 func TestRoundTrip(t *testing.T) {
 	for _, codec := range []Codec{CodecZstd, CodecNone} {
@@ -92,7 +64,7 @@ func TestRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if gh != h || len(got) != len(es) {
+			if !reflect.DeepEqual(gh, h) || len(got) != len(es) {
 				t.Fatalf("decoded %d entries, header %+v", len(got), gh)
 			}
 			for i := range es {
