@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 
 	"github.com/walship/walship/backends"
@@ -92,8 +91,8 @@ func (s *shipper) localHeader(item string) ([]byte, int64, error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("spool: %w", err)
 	}
-	hdr := make([]byte, segments.HeaderSizeV1)
-	if _, err := io.ReadFull(f, hdr); err != nil {
+	_, hdr, err := segments.ReadHeader(f)
+	if err != nil {
 		return nil, 0, fmt.Errorf("spool %s: %w", item, err)
 	}
 	return hdr, fi.Size(), nil

@@ -41,8 +41,8 @@ func (s *shipper) ship(ctx context.Context, item string) error {
 	if err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
-	hdr := make([]byte, segments.HeaderSizeV1)
-	if _, err := io.ReadFull(f, hdr); err != nil {
+	_, hdr, err := segments.ReadHeader(f)
+	if err != nil {
 		return fmt.Errorf("spool %s: read header: %w", item, err)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {

@@ -10,6 +10,7 @@ import (
 	"slices"
 
 	"github.com/walship/walship/backends"
+	"github.com/walship/walship/crypt"
 	"github.com/walship/walship/segments"
 )
 
@@ -92,6 +93,9 @@ func compareContained(ctx context.Context, st backends.Store, container object, 
 	if err != nil {
 		if backends.IsNotFound(err) {
 			return nil, nil, 0, nil // pruned or merged meanwhile: the next pass sees
+		}
+		if errors.Is(err, crypt.ErrNoIdentity) {
+			return nil, nil, 0, nil // encrypted: nothing it holds is deleted without comparing
 		}
 		return nil, nil, 0, err
 	}

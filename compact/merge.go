@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/walship/walship/backends"
+	"github.com/walship/walship/crypt"
 	"github.com/walship/walship/segments"
 )
 
@@ -63,6 +64,9 @@ func merge(ctx context.Context, st backends.Store, o Options, tl uint32, run []o
 		r, c, err := openSegment(ctx, st, in)
 		if backends.IsNotFound(err) {
 			return out, read, fmt.Errorf("%w: %v", errGone, err)
+		}
+		if errors.Is(err, crypt.ErrNoIdentity) {
+			return out, read, fmt.Errorf("%w: %v", errSealed, err)
 		}
 		if err != nil {
 			return out, read, err
@@ -137,3 +141,9 @@ func copyEntries(w *segments.Writer, r segments.Reader) error {
 // errGone: an input went away between the listing and the merge (a prune,
 // or another compactor). Not a failure: the next pass lists again.
 var errGone = errors.New("a segment of the run is gone")
+
+// errSealed: an input is encrypted, and compaction holds no identity (the
+// agent holds only public keys). The run is skipped, not retried: whether
+// and how encrypted segments are compacted is for the agent's encryption
+// config to decide.
+var errSealed = errors.New("a segment of the run is encrypted; compaction holds no identity to open it")

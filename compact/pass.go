@@ -135,6 +135,10 @@ func passTimeline(ctx context.Context, st backends.Store, o Options, tl uint32, 
 				if ctx.Err() != nil {
 					return 0, true, ctx.Err()
 				}
+				if errors.Is(err, errSealed) { // skipped for good: settle past it
+					o.Log.Info("compaction: run skipped", "store", st.String(), "timeline", tl, "from", run[0].Key, "reason", err.Error())
+					continue
+				}
 				if !errors.Is(err, errGone) {
 					failed = errors.Join(failed, err)
 				}

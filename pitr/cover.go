@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/walship/walship/backends"
+	"github.com/walship/walship/crypt"
 	"github.com/walship/walship/segments"
 )
 
@@ -119,7 +120,7 @@ type fingerprint struct {
 // by index. Identical overlaps cost a read and nothing else; without
 // overlaps nothing is read. A segment that fails its checks is an error
 // wrapping ErrCorrupt; store failures come back as they are.
-func compareOverlaps(ctx context.Context, st backends.Store, tl uint32, segs []SegmentInfo, from, to uint64) ([]Conflict, error) {
+func compareOverlaps(ctx context.Context, st backends.Store, tl uint32, segs []SegmentInfo, from, to uint64, ids []*crypt.Identity) ([]Conflict, error) {
 	pairs := overlaps(segs, from, to)
 	if len(pairs) == 0 {
 		return nil, nil
@@ -143,7 +144,7 @@ func compareOverlaps(ctx context.Context, st backends.Store, tl uint32, segs []S
 	for i, w := range need {
 		g.Go(func() error {
 			fp := make([]fingerprint, w.hi-w.lo+1)
-			err := readEntries(gctx, st, segs[i], func(e segments.Entry) {
+			err := readEntries(gctx, st, segs[i], ids, func(e segments.Entry) {
 				if e.Index >= w.lo && e.Index <= w.hi {
 					fp[e.Index-w.lo] = fingerprint{ok: true, n: len(e.Data), hash: maphash.Bytes(seed, e.Data)}
 				}
@@ -178,14 +179,14 @@ func compareOverlaps(ctx context.Context, st backends.Store, tl uint32, segs []S
 
 // readEntries decodes a whole segment, checking it as Verify does, and
 // hands each entry to fn.
-func readEntries(ctx context.Context, st backends.Store, s SegmentInfo, fn func(segments.Entry)) error {
+func readEntries(ctx context.Context, st backends.Store, s SegmentInfo, ids []*crypt.Identity, fn func(segments.Entry)) error {
 	rc, err := st.Get(ctx, s.Key, 0, -1)
 	if err != nil {
 		return fetchError(s.Key, err)
 	}
 	defer rc.Close()
 	cr := &countReader{r: &ctxReader{ctx: ctx, r: rc}}
-	rd, err := segments.NewReader(bufio.NewReaderSize(cr, 256<<10))
+	rd, err := segments.NewReaderWith(bufio.NewReaderSize(cr, 256<<10), segments.ReadOptions{Identities: ids})
 	if err != nil {
 		return fmt.Errorf("segment %s: %w", s.Key, readProblem(cr, s.Key, err))
 	}
@@ -221,7 +222,7 @@ func (e conflictErr) Unwrap() []error { return []error{ErrConflict, ErrCorrupt} 
 // checkOverlaps compares, timeline by timeline, the entries intact
 // segments share (compareOverlaps). A segment that changed since it was
 // verified is damage; a store failure stops the walk.
-func (r *Report) checkOverlaps(ctx context.Context, st backends.Store, segs []SegmentInfo, intact []bool) error {
+func (r *Report) checkOverlaps(ctx context.Context, st backends.Store, segs []SegmentInfo, intact []bool, ids []*crypt.Identity) error {
 	byTL := map[uint32][]SegmentInfo{}
 	var tls []uint32
 	for i, s := range segs {
@@ -235,7 +236,7 @@ func (r *Report) checkOverlaps(ctx context.Context, st backends.Store, segs []Se
 		byTL[tl] = append(byTL[tl], s)
 	}
 	for _, tl := range tls {
-		cs, err := compareOverlaps(ctx, st, tl, byTL[tl], 0, math.MaxUint64)
+		cs, err := compareOverlaps(ctx, st, tl, byTL[tl], 0, math.MaxUint64, ids)
 		if err != nil {
 			if problem, ok := dataProblem(err); ok {
 				r.damage(segments.TimelinePrefix(tl), "comparing overlapping segments: "+problem)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"sync"
 
+	"github.com/walship/walship/crypt"
 	"github.com/walship/walship/segments"
 )
 
@@ -53,13 +54,13 @@ var errStopped = errors.New("decoding stopped")
 // (to its end when to is its last). The goroutine owns the file and
 // removes it when it ends: at the end of the segment, on Close, or when
 // ctx ends.
-func decodeStream(ctx context.Context, path string, to, last uint64, budget int64) *streamed {
+func decodeStream(ctx context.Context, path string, to, last uint64, budget int64, ids []*crypt.Identity) *streamed {
 	s := &streamed{ch: make(chan []segments.Entry, streamBatches), stop: make(chan struct{}), done: make(chan struct{})}
-	go s.run(ctx, path, to, last, max(budget/streamBatches, 1))
+	go s.run(ctx, path, to, last, max(budget/streamBatches, 1), ids)
 	return s
 }
 
-func (s *streamed) run(ctx context.Context, path string, to, last uint64, batchBytes int64) {
+func (s *streamed) run(ctx context.Context, path string, to, last uint64, batchBytes int64, ids []*crypt.Identity) {
 	defer close(s.done)
 	defer os.Remove(path)
 	defer close(s.ch)
@@ -69,7 +70,7 @@ func (s *streamed) run(ctx context.Context, path string, to, last uint64, batchB
 		return
 	}
 	defer f.Close()
-	rd, err := segments.NewReader(bufio.NewReaderSize(f, 256<<10))
+	rd, err := segments.NewReaderWith(bufio.NewReaderSize(f, 256<<10), segments.ReadOptions{Identities: ids})
 	if err != nil {
 		s.end = err
 		return
@@ -136,7 +137,7 @@ func (s *streamed) Close() {
 
 // openEntries returns the entries of a fetched segment: those decoded
 // ahead, or a reader over its file.
-func openEntries(key string, r fetched) (entrySource, func(), error) {
+func openEntries(key string, r fetched, ids []*crypt.Identity) (entrySource, func(), error) {
 	if r.dec != nil {
 		return r.dec, r.dec.Close, nil
 	}
@@ -144,7 +145,7 @@ func openEntries(key string, r fetched) (entrySource, func(), error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("segment %s: %w", key, err)
 	}
-	rd, err := segments.NewReader(bufio.NewReaderSize(f, 256<<10))
+	rd, err := segments.NewReaderWith(bufio.NewReaderSize(f, 256<<10), segments.ReadOptions{Identities: ids})
 	if err != nil {
 		f.Close()
 		return nil, nil, fmt.Errorf("segment %s: %w", key, err)

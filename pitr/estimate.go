@@ -75,7 +75,7 @@ func (p *Plan) Measure(ctx context.Context, st backends.Store, parallel int) err
 	var fetchWall, fetchCPU, decode, writeWall, writeCPU time.Duration
 	for _, ps := range sample {
 		w0, c0 := time.Now(), cpuTime()
-		path, _, err := fetch(ctx, st, dir, ps, p.Format)
+		path, _, err := fetch(ctx, st, dir, ps, p.Format, nil)
 		if err != nil {
 			return fmt.Errorf("measure restore speed: %w", err)
 		}
@@ -140,7 +140,7 @@ func (r Rates) Estimate(objects int, bytes int64) time.Duration {
 // sampleEntries decodes every entry of the fetched segment at path, passing
 // each one's data to fn (renumbered: a sample need not be contiguous).
 func sampleEntries(key, path string, fn func([]byte) error) error {
-	src, done, err := openEntries(key, fetched{path: path})
+	src, done, err := openEntries(key, fetched{path: path}, nil)
 	if err != nil {
 		return err
 	}

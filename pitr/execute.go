@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/walship/walship/backends"
+	"github.com/walship/walship/crypt"
 	"github.com/walship/walship/segments"
 	"github.com/walship/walship/snapshot"
 	"github.com/walship/walship/wal"
@@ -45,6 +46,8 @@ type Options struct {
 	// base's chunk references) and bytes (Plan.TotalBytes) at the start,
 	// and each segment as it is written and each chunk as it is fetched.
 	Progress Progress
+	// Identities open encrypted segments (segments.ReadOptions).
+	Identities []*crypt.Identity
 
 	// observe, when set (by tests), is told how many segments are
 	// downloaded or downloading but not yet written, on every change.
@@ -69,7 +72,7 @@ type Result struct {
 
 // Restore plans a restore of t and executes it: MakePlan, then Execute.
 func Restore(ctx context.Context, st backends.Store, t Target, outDir string, o Options) (*Plan, Result, error) {
-	p, err := MakePlan(ctx, st, t)
+	p, err := MakePlanWith(ctx, st, t, PlanOptions{Identities: o.Identities})
 	if err != nil {
 		return nil, Result{}, err
 	}
@@ -187,7 +190,7 @@ func execute(ctx context.Context, st backends.Store, p *Plan, outDir string, o O
 		})
 	}
 	g.Go(func() error {
-		x := &executor{st: st, p: p, par: o.Parallel, dl: dl, lw: lw, observe: o.observe, prog: prog}
+		x := &executor{st: st, p: p, par: o.Parallel, dl: dl, lw: lw, observe: o.observe, prog: prog, ids: o.Identities}
 		if err := x.run(gctx); err != nil {
 			lw.abort()
 			return err
@@ -350,6 +353,7 @@ type executor struct {
 	lw      *logWriter
 	observe func(int)
 	prog    Progress
+	ids     []*crypt.Identity
 
 	mu       sync.Mutex
 	buffered int
@@ -384,10 +388,10 @@ func (x *executor) run(ctx context.Context) error {
 			}
 			x.track(+1)
 			g.Go(func() error {
-				path, hdr, err := fetch(ctx, x.st, x.dl, ps, x.p.Format)
+				path, hdr, err := fetch(ctx, x.st, x.dl, ps, x.p.Format, x.ids)
 				r := fetched{path: path, hdr: hdr, err: err}
 				if err == nil && decodeAheadBytes > 0 {
-					r.path, r.dec = "", decodeStream(ctx, path, ps.To, hdr.Last, decodeAheadBytes)
+					r.path, r.dec = "", decodeStream(ctx, path, ps.To, hdr.Last, decodeAheadBytes, x.ids)
 				}
 				results[i] <- r
 				return nil
@@ -464,7 +468,7 @@ func (x *executor) writeSegment(i int, r fetched) error {
 		keep = map[uint64]uint32{}
 	}
 
-	rd, done, err := openEntries(ps.Key, r)
+	rd, done, err := openEntries(ps.Key, r, x.ids)
 	if err != nil {
 		return err
 	}

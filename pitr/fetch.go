@@ -11,6 +11,7 @@ import (
 
 	"github.com/walship/walship/backends"
 	"github.com/walship/walship/backends/multi"
+	"github.com/walship/walship/crypt"
 	"github.com/walship/walship/segments"
 	"github.com/walship/walship/wal"
 )
@@ -26,10 +27,10 @@ type fetched struct {
 // fetch downloads one planned segment and checks it. With several stores
 // (multi.Store) each replica is tried in preference order until one copy is
 // present and intact; the error names every store's problem.
-func fetch(ctx context.Context, st backends.Store, dir string, ps PlannedSegment, format wal.Format) (string, segments.Header, error) {
+func fetch(ctx context.Context, st backends.Store, dir string, ps PlannedSegment, format wal.Format, ids []*crypt.Identity) (string, segments.Header, error) {
 	var errs []error
 	for _, m := range multi.ReplicasOf(st) {
-		path, hdr, err := fetchFrom(ctx, m.Store, dir, ps, format)
+		path, hdr, err := fetchFrom(ctx, m.Store, dir, ps, format, ids)
 		if err == nil {
 			return path, hdr, nil
 		}
@@ -46,9 +47,10 @@ func fetch(ctx context.Context, st backends.Store, dir string, ps PlannedSegment
 
 // fetchFrom downloads one planned segment into a temporary file in dir and
 // checks it whole before the writer may use it: the size against the
-// listing, the header CRC and the payload SHA-256 (CheckStored), the header
+// listing, the header CRC and the payload SHA-256, and that ids open it when
+// it is encrypted (CheckStoredWith: else another store's copy may), the header
 // against the key, and the source format against the plan's.
-func fetchFrom(ctx context.Context, st backends.Store, dir string, ps PlannedSegment, format wal.Format) (path string, hdr segments.Header, err error) {
+func fetchFrom(ctx context.Context, st backends.Store, dir string, ps PlannedSegment, format wal.Format, ids []*crypt.Identity) (path string, hdr segments.Header, err error) {
 	f, err := os.CreateTemp(dir, "segment-*")
 	if err != nil {
 		return "", hdr, fmt.Errorf("fetch %s: %w", ps.Key, err)
@@ -74,7 +76,7 @@ func fetchFrom(ctx context.Context, st backends.Store, dir string, ps PlannedSeg
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return "", hdr, fmt.Errorf("fetch %s: %w", ps.Key, err)
 	}
-	hdr, err = segments.CheckStored(bufio.NewReaderSize(f, 256<<10))
+	hdr, err = segments.CheckStoredWith(bufio.NewReaderSize(f, 256<<10), segments.ReadOptions{Identities: ids})
 	if err != nil {
 		return "", hdr, fmt.Errorf("segment %s: %w", ps.Key, err)
 	}

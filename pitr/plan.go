@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/walship/walship/backends"
+	"github.com/walship/walship/crypt"
 	"github.com/walship/walship/segments"
 	"github.com/walship/walship/snapshot"
 	"github.com/walship/walship/wal"
@@ -143,6 +144,7 @@ func (p *Plan) TotalBytes() int64 {
 type planner struct {
 	st    backends.Store
 	t     Target
+	ids   []*crypt.Identity // open encrypted segments read while planning
 	tls   *timelineSet
 	segs  map[uint32][]SegmentInfo
 	notes []string
@@ -169,7 +171,19 @@ func newPlanner(st backends.Store, t Target, tls *timelineSet) *planner {
 // restore is an error here, before anything is written, except damage
 // inside chunks and segments, which Execute finds.
 func MakePlan(ctx context.Context, st backends.Store, t Target) (*Plan, error) {
-	p, err := makePlan(ctx, st, t)
+	return MakePlanWith(ctx, st, t, PlanOptions{})
+}
+
+// PlanOptions tune MakePlanWith.
+type PlanOptions struct {
+	// Identities open the encrypted segments planning decodes (a time
+	// target's, overlapping ones); see segments.ReadOptions.
+	Identities []*crypt.Identity
+}
+
+// MakePlanWith is MakePlan with options.
+func MakePlanWith(ctx context.Context, st backends.Store, t Target, o PlanOptions) (*Plan, error) {
+	p, err := makePlan(ctx, st, t, o.Identities)
 	if err != nil {
 		if errors.Is(err, ErrNoBackup) {
 			return nil, err
@@ -179,7 +193,7 @@ func MakePlan(ctx context.Context, st backends.Store, t Target) (*Plan, error) {
 	return p, nil
 }
 
-func makePlan(ctx context.Context, st backends.Store, t Target) (*Plan, error) {
+func makePlan(ctx context.Context, st backends.Store, t Target, ids []*crypt.Identity) (*Plan, error) {
 	if _, err := t.kind(); err != nil {
 		return nil, err
 	}
@@ -191,6 +205,7 @@ func makePlan(ctx context.Context, st backends.Store, t Target) (*Plan, error) {
 		return nil, fmt.Errorf("%w in %s (no timelines/ objects); check the URL/prefix", ErrNoBackup, st)
 	}
 	pl := newPlanner(st, t, tls)
+	pl.ids = ids
 	if len(tls.ignored) > 0 {
 		pl.note(ignoredNote(segments.TimelinesPrefix, tls.ignored))
 	}
@@ -276,7 +291,7 @@ func (pl *planner) plan(ctx context.Context) (*Plan, error) {
 		}
 		// Where two segments hold the same entries, they must agree: else
 		// two logs were shipped here and either choice is a guess.
-		conflicts, err := compareOverlaps(ctx, pl.st, sp.Timeline, segs, sp.From, sp.To)
+		conflicts, err := compareOverlaps(ctx, pl.st, sp.Timeline, segs, sp.From, sp.To, pl.ids)
 		if err != nil {
 			return nil, err
 		}
@@ -408,23 +423,22 @@ func ignoredNote(prefix string, keys []string) string {
 }
 
 // readHeader reads and checks the header of a planned segment: only its
-// first bytes are fetched.
+// first bytes are fetched (segments.MaxHeaderSize: one request, whatever
+// the version), and nothing is decrypted.
 func readHeader(ctx context.Context, st backends.Store, ps PlannedSegment) (segments.Header, error) {
-	rc, err := st.Get(ctx, ps.Key, 0, segments.HeaderSizeV1)
+	rc, err := st.Get(ctx, ps.Key, 0, int64(segments.MaxHeaderSize))
 	if err != nil {
 		return segments.Header{}, fetchError(ps.Key, err)
 	}
 	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, segments.HeaderSizeV1))
+	b, err := io.ReadAll(io.LimitReader(rc, int64(segments.MaxHeaderSize)))
 	if err != nil {
 		return segments.Header{}, fmt.Errorf("read header of %s: %w", ps.Key, err)
 	}
-	r, err := segments.NewReader(bytes.NewReader(b))
+	h, _, err := segments.ReadHeader(bytes.NewReader(b))
 	if err != nil {
 		return segments.Header{}, fmt.Errorf("segment %s: %w", ps.Key, err)
 	}
-	h := r.Header()
-	r.Close()
 	return h, checkName(ps.Key, ps.Name, h)
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/walship/walship/backends"
 	"github.com/walship/walship/backends/multi"
+	"github.com/walship/walship/crypt"
 	"github.com/walship/walship/segments"
 )
 
@@ -90,7 +91,7 @@ func resolvePoint(ctx context.Context, st backends.Store, name string, pinned bo
 	if err != nil {
 		return segments.Point{}, err
 	}
-	ns, err := entryTime(ctx, st, ps, n)
+	ns, err := entryTime(ctx, st, ps, n, pl.ids)
 	if err != nil {
 		return segments.Point{}, err
 	}
@@ -187,13 +188,13 @@ func (pl *planner) entryAt(ctx context.Context, tl uint32, n uint64) (PlannedSeg
 }
 
 // entryTime reads a segment up to entry n and returns that entry's time.
-func entryTime(ctx context.Context, st backends.Store, ps PlannedSegment, n uint64) (int64, error) {
+func entryTime(ctx context.Context, st backends.Store, ps PlannedSegment, n uint64, ids []*crypt.Identity) (int64, error) {
 	rc, err := st.Get(ctx, ps.Key, 0, -1)
 	if err != nil {
 		return 0, fetchError(ps.Key, err)
 	}
 	defer rc.Close()
-	r, err := segments.NewReader(bufio.NewReaderSize(rc, 256<<10))
+	r, err := segments.NewReaderWith(bufio.NewReaderSize(rc, 256<<10), segments.ReadOptions{Identities: ids})
 	if err != nil {
 		return 0, fmt.Errorf("segment %s: %w", ps.Key, err)
 	}

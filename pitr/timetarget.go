@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/walship/walship/backends"
+	"github.com/walship/walship/crypt"
 	"github.com/walship/walship/segments"
 )
 
@@ -51,7 +52,7 @@ func (pl *planner) atTime(ctx context.Context, tl uint32, at time.Time) (uint64,
 			if ps.Name.MaxTime <= ns {
 				continue
 			}
-			idx, et, found, err := firstAfter(ctx, pl.st, ps, ns)
+			idx, et, found, err := firstAfter(ctx, pl.st, ps, ns, pl.ids)
 			if err != nil {
 				return 0, err
 			}
@@ -71,13 +72,13 @@ func (pl *planner) atTime(ctx context.Context, tl uint32, at time.Time) (uint64,
 
 // firstAfter decodes a segment and returns the first entry in ps.From..ps.To
 // whose time is after ns.
-func firstAfter(ctx context.Context, st backends.Store, ps PlannedSegment, ns int64) (idx uint64, t int64, found bool, err error) {
+func firstAfter(ctx context.Context, st backends.Store, ps PlannedSegment, ns int64, ids []*crypt.Identity) (idx uint64, t int64, found bool, err error) {
 	rc, err := st.Get(ctx, ps.Key, 0, -1)
 	if err != nil {
 		return 0, 0, false, fetchError(ps.Key, err)
 	}
 	defer rc.Close()
-	r, err := segments.NewReader(bufio.NewReaderSize(rc, 256<<10))
+	r, err := segments.NewReaderWith(bufio.NewReaderSize(rc, 256<<10), segments.ReadOptions{Identities: ids})
 	if err != nil {
 		return 0, 0, false, fmt.Errorf("segment %s: %w", ps.Key, err)
 	}

@@ -2,6 +2,7 @@ package pitr
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/walship/walship/backends"
+	"github.com/walship/walship/crypt"
 	"github.com/walship/walship/segments"
 	"github.com/walship/walship/snapshot"
 	"golang.org/x/sync/errgroup"
@@ -40,7 +42,7 @@ func Verify(ctx context.Context, st backends.Store) (*Report, error) {
 	return VerifyWith(ctx, st, VerifyOptions{})
 }
 
-func verify(ctx context.Context, st backends.Store, prog Progress, since time.Time) (*Report, error) {
+func verify(ctx context.Context, st backends.Store, prog Progress, since time.Time, ids []*crypt.Identity) (*Report, error) {
 	r := &Report{}
 	var segs []SegmentInfo
 	var chunks []chunkInfo
@@ -114,7 +116,7 @@ func verify(ctx context.Context, st backends.Store, prog Progress, since time.Ti
 	}
 	slices.Sort(tls.ids)
 
-	intact, err := r.verifySegments(ctx, st, segs, sel, prog)
+	intact, err := r.verifySegments(ctx, st, segs, sel, prog, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +125,7 @@ func verify(ctx context.Context, st backends.Store, prog Progress, since time.Ti
 		unreadable[id] = true
 	}
 	held := r.checkHistory(tls.recs, unreadable, segs, intact)
-	if err := r.checkOverlaps(ctx, st, segs, readIntact(intact, sel)); err != nil {
+	if err := r.checkOverlaps(ctx, st, segs, readIntact(intact, sel), ids); err != nil {
 		return nil, err
 	}
 
@@ -139,6 +141,7 @@ func verify(ctx context.Context, st backends.Store, prog Progress, since time.Ti
 
 	// What a restore can use: intact objects only.
 	pl := newPlanner(st, Target{}, tls)
+	pl.ids = ids
 	for _, id := range tls.ids {
 		pl.segs[id] = []SegmentInfo{}
 	}
@@ -257,7 +260,7 @@ func dataProblem(err error) (string, bool) {
 // verifySegments decodes every segment, verifyParallel at a time, and
 // returns which are intact (by position in segs). Damage goes into the
 // report; a store failure stops the walk and is returned.
-func (r *Report) verifySegments(ctx context.Context, st backends.Store, segs []SegmentInfo, sel sinceSelection, prog Progress) ([]bool, error) {
+func (r *Report) verifySegments(ctx context.Context, st backends.Store, segs []SegmentInfo, sel sinceSelection, prog Progress, ids []*crypt.Identity) ([]bool, error) {
 	intact := make([]bool, len(segs))
 	err := r.checkAll(ctx, len(segs), func(i int) string { return segs[i].Key }, func(i int) {
 		if sel.segment(i) {
@@ -268,7 +271,7 @@ func (r *Report) verifySegments(ctx context.Context, st backends.Store, segs []S
 			if !sel.segment(i) { // listed, not read (--since)
 				return func() { intact[i] = true }, nil
 			}
-			entries, err := verifySegment(ctx, st, segs[i])
+			entries, err := verifySegment(ctx, st, segs[i], ids)
 			if err != nil {
 				return nil, err
 			}
@@ -281,15 +284,20 @@ func (r *Report) verifySegments(ctx context.Context, st backends.Store, segs []S
 }
 
 // verifySegment reads one segment in full. Store failures come back as
-// they are; everything wrong with the object wraps segments.ErrCorrupt.
-func verifySegment(ctx context.Context, st backends.Store, s SegmentInfo) (uint64, error) {
+// they are; everything wrong with the object wraps segments.ErrCorrupt. An
+// encrypted segment none of ids opens is checked as stored (sealedSegment).
+func verifySegment(ctx context.Context, st backends.Store, s SegmentInfo, ids []*crypt.Identity) (uint64, error) {
 	rc, err := st.Get(ctx, s.Key, 0, -1)
 	if err != nil {
 		return 0, fmt.Errorf("read %s: %w", s.Key, err)
 	}
 	defer rc.Close()
 	cr := &countReader{r: &ctxReader{ctx: ctx, r: rc}}
-	rd, err := segments.NewReader(bufio.NewReaderSize(cr, 256<<10))
+	br := bufio.NewReaderSize(cr, 256<<10)
+	if h, _, err := segments.ReadHeader(bytes.NewReader(peek(br, segments.MaxHeaderSize))); err == nil && h.CheckIdentities(ids) != nil {
+		return sealedSegment(cr, br, s)
+	}
+	rd, err := segments.NewReaderWith(br, segments.ReadOptions{Identities: ids})
 	if err != nil {
 		return 0, readProblem(cr, s.Key, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/walship/walship/backends"
+	"github.com/walship/walship/crypt"
 )
 
 // VerifyOptions tune VerifyWith.
@@ -21,11 +22,15 @@ type VerifyOptions struct {
 	// after it; older ones are listed and taken as intact (see
 	// sinceSelection). Zero: everything is read.
 	Since time.Time
+	// Identities open encrypted segments, which are then checked entry by
+	// entry like plain ones. An encrypted segment none of them opens is
+	// checked as stored: header CRC, size and the SHA-256 of its ciphertext.
+	Identities []*crypt.Identity
 }
 
 // VerifyWith is Verify with options.
 func VerifyWith(ctx context.Context, st backends.Store, o VerifyOptions) (*Report, error) {
-	r, err := verify(ctx, st, progressOr(o.Progress), o.Since)
+	r, err := verify(ctx, st, progressOr(o.Progress), o.Since, o.Identities)
 	if err != nil {
 		return nil, fmt.Errorf("verify %s: %w", st, err)
 	}
