@@ -12,7 +12,9 @@ import (
 
 	tidwal "github.com/tidwall/wal"
 
+	"github.com/walship/walship/backends"
 	"github.com/walship/walship/backends/file"
+	"github.com/walship/walship/crypt"
 	"github.com/walship/walship/pitr"
 	"github.com/walship/walship/segments"
 )
@@ -43,8 +45,30 @@ func goldenTime(i uint64) int64 {
 }
 
 func writeGolden(t *testing.T) {
-	os.RemoveAll(goldenDir)
-	st, err := file.Open(goldenDir)
+	writeStore(t, goldenDir, []goldenSeg{
+		{tl: 1, first: 1, last: 100, codec: segments.CodecZstd, version: 1},
+		{tl: 1, first: 101, last: 200, codec: segments.CodecNone, version: 1},
+		{tl: 1, first: 201, last: 300, codec: segments.CodecZstd, version: 1},
+		{tl: 2, first: 251, last: 320, codec: segments.CodecZstd, version: 1},
+	})
+}
+
+// goldenSeg is one segment of a golden store: goldenEntry(tl, i) for i in
+// first..last, written in the given format version (2: sealed to
+// recipients when there are any).
+type goldenSeg struct {
+	tl          uint32
+	first, last uint64
+	codec       segments.Codec
+	version     int
+	recipients  []*crypt.Recipient
+}
+
+// writeStore writes a golden store in dir: the two timelines every golden
+// store has (timeline 2 forks from 1 after entry 250) and segs.
+func writeStore(t *testing.T, dir string, segs []goldenSeg) {
+	os.RemoveAll(dir)
+	st, err := file.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,14 +89,14 @@ func writeGolden(t *testing.T) {
 		}
 		put(segments.TimelineKey(tl.ID), b)
 	}
-	segs := []struct {
-		tl          uint32
-		first, last uint64
-		codec       segments.Codec
-	}{{1, 1, 100, segments.CodecZstd}, {1, 101, 200, segments.CodecNone}, {1, 201, 300, segments.CodecZstd}, {2, 251, 320, segments.CodecZstd}}
 	for _, s := range segs {
 		var buf sink
-		w, err := segments.NewWriter(&buf, s.tl, 1, s.codec)
+		var w segments.SegmentWriter
+		if s.version == 1 {
+			w, err = segments.NewWriter(&buf, s.tl, 1, s.codec)
+		} else {
+			w, err = segments.NewWriterV2(&buf, s.tl, 1, s.codec, s.recipients)
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -87,7 +111,7 @@ func writeGolden(t *testing.T) {
 		}
 		put(segments.NameOf(h).Key(), buf.b)
 	}
-	os.RemoveAll(filepath.Join(goldenDir, ".walship~tmp"))
+	os.RemoveAll(filepath.Join(dir, ".walship~tmp"))
 }
 
 type sink struct{ b []byte }
@@ -107,24 +131,36 @@ func TestGoldenV1Restores(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer os.RemoveAll(filepath.Join(goldenDir, ".walship~tmp"))
-	ctx := context.Background()
-	rep, err := pitr.Verify(ctx, st)
+	rep, err := pitr.Verify(context.Background(), st)
 	if err != nil || !rep.OK() || rep.Segments != 4 || rep.Timelines != 2 {
 		t.Fatalf("verify golden store: %+v %v", rep, err)
 	}
-	cases := []struct {
-		target   pitr.Target
-		tl       uint32
-		from, to uint64
-	}{
-		{pitr.Target{Latest: true}, 2, 1, 320},
-		{pitr.Target{Timeline: 1}, 1, 1, 300},
-		{pitr.Target{Index: 260}, 2, 1, 260},
-		{pitr.Target{Time: time.Unix(0, goldenTime(150))}, 2, 1, 150},
-	}
+	checkRestores(t, st, goldenCases, pitr.Options{})
+}
+
+// goldenCase is a restore of a golden store and the log it must yield:
+// goldenEntry(tl, i) for i in from..to, byte for byte.
+type goldenCase struct {
+	target   pitr.Target
+	tl       uint32
+	from, to uint64
+}
+
+// goldenCases are the restores every golden store answers alike.
+var goldenCases = []goldenCase{
+	{pitr.Target{Latest: true}, 2, 1, 320},
+	{pitr.Target{Timeline: 1}, 1, 1, 300},
+	{pitr.Target{Index: 260}, 2, 1, 260},
+	{pitr.Target{Time: time.Unix(0, goldenTime(150))}, 2, 1, 150},
+}
+
+// checkRestores restores each case from st with o and compares the log.
+func checkRestores(t *testing.T, st backends.Store, cases []goldenCase, o pitr.Options) {
+	t.Helper()
+	ctx := context.Background()
 	for _, c := range cases {
 		out := t.TempDir()
-		if _, _, err := pitr.Restore(ctx, st, c.target, out, pitr.Options{}); err != nil {
+		if _, _, err := pitr.Restore(ctx, st, c.target, out, o); err != nil {
 			t.Fatalf("restore %+v: %v", c.target, err)
 		}
 		l, err := tidwal.Open(filepath.Join(out, "wal"), &tidwal.Options{AllowEmpty: true})
