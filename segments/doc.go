@@ -3,6 +3,24 @@
 // a version; decoding dispatches on it through a registry so a new version is
 // added beside the old readers, never in place of them.
 //
+// # Segment versions
+//
+// Version 1 (format.go, reader.go, writer.go) is a 112-byte header and the
+// codec's encoding of the entries' frames. Version 2 (format_v2.go,
+// reader_v2.go, writer_v2.go) holds the same frames and codec, optionally
+// sealed in an age envelope (package crypt) to up to MaxRecipients
+// recipients, compressed before encrypted; its header adds a flags bit for
+// that and the recipients' fingerprints in the clear, so a reader without
+// a matching identity says which key it needs (crypt.ErrNoIdentity), and
+// its SHA-256 is of the bytes as stored, so CheckStored checks an encrypted
+// segment's integrity without a key. NewReader and CheckStored read every
+// version; NewReaderWith and CheckStoredWith take the identities
+// (ReadOptions). A header alone is read with ReadHeader from the first
+// MaxHeaderSize bytes of any version. NewWriter writes version 1,
+// NewWriterV2 version 2 (both are a SegmentWriter). Golden stores of each
+// version under testdata/ (golden-v1, golden-v2-plain,
+// golden-v2-encrypted, golden-mixed) are restored by tests forever.
+//
 // Store layout (keys relative to a store's prefix):
 //
 //	segments/TTTTTTTT/FFFFFFFFFFFFFFFFFFFF-LLLLLLLLLLLLLLLLLLLL-MMMMMMMMMMMMMMMMMMMM.wseg
