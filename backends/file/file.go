@@ -47,6 +47,11 @@ type Options struct {
 	// FileMode is the mode of objects; default 0600. The umask does not
 	// apply.
 	FileMode fs.FileMode
+	// MustExist refuses a root that does not exist instead of creating
+	// it: commands that read or change a backup (restore, verify, list,
+	// mark, prune, compact) must not make an empty store out of a mistyped
+	// path.
+	MustExist bool
 }
 
 // Open returns a store rooted at dir, creating dir if needed, with the
@@ -69,6 +74,11 @@ func OpenWith(dir string, o Options) (*Store, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("open file store %s: %w", dir, err)
+	}
+	if o.MustExist {
+		if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
+			return nil, backends.Permanent(fmt.Errorf("open file store %s: no such directory (check the path; only replicate and copy create a store)", abs))
+		}
 	}
 	s := &Store{root: abs, dirMode: o.DirMode, fileMode: o.FileMode}
 	if err := s.mkdirAll(filepath.Join(abs, tmpDir)); err != nil {

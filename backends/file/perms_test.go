@@ -6,9 +6,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
+	"github.com/walship/walship/backends"
 	"github.com/walship/walship/backends/file"
 )
 
@@ -74,5 +76,24 @@ func TestBadModes(t *testing.T) {
 		if _, err := file.OpenWith(t.TempDir(), o); err == nil {
 			t.Errorf("OpenWith(%+v) accepted", o)
 		}
+	}
+}
+
+// TestMustExist: with MustExist a missing root is refused (an error,
+// permanent, naming the path) and nothing is created; an existing root opens.
+func TestMustExist(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "typo")
+	_, err := file.OpenWith(missing, file.Options{MustExist: true})
+	if err == nil || !backends.IsPermanent(err) || !strings.Contains(err.Error(), missing) || !strings.Contains(err.Error(), "no such directory") {
+		t.Fatalf("open of a missing root: %v", err)
+	}
+	if _, err := os.Stat(missing); !os.IsNotExist(err) {
+		t.Fatalf("the missing root was created: %v", err)
+	}
+	if err := os.Mkdir(missing, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := file.OpenWith(missing, file.Options{MustExist: true}); err != nil {
+		t.Fatalf("open of an existing root: %v", err)
 	}
 }

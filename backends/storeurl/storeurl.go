@@ -59,6 +59,9 @@ type Spec struct {
 	MinIO *minio.Options
 	Azure *azure.Options
 	GCS   *gcs.Options
+	// MustExist: a file store's directory must exist (file.Options).
+	// Set by callers that read or change a backup, never by the URL.
+	MustExist bool
 }
 
 // Open parses rawURL, builds its store and checks it (bucket or container
@@ -107,7 +110,7 @@ func Build(ctx context.Context, spec Spec) (backends.Store, error) {
 	)
 	switch spec.Scheme {
 	case "file":
-		st, err = file.Open(spec.File)
+		st, err = file.OpenWith(spec.File, file.Options{MustExist: spec.MustExist})
 	case "mem":
 		st = mem.New()
 	case "s3":

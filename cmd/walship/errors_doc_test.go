@@ -158,6 +158,7 @@ var errScenarios = []errScenario{
 	{args: "replicate $WAL $STORE --state $OUT", code: 1, entries: []string{"Store holds another agent's backup"}},
 	// Stores.
 	{args: "list minio://127.0.0.1:1/bucket/db?tls=false", code: 1, entries: []string{"Store unreachable"}, env: minioCreds},
+	{args: "verify $ROOT/no-such-store", code: 1, entries: []string{"File store does not exist"}},
 	{args: "list minio://$HOLE/bucket/db?tls=false", code: 1, entries: []string{"Store hangs"}, env: minioCreds},
 	{args: "list minio://127.0.0.1:1/bucket/db?tls=false", code: 1, entries: []string{"No credentials"},
 		env: map[string]string{"MINIO_ACCESS_KEY": "", "MINIO_SECRET_KEY": "", "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""}},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -58,4 +59,16 @@ func flagValue(fs *flag.FlagSet, name string) string {
 		return f.Value.String()
 	}
 	return ""
+}
+
+// warn tells the operator something went around a problem: a line
+// "walship: warning: ..." on stderr, or under --log-format json a warning
+// record.
+func warn(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if logJSON {
+		slog.Warn(msg)
+		return
+	}
+	fmt.Fprintln(logOutput, "walship: warning:", msg)
 }

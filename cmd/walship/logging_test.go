@@ -85,6 +85,21 @@ func TestLogJSON(t *testing.T) {
 	}
 }
 
+// A command that fails under --log-format json says why in one JSON record
+// on stderr, with its exit status; without, in one plain line.
+func TestLogJSONFailure(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "no-such-store")
+	code, _, stderr := walship(t, "verify", missing, "--log-format", "json")
+	r := find(t, jsonLines(t, stderr), "command failed", "level", "command", "err", "exit")
+	if code != 1 || r["level"] != "ERROR" || r["command"] != "verify" || r["exit"] != float64(1) || !strings.Contains(r["err"].(string), "no-such-store") {
+		t.Fatalf("exit %d, record %v", code, r)
+	}
+	code, _, stderr = walship(t, "verify", missing)
+	if code != 1 || !strings.HasPrefix(stderr, "walship verify: ") || strings.Contains(stderr, "{") {
+		t.Fatalf("plain failure: exit %d: %s", code, stderr)
+	}
+}
+
 // replicate's own logs, the agent's and the stores' are JSON lines too;
 // -v is --log-level debug.
 func TestLogJSONReplicate(t *testing.T) {

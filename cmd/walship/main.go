@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 )
 
@@ -79,6 +80,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
+	logJSON = false // until the command's flags say otherwise
 	cmd, ok := commands[args[0]]
 	if !ok {
 		fmt.Fprintf(stderr, "walship: unknown command %q\n\n%s", args[0], usage)
@@ -91,13 +93,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var ec exitCode
 	if errors.As(err, &ec) {
 		if ec.err != nil && !errors.Is(ec.err, errHelp) {
-			fmt.Fprintf(stderr, "walship %s: %v\n", args[0], ec.err)
+			report(stderr, args[0], ec.err, ec.code)
 		}
 		if errors.Is(ec.err, errHelp) {
 			return 0
 		}
 		return ec.code
 	}
-	fmt.Fprintf(stderr, "walship %s: %v\n", args[0], err)
+	report(stderr, args[0], err, 1)
 	return 1
+}
+
+// report prints why a command failed: one line, or under --log-format json
+// one JSON record (msg, command, err, exit).
+func report(stderr io.Writer, command string, err error, code int) {
+	if logJSON {
+		slog.New(slog.NewJSONHandler(stderr, nil)).Error("command failed", "command", command, "err", err.Error(), "exit", code)
+		return
+	}
+	fmt.Fprintf(stderr, "walship %s: %v\n", command, err)
 }

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -22,7 +21,15 @@ import (
 // each is reachable before any data moves. On error the ones opened are
 // closed.
 func openStores(ctx context.Context, urls []string, cfg *config.Config) ([]agent.Store, error) {
-	ss, _, err := openStoresMode(ctx, urls, cfg, strict)
+	ss, _, err := openStoresWith(ctx, urls, cfg, strict, false)
+	return ss, err
+}
+
+// openExisting is openStores for commands that change a backup (mark,
+// prune, compact): a file store that does not exist is an error, not a new
+// empty store.
+func openExisting(ctx context.Context, urls []string, cfg *config.Config) ([]agent.Store, error) {
+	ss, _, err := openStoresWith(ctx, urls, cfg, strict, true)
 	return ss, err
 }
 
@@ -57,6 +64,12 @@ func openStoresLenient(ctx context.Context, urls []string, cfg *config.Config, k
 // Every store is wrapped in the deadline decorator, so no later call to it
 // can hang either.
 func openStoresMode(ctx context.Context, urls []string, cfg *config.Config, mode openMode) ([]agent.Store, []string, error) {
+	return openStoresWith(ctx, urls, cfg, mode, mode == skipDown)
+}
+
+// openStoresWith is openStoresMode; existing says file stores must exist
+// (readers, and commands that change a backup).
+func openStoresWith(ctx context.Context, urls []string, cfg *config.Config, mode openMode, existing bool) ([]agent.Store, []string, error) {
 	type named struct {
 		name, url string
 		limits    config.Limits
@@ -87,6 +100,7 @@ func openStoresMode(ctx context.Context, urls []string, cfg *config.Config, mode
 		if err != nil {
 			return fail(usageError("%v", err))
 		}
+		spec.MustExist = existing
 		n.spec = spec
 		if n.lim, err = throttle.New(limitsConfig(n.limits)); err != nil {
 			return fail(usageError("store %s limits: %v", cmp.Or(n.name, spec.Redacted), err))
@@ -207,7 +221,7 @@ func closeStores(ss []agent.Store) {
 func readStores(ctx context.Context, url string, cfg *config.Config, prefer string) (backends.Store, []agent.Store, func(), error) {
 	st, ss, warnings, closeAll, err := readStoresSkipped(ctx, url, cfg, prefer)
 	for _, w := range warnings {
-		fmt.Fprintln(os.Stderr, "walship: warning:", w+"; reading from the other stores")
+		warn("%s; reading from the other stores", w)
 	}
 	return st, ss, closeAll, err
 }
@@ -227,7 +241,7 @@ func readStoresSkipped(ctx context.Context, url string, cfg *config.Config, pref
 		i := slices.IndexFunc(ss, func(s agent.Store) bool { return s.Name == prefer })
 		inConfig := cfg != nil && slices.ContainsFunc(cfg.Stores, func(s config.Store) bool { return s.Name == prefer })
 		if i < 0 && inConfig {
-			fmt.Fprintf(os.Stderr, "walship: warning: --prefer %s: that store is unreachable; reading from the others\n", prefer)
+			warn("--prefer %s: that store is unreachable; reading from the others", prefer)
 		} else if i < 0 {
 			closeStores(ss)
 			return nil, nil, nil, nil, usageError("--prefer %q: no store of that name in the config", prefer)

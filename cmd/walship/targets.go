@@ -43,7 +43,7 @@ func openTargets(pos []string, cfgPath, only string) (*targets, error) {
 		return nil, usageError("--store needs --config")
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	stores, err := openStores(ctx, urls, cfg)
+	stores, err := openExisting(ctx, urls, cfg)
 	if err != nil {
 		cancel()
 		return nil, err

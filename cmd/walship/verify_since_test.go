@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -37,5 +39,24 @@ func TestVerifySince(t *testing.T) {
 	}
 	if _, err := parseSince("-5m", now); err == nil {
 		t.Errorf("parseSince accepted a negative duration")
+	}
+}
+
+// TestMissingFileStore: commands that read or change a backup refuse a
+// file store path that does not exist, create nothing, and say so.
+func TestMissingFileStore(t *testing.T) {
+	root := t.TempDir()
+	missing := filepath.Join(root, "typo")
+	for _, args := range [][]string{
+		{"verify", missing}, {"list", missing}, {"restore", missing, filepath.Join(root, "out")},
+		{"mark", missing, "p1"}, {"prune", missing, "--snapshots", "1"}, {"compact", missing},
+	} {
+		code, _, stderr := walship(t, args...)
+		if code != 1 || !strings.Contains(stderr, "no such directory") {
+			t.Errorf("%v: exit %d: %s", args, code, stderr)
+		}
+		if _, err := os.Stat(missing); !os.IsNotExist(err) {
+			t.Fatalf("%v created %s", args, missing)
+		}
 	}
 }
