@@ -59,9 +59,9 @@ func (p *Plan) Describe(w io.Writer) {
 	fmt.Fprintf(&b, "  segments:  %d to fetch, %s\n", len(p.Segments), humanBytes(p.Bytes))
 	fmt.Fprintf(&b, "  total:     %s to fetch\n", humanBytes(p.TotalBytes()))
 	if r := p.Rates; r != nil {
-		fmt.Fprintf(&b, "  estimate:  about %s, measured on a sample of %s (%s) fetched, decoded and written here: %v per request, %.0f MiB/s of work per core, %d downloads at a time\n",
+		fmt.Fprintf(&b, "  estimate:  about %s, measured on a sample of %s (%s) fetched, decoded and written here: %v per request, %v per object, %.0f MiB/s, %d downloads at a time\n",
 			roundEstimate(p.Estimate), plural(uint64(r.Objects), "segment", "segments"), humanBytes(r.Bytes),
-			r.Request.Round(10*time.Microsecond), 1/max(r.CPU, 1e-12)/(1<<20), r.Parallel)
+			r.Request.Round(10*time.Microsecond), r.PerObject.Round(10*time.Microsecond), 1/max(r.PerByte, 1e-12)/(1<<20), r.Parallel)
 	} else {
 		fmt.Fprintf(&b, "  estimate:  about %s (a guess, assuming %d MiB/s and %v per object, 4 at a time; not measured)\n",
 			roundEstimate(p.Estimate), EstimateBytesPerSec>>20, estimateRequestCost)

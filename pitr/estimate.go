@@ -14,13 +14,17 @@ import (
 )
 
 // Rates are what one sample of a plan's own segments cost on this machine
-// against this store; a restore's time estimate is made from them. Costs
-// per byte are per stored byte of the sample; CPU is this process's
-// (getrusage), wall time beyond it is waiting (on the store or the disk).
+// against this store; a restore's time estimate is made from them. Each
+// sampled segment is fetched, checked, decoded and written alone, and its
+// time split into a cost per object and a cost per stored byte (fitted
+// over the sample, see fitCosts); the share of it spent waiting (on the
+// store, beyond this process's CPU, from getrusage) is what parallel
+// downloads overlap.
 type Rates struct {
 	Request   time.Duration // one small ranged GET (a header): the store's latency
-	FetchWait float64       // seconds per byte downloading beyond CPU and Request per object
-	CPU       float64       // seconds of CPU per byte: download, check, decode, write
+	PerObject time.Duration // local work per object beyond Request (files, goroutines, checks)
+	PerByte   float64       // seconds per stored byte: transfer, check, decode, write
+	WaitShare float64       // of PerByte, the share spent waiting rather than on CPU
 	Write     float64       // seconds per byte the single writer takes (wall)
 	Sync      time.Duration // closing a written log (fsync of a file and its directory)
 	Objects   int           // segments sampled
@@ -72,7 +76,8 @@ func (p *Plan) Measure(ctx context.Context, st backends.Store, parallel int) err
 		return fmt.Errorf("measure restore speed: %w", err)
 	}
 	defer lw.abort()
-	var fetchWall, fetchCPU, decode, writeWall, writeCPU time.Duration
+	var costs []sampleCost
+	var wait, writeWall time.Duration
 	for _, ps := range sample {
 		w0, c0 := time.Now(), cpuTime()
 		path, _, err := fetch(ctx, st, dir, ps, p.Format, nil)
@@ -81,20 +86,19 @@ func (p *Plan) Measure(ctx context.Context, st backends.Store, parallel int) err
 		}
 		w1, c1 := time.Now(), cpuTime()
 		err = sampleEntries(ps.Key, path, nil) // decoding alone
-		w2, c2 := time.Now(), cpuTime()
+		w2 := time.Now()
 		if err == nil { // decoding again, and writing
 			err = sampleEntries(ps.Key, path, func(data []byte) error { return lw.Append(lw.next, data) })
 		}
-		w3, c3 := time.Now(), cpuTime()
+		w3 := time.Now()
 		os.Remove(path)
 		if err != nil {
 			return fmt.Errorf("measure restore speed: %w", err)
 		}
-		fetchWall += w1.Sub(w0)
-		fetchCPU += c1 - c0
-		decode += c2 - c1
-		writeWall += max(w3.Sub(w2)-w2.Sub(w1), 0)
-		writeCPU += max((c3-c2)-(c2-c1), 0)
+		write := max(w3.Sub(w2)-w2.Sub(w1), 0)
+		costs = append(costs, sampleCost{size: ps.Size, took: w1.Sub(w0) + w2.Sub(w1) + write - r.Request})
+		wait += max(w1.Sub(w0)-(c1-c0)-r.Request, 0)
+		writeWall += write
 		r.Objects++
 		r.Bytes += ps.Size
 	}
@@ -106,14 +110,60 @@ func (p *Plan) Measure(ctx context.Context, st backends.Store, parallel int) err
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	b := float64(max(r.Bytes, 1))
-	wait := fetchWall - fetchCPU - time.Duration(r.Objects)*r.Request
-	r.FetchWait = max(wait.Seconds(), 0) / b
-	r.CPU = (fetchCPU + decode + writeCPU).Seconds() / b
-	r.Write = writeWall.Seconds() / b
+	r.PerObject, r.PerByte = fitCosts(costs)
+	var total time.Duration
+	for _, c := range costs {
+		total += max(c.took, 0)
+	}
+	r.WaitShare = min(wait.Seconds()/max(total.Seconds(), 1e-9), 1)
+	r.Write = writeWall.Seconds() / float64(max(r.Bytes, 1))
 	p.Rates = &r
 	p.Estimate = r.Estimate(p.objects(), p.TotalBytes())
 	return nil
+}
+
+// sampleCost is one sampled segment: its stored size and what it took
+// alone beyond the store's latency.
+type sampleCost struct {
+	size int64
+	took time.Duration
+}
+
+// smallSegment is the size under which a sample of segments of one size
+// is taken to cost per object rather than per byte.
+const smallSegment = 1 << 20
+
+// fitCosts splits the sample's times into a cost per object and per byte:
+// a least-squares line through (size, time) when the sizes differ at least
+// twofold; else, for small segments, all of it per object, and for large
+// ones all of it per byte. Neither is negative.
+func fitCosts(cs []sampleCost) (perObject time.Duration, perByte float64) {
+	if len(cs) == 0 {
+		return 0, 0
+	}
+	var n, sx, sy, sxx, sxy float64
+	lo, hi := cs[0].size, cs[0].size
+	for _, c := range cs {
+		x, y := float64(c.size), max(c.took.Seconds(), 0)
+		n, sx, sy, sxx, sxy = n+1, sx+x, sy+y, sxx+x*x, sxy+x*y
+		lo, hi = min(lo, c.size), max(hi, c.size)
+	}
+	sec := func(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
+	switch {
+	case len(cs) >= 2 && hi >= 2*lo:
+		b := (n*sxy - sx*sy) / (n*sxx - sx*sx)
+		a := (sy - b*sx) / n
+		switch {
+		case b < 0:
+			return sec(sy / n), 0
+		case a < 0:
+			return 0, sy / max(sx, 1)
+		}
+		return sec(a), b
+	case sx/n < smallSegment:
+		return sec(sy / n), 0
+	}
+	return 0, sy / max(sx, 1)
 }
 
 // syncsPerRestore is how many times a restore's fixed work (the marker
@@ -122,18 +172,16 @@ func (p *Plan) Measure(ctx context.Context, st backends.Store, parallel int) err
 const syncsPerRestore = 3
 
 // Estimate is the time a restore of objects and bytes takes at these rates:
-// the slowest of waiting on the store (latency and transfer, Parallel
-// downloads at once), the CPU work spread over min(Parallel, CPUs) cores,
-// and the single writer, which run in a pipeline; plus the fixed work of
-// installing the result.
+// each object's latency overlaps Parallel downloads and its local work
+// spreads over min(Parallel, CPUs) cores; of the per-byte cost, the
+// waiting overlaps Parallel downloads and the CPU spreads over the cores; the single writer runs beside them and sets
+// the pace when it is slower. Then the fixed work of installing the result.
 func (r Rates) Estimate(objects int, bytes int64) time.Duration {
-	b := float64(bytes)
+	n, b := float64(objects), float64(bytes)
 	par := float64(max(r.Parallel, 1))
 	cores := float64(max(min(r.Parallel, r.CPUs), 1))
-	wait := float64(objects)*r.Request.Seconds()/par + b*r.FetchWait/par
-	cpu := b * r.CPU / cores
-	write := b * r.Write
-	d := max(wait, cpu, write) + syncsPerRestore*r.Sync.Seconds()
+	pipeline := n*r.Request.Seconds()/par + n*r.PerObject.Seconds()/cores + b*r.PerByte*(r.WaitShare/par+(1-r.WaitShare)/cores)
+	d := max(pipeline, b*r.Write) + syncsPerRestore*r.Sync.Seconds()
 	return time.Duration(d * float64(time.Second)).Round(time.Millisecond)
 }
 

@@ -143,30 +143,50 @@ func TestSample(t *testing.T) {
 	}
 }
 
-// TestRatesEstimate: the model's arithmetic. Waiting overlaps Parallel
-// downloads, CPU work spreads over the cores, the writer runs beside them:
-// the slowest sets the time, and the install's syncs come after.
+// TestRatesEstimate: the model's arithmetic. Latency overlaps Parallel
+// downloads, local work per object spreads over the cores, waiting per byte overlaps
+// Parallel downloads, CPU per byte spreads over the cores, the writer runs
+// beside them; the install's syncs come after.
 func TestRatesEstimate(t *testing.T) {
-	r := Rates{Request: 40 * time.Millisecond, FetchWait: 1e-8, CPU: 4e-9, Write: 1e-9, Sync: 10 * time.Millisecond, Parallel: 4, CPUs: 2}
-	// 1000 objects: 10 s of latency over 4 streams, plus 1 GB at 1e-8 s/B
-	// of waiting over 4: 12.5 s; CPU 4 s over 2 cores: 2 s; writing 1 s.
-	if got, want := r.Estimate(1000, 1e9), 12500*time.Millisecond+30*time.Millisecond; got != want {
+	r := Rates{Request: 40 * time.Millisecond, PerObject: time.Millisecond, PerByte: 1e-8, WaitShare: 0.5,
+		Write: 1e-9, Sync: 10 * time.Millisecond, Parallel: 4, CPUs: 2}
+	// 1000 objects: 10 s of latency over 4, 1 s of local work over 2; 1 GB
+	// at 1e-8 s/B, half waiting over 4 (1.25 s), half CPU over 2 (2.5 s).
+	if got, want := r.Estimate(1000, 1e9), 14250*time.Millisecond+30*time.Millisecond; got != want {
 		t.Fatalf("estimate %v, want %v", got, want)
 	}
 	r.Write = 1e-7 // 100 s of writing: the writer sets the pace
 	if got, want := r.Estimate(1000, 1e9), 100*time.Second+30*time.Millisecond; got != want {
 		t.Fatalf("estimate %v, want %v", got, want)
 	}
-	r.Write, r.CPU = 0, 1e-7 // 100 s of CPU over 2 cores
-	if got, want := r.Estimate(1000, 1e9), 50*time.Second+30*time.Millisecond; got != want {
-		t.Fatalf("estimate %v, want %v", got, want)
-	}
-	r.Parallel = 1 // one download at a time: one core, 40 s of latency
-	if got, want := r.Estimate(1000, 1e9), 100*time.Second+30*time.Millisecond; got != want {
+	r.Write, r.Parallel = 0, 1 // one at a time: 40 s of latency, 1 s of local work, 10 s of bytes
+	if got, want := r.Estimate(1000, 1e9), 51*time.Second+30*time.Millisecond; got != want {
 		t.Fatalf("estimate %v, want %v", got, want)
 	}
 	if got := r.Estimate(0, 0); got != 30*time.Millisecond {
 		t.Fatalf("nothing to restore takes %v", got)
+	}
+}
+
+// TestFitCosts: sizes that differ give the line through them; one small
+// size is all per object, one large size all per byte; never negative.
+func TestFitCosts(t *testing.T) {
+	ms := time.Millisecond
+	line := []sampleCost{{1 << 20, 2 * ms}, {3 << 20, 4 * ms}, {5 << 20, 6 * ms}} // 1 ms + 1 ms per MiB
+	if o, b := fitCosts(line); o < 999*time.Microsecond || o > 1001*time.Microsecond || b < 0.999e-3/(1<<20) || b > 1.001e-3/(1<<20) {
+		t.Errorf("line: %v per object, %g s/B", o, b)
+	}
+	if o, b := fitCosts([]sampleCost{{500, 200 * time.Microsecond}, {520, 300 * time.Microsecond}}); o != 250*time.Microsecond || b != 0 {
+		t.Errorf("small: %v per object, %g s/B", o, b)
+	}
+	if o, b := fitCosts([]sampleCost{{4 << 20, 40 * ms}, {4 << 20, 60 * ms}}); o != 0 || b != 0.1/float64(8<<20) {
+		t.Errorf("large: %v per object, %g s/B", o, b)
+	}
+	if o, b := fitCosts([]sampleCost{{1 << 20, 9 * ms}, {4 << 20, 3 * ms}}); o < 0 || b < 0 {
+		t.Errorf("falling line: %v per object, %g s/B", o, b)
+	}
+	if o, b := fitCosts(nil); o != 0 || b != 0 {
+		t.Errorf("empty: %v, %g", o, b)
 	}
 }
 
