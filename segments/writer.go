@@ -1,6 +1,7 @@
 package segments
 
 import (
+	"bufio"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -24,6 +25,7 @@ type Sink interface {
 // use.
 type Writer struct {
 	sink   Sink
+	buf    *bufio.Writer // between the payload and the sink: one write per 256 KiB, not per entry
 	hdr    Header
 	sha    hash.Hash
 	stored countWriter // counts and hashes what reaches the sink
@@ -42,7 +44,8 @@ func NewWriter(sink Sink, timeline uint32, sourceFormat uint8, codec Codec) (*Wr
 	if _, err := sink.Write(make([]byte, HeaderSizeV1)); err != nil {
 		return nil, fmt.Errorf("segment writer: reserve header: %w", err)
 	}
-	w.stored = countWriter{w: io.MultiWriter(sink, w.sha)}
+	w.buf = bufio.NewWriterSize(sink, writeBuffer)
+	w.stored = countWriter{w: io.MultiWriter(w.buf, w.sha)}
 	switch codec {
 	case CodecNone:
 		w.raw = &w.stored
@@ -117,6 +120,9 @@ func (w *Writer) Finish() (Header, error) {
 			return Header{}, fmt.Errorf("segment writer: compress: %w", err)
 		}
 	}
+	if err := w.buf.Flush(); err != nil {
+		return Header{}, fmt.Errorf("segment writer: %w", err)
+	}
 	w.hdr.PayloadLen = uint64(w.stored.n)
 	copy(w.hdr.PayloadSHA[:], w.sha.Sum(nil))
 	if _, err := w.sink.WriteAt(w.hdr.marshalV1(), 0); err != nil {
@@ -135,6 +141,11 @@ func (w *Writer) Abort() {
 		w.enc = nil
 	}
 }
+
+// writeBuffer is how much of the payload a Writer gathers before writing
+// to its sink (without it, an uncompressed segment costs two writes per
+// entry).
+const writeBuffer = 256 << 10
 
 type countWriter struct {
 	w io.Writer
