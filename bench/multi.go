@@ -164,12 +164,16 @@ func newPacedWriter(dir string, rate int64) (*pacedWriter, error) {
 	return w, nil
 }
 
+// maxBatch bounds one WriteBatch, so a writer that fell behind catches up
+// in many timed batches rather than one whose entries all get its time.
+const maxBatch = 1 << 20
+
 func (w *pacedWriter) write(target int64) error {
 	var b tidwal.Batch
 	n := 0
 	var bytes int64
 	first := w.next
-	for w.bytes+bytes < target || n == 0 {
+	for (w.bytes+bytes < target && bytes < maxBatch) || n == 0 {
 		now := time.Now().UnixNano()
 		rec := fmt.Appendf(nil, `{"op":"put","table":"orders","key":"k%08d","ts":%d,"value":{"customer":%d,"amount":%d.%02d,"status":"%s","note":"%x"}}`,
 			w.rng.IntN(1e8), now, w.rng.IntN(1e6), w.rng.IntN(10000), w.rng.IntN(100),
@@ -201,10 +205,13 @@ func (w *pacedWriter) run(stop <-chan struct{}) error {
 		case <-tick.C:
 		}
 		target := int64(float64(w.rate) * time.Since(w.start).Seconds())
-		w.mu.Lock()
-		behind := w.bytes < target
-		w.mu.Unlock()
-		if behind {
+		for { // batches of at most maxBatch: each one's lag is timed from its own write
+			w.mu.Lock()
+			behind := w.bytes < target
+			w.mu.Unlock()
+			if !behind {
+				break
+			}
 			if err := w.write(target); err != nil {
 				return err
 			}
