@@ -26,7 +26,20 @@ import (
 // (ResolvePoint) and stores it (PutPoint): with a multi.Store, in each of
 // its stores. It returns the point recorded.
 func Mark(ctx context.Context, st backends.Store, name string, pinned bool, at Target) (segments.Point, error) {
-	p, err := ResolvePoint(ctx, st, name, pinned, at)
+	return MarkWith(ctx, st, name, pinned, at, PointOptions{})
+}
+
+// PointOptions tune MarkWith and ResolvePointWith.
+type PointOptions struct {
+	// Identities open the encrypted segments a point is resolved with (the
+	// one holding the entry, whose time the point records; for a time
+	// target, the ones searched); see segments.ReadOptions.
+	Identities []*crypt.Identity
+}
+
+// MarkWith is Mark with options.
+func MarkWith(ctx context.Context, st backends.Store, name string, pinned bool, at Target, o PointOptions) (segments.Point, error) {
+	p, err := ResolvePointWith(ctx, st, name, pinned, at, o)
 	if err != nil {
 		return p, err
 	}
@@ -39,7 +52,12 @@ func Mark(ctx context.Context, st backends.Store, name string, pinned bool, at T
 // an entry index as a restore plan resolves it, and the time of that entry,
 // read from the segment that holds it. The entry must be stored.
 func ResolvePoint(ctx context.Context, st backends.Store, name string, pinned bool, at Target) (segments.Point, error) {
-	p, err := resolvePoint(ctx, st, name, pinned, at)
+	return ResolvePointWith(ctx, st, name, pinned, at, PointOptions{})
+}
+
+// ResolvePointWith is ResolvePoint with options.
+func ResolvePointWith(ctx context.Context, st backends.Store, name string, pinned bool, at Target, o PointOptions) (segments.Point, error) {
+	p, err := resolvePoint(ctx, st, name, pinned, at, o.Identities)
 	if err != nil {
 		if errors.Is(err, ErrNoBackup) || errors.Is(err, ErrInvalidPointName) {
 			return p, err
@@ -49,7 +67,7 @@ func ResolvePoint(ctx context.Context, st backends.Store, name string, pinned bo
 	return p, nil
 }
 
-func resolvePoint(ctx context.Context, st backends.Store, name string, pinned bool, at Target) (segments.Point, error) {
+func resolvePoint(ctx context.Context, st backends.Store, name string, pinned bool, at Target, ids []*crypt.Identity) (segments.Point, error) {
 	if err := segments.ValidPointName(name); err != nil {
 		return segments.Point{}, fmt.Errorf("%w: %v", ErrInvalidPointName, err)
 	}
@@ -68,6 +86,7 @@ func resolvePoint(ctx context.Context, st backends.Store, name string, pinned bo
 		return segments.Point{}, fmt.Errorf("%w in %s (no timelines/ objects); check the URL/prefix", ErrNoBackup, st)
 	}
 	pl := newPlanner(st, at, tls)
+	pl.ids = ids
 	tl := at.Timeline
 	if tl == 0 {
 		tl = tls.newest()

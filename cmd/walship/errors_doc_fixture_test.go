@@ -55,6 +55,7 @@ func newErrFixture(t *testing.T) *errFixture {
 		}
 	})
 	writeLog(t, f.vars["WAL"], 50)
+	f.addEncrypted(t)
 	if code, _, stderr := walship(t, "mark", store, "kept", "--pin"); code != 0 {
 		t.Fatalf("mark: %s", stderr)
 	}

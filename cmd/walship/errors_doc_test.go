@@ -148,6 +148,11 @@ var errScenarios = []errScenario{
 	{args: "replicate $ROOT/empty-store $OUT --state $ROOT/s1", code: 1, entries: []string{"Not a tidwall/wal directory"}},
 	{args: "replicate $ROOT/nonexistent $OUT --state $ROOT/s1", code: 1, entries: []string{"Not a tidwall/wal directory"}},
 	{args: "replicate $ROOT/unknown.yml $OUT --state $ROOT/s1", code: 1, entries: []string{"Not a tidwall/wal directory"}},
+	{args: "restore $ENC $OUT --identity $ROOT/id-loose", code: 2, entries: []string{"Identity file refused"}},
+	{args: "verify $ENC --identity $ROOT/id-garbage", code: 2, entries: []string{"Identity file refused"}},
+	{args: "mark $ENC p --identity $ROOT/nonexistent", code: 2, entries: []string{"Identity file refused"}},
+	{args: "restore $ENC $OUT --passphrase-file $ROOT/id-loose", code: 2, entries: []string{"Identity file refused"}},
+	{args: "restore $ENC $OUT", code: 2, entries: []string{"Identity file refused"}, env: map[string]string{"WALSHIP_AGE_IDENTITY": "AGE-SECRET-KEY-1NOTAKEY"}},
 	{args: "replicate $WAL $OUT --format json --state $ROOT/s1", code: 1, entries: []string{"Source format mismatch"}},
 	// State dir.
 	{args: "replicate $WAL $OUT --state $WAL/state", code: 1, entries: []string{"State dir inside the source"}},
@@ -179,10 +184,15 @@ var errScenarios = []errScenario{
 	{args: "restore $STORE $OUT --point nosuch", code: 1, entries: []string{"Restore point not found"}},
 	{args: "restore $BAD_POINT $OUT --point kept", code: 1, entries: []string{"Restore point damaged"}},
 	{args: "restore $CORRUPT $OUT", code: 1, entries: []string{"Corrupt object"}},
+	{args: "restore $ENC $OUT", code: 1, entries: []string{"No identity opens the segments (encrypted store)"}},
+	{args: "restore $ENC $OUT --identity $ROOT/id-other --time 2026-01-02T03:04:05.15Z", code: 1, entries: []string{"No identity opens the segments (encrypted store)"}},
+	{args: "mark $ENC p --identity $ROOT/id-other", code: 1, entries: []string{"No identity opens the segments (encrypted store)"}},
+	{args: "restore $ENC_DAMAGED $OUT --identity $ROOT/id-a", code: 1, entries: []string{"Corrupt object"}},
 	{args: "restore $STORE $ROOT/nonempty", code: 1, entries: []string{"Output directory not empty"}},
 	{args: "restore $STORE $ROOT/foreign --force", code: 1, entries: []string{"--force refuses what walship did not write"}},
 	// Verify.
 	{args: "verify $CORRUPT", code: 3, entries: []string{"Damage found", "DAMAGED object", "GAP", "UNRESTORABLE POINT"}},
+	{args: "verify $ENC_DAMAGED --identity $ROOT/id-a", code: 3, entries: []string{"Damage found", "DAMAGED object", "GAP"}},
 	{args: "verify --config $ROOT/one.yml", code: 1, entries: []string{"Store not verified"}, env: minioCreds},
 	// Maintenance.
 	{args: "mark $STORE kept", code: 1, entries: []string{"Restore point exists"}},

@@ -18,10 +18,11 @@ usage:
   walship replicate WAL_DIR STORE_URL [STORE_URL...] [--state DIR] [flags]
   walship replicate --config FILE
   walship restore STORE_URL OUT_DIR [--latest|--index N|--time RFC3339|--point NAME] [--timeline N] [--no-base] [--dry-run] [--force]
+                  [--identity FILE]   # encrypted stores: age identity file (or WALSHIP_AGE_IDENTITY)
   walship list STORE_URL [segments|timelines|snapshots|points] [--json]
   walship mark STORE_URL NAME [--pin] [--index N|--time RFC3339]   # name a restore point
   walship mark STORE_URL --delete NAME
-  walship verify STORE_URL [--json]
+  walship verify STORE_URL [--identity FILE] [--json]
   walship prune STORE_URL [--dry-run] [--snapshots N] [--window D]   # or: prune --config FILE
   walship compact STORE_URL [--dry-run] [--grace D]   # merge small segments now; or: compact --config FILE
   walship status [--addr HOST:PORT | --config FILE]   # a running agent's progress, per store

@@ -17,14 +17,19 @@ import (
 )
 
 func cmdMark(args []string, stdout io.Writer) error {
-	fs := newFlagSet("mark", "mark STORE_URL NAME [--pin] [--index N|--time RFC3339] [--timeline N] | mark STORE_URL --delete NAME")
+	fs := newFlagSet("mark", "mark STORE_URL NAME [--pin] [--index N|--time RFC3339] [--timeline N] [--identity FILE] | mark STORE_URL --delete NAME")
 	cfgPath := fs.String("config", "", "YAML config `file`: mark the point in every one of its stores (instead of STORE_URL)")
 	pin := fs.Bool("pin", false, "pin the point: retention keeps everything a restore to it needs")
 	index := fs.Uint64("index", 0, "mark this entry `index` (default: the latest shipped entry)")
 	at := fs.String("time", "", "mark the last entry at or before this `time` (RFC3339), as restore --time resolves it")
 	timeline := fs.Uint("timeline", 0, "on this timeline's history (default: the newest)")
 	del := fs.String("delete", "", "delete the restore point of this `name` instead")
+	idFlags := addIdentityFlags(fs)
 	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	ids, err := idFlags.load()
 	if err != nil {
 		return err
 	}
@@ -81,12 +86,12 @@ func cmdMark(args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "deleted restore point %s from %s\n", name, storeNames(stores))
 		return nil
 	}
-	p, err := pitr.Mark(ctx, st, name, *pin, t)
+	p, err := pitr.MarkWith(ctx, st, name, *pin, t, pitr.PointOptions{Identities: ids})
 	if err != nil {
 		if errors.Is(err, pitr.ErrBadTarget) {
 			return usageError("%v", err)
 		}
-		return err
+		return identityHint(err)
 	}
 	pinned := ""
 	if p.Pinned {

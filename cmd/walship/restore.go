@@ -17,7 +17,7 @@ import (
 )
 
 func cmdRestore(args []string, stdout io.Writer) error {
-	fs := newFlagSet("restore", "restore STORE_URL OUT_DIR [--latest|--index N|--time RFC3339|--point NAME] [--timeline N] [--no-base] [--dry-run] [--quiet] [--json]")
+	fs := newFlagSet("restore", "restore STORE_URL OUT_DIR [--latest|--index N|--time RFC3339|--point NAME] [--timeline N] [--no-base] [--identity FILE] [--dry-run] [--quiet] [--json]")
 	cfgPath := fs.String("config", "", "YAML config `file` whose stores to restore from (instead of STORE_URL)")
 	latest := fs.Bool("latest", false, "restore everything shipped (the default)")
 	index := fs.Uint64("index", 0, "restore entries up to and including this `index`")
@@ -34,6 +34,7 @@ func cmdRestore(args []string, stdout io.Writer) error {
 	downLimit := fs.String("download-limit", "", "cap download bytes/s from each store, e.g. 50MiB (default: limits in --config, else none)")
 	quiet := addQuietFlag(fs)
 	asJSON := fs.Bool("json", false, "print a summary as JSON on stdout when done (the plan and messages go to stderr)")
+	idFlags := addIdentityFlags(fs)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -71,6 +72,10 @@ func cmdRestore(args []string, stdout io.Writer) error {
 			return usageError("--point: %v", err)
 		}
 	}
+	ids, err := idFlags.load()
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if *downLimit != "" {
@@ -88,9 +93,9 @@ func cmdRestore(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer closeStore()
-	plan, err := pitr.MakePlan(ctx, st, t)
+	plan, err := pitr.MakePlanWith(ctx, st, t, pitr.PlanOptions{Identities: ids})
 	if err != nil {
-		return err
+		return identityHint(err)
 	}
 	// The estimate from a sample of the plan's own segments, fetched,
 	// decoded and written here (a few GETs; nothing is written to OUT_DIR).
@@ -118,10 +123,10 @@ func cmdRestore(args []string, stdout io.Writer) error {
 		unit = "segments and chunks"
 	}
 	m := startMeter("restore", unit, *quiet, "store", plan.Store)
-	res, err := pitr.Execute(ctx, st, plan, out, pitr.Options{WALDir: *walDir, DataDir: *dataDir, Force: *force, Parallel: *parallel, Progress: m})
+	res, err := pitr.Execute(ctx, st, plan, out, pitr.Options{WALDir: *walDir, DataDir: *dataDir, Force: *force, Parallel: *parallel, Progress: m, Identities: ids})
 	m.finish()
 	if err != nil {
-		return err
+		return identityHint(err)
 	}
 	slog.Info("restore done", "store", plan.Store, "timeline", plan.Timeline, "from", res.From, "to", res.To, "entries", res.Entries,
 		"segments", res.Segments, "bytes", res.Bytes, "base", res.Base, "elapsed", res.Elapsed)

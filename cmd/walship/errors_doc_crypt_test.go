@@ -1,0 +1,43 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// addEncrypted adds to the fixture the golden encrypted store ($ENC), a
+// copy of it with a flipped ciphertext byte in its second segment
+// ($ENC_DAMAGED), and key files: one of its identities (id-a, 0600), the
+// same readable by others (id-loose), an identity it is not sealed to
+// (id-other) and a file that holds no identity (id-garbage).
+func (f *errFixture) addEncrypted(t *testing.T) {
+	t.Helper()
+	f.vars["ENC"] = copyStore(t, goldenEncrypted)
+	damaged := copyStore(t, goldenEncrypted)
+	f.vars["ENC_DAMAGED"] = damaged
+	segs, _ := filepath.Glob(filepath.Join(damaged, "segments", "00000001", "*.wseg"))
+	if len(segs) < 2 {
+		t.Fatalf("%d segments in the golden encrypted store", len(segs))
+	}
+	b, err := os.ReadFile(segs[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 1
+	if err := os.WriteFile(segs[1], b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a, err := os.ReadFile(goldenIDA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, other := thirdKey(t)
+	f.write(t, "id-a", string(a))
+	f.write(t, "id-loose", string(a))
+	f.write(t, "id-other", other.SecretText()+"\n")
+	f.write(t, "id-garbage", "# a comment, then\nnot a key\n")
+	if err := os.Chmod(filepath.Join(f.root, "id-loose"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
