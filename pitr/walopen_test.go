@@ -50,11 +50,18 @@ func checkTidwall(t *testing.T, st backends.Store, tg Target, format wal.Format,
 	if err != nil {
 		t.Fatal(err)
 	}
+	tidwallReads(t, res.WALDir, format, size, want)
+}
+
+// tidwallReads opens the log in dir with tidwall in format and fails
+// unless it holds exactly want and takes a next entry.
+func tidwallReads(t *testing.T, dir string, format wal.Format, size int64, want []segments.Entry) {
+	t.Helper()
 	lf := tidwall.Binary
 	if format == wal.FormatJSON {
 		lf = tidwall.JSON
 	}
-	l, err := tidwall.Open(res.WALDir, &tidwall.Options{LogFormat: lf, AllowEmpty: true, SegmentSize: int(size)})
+	l, err := tidwall.Open(dir, &tidwall.Options{LogFormat: lf, AllowEmpty: true, SegmentSize: int(size)})
 	if err != nil {
 		t.Fatalf("tidwall Open: %v", err)
 	}
@@ -91,33 +98,40 @@ func TestTidwallSameBytes(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				ref := filepath.Join(t.TempDir(), "ref")
-				lf := tidwall.Binary
-				if format == wal.FormatJSON {
-					lf = tidwall.JSON
-				}
-				l, err := tidwall.Open(ref, &tidwall.Options{LogFormat: lf, SegmentSize: int(size), NoSync: true})
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, e := range f.own[1] {
-					if err := l.Write(e.Index, e.Data); err != nil {
-						t.Fatal(err)
-					}
-				}
-				if err := l.Close(); err != nil {
-					t.Fatal(err)
-				}
-				got, want := dirFiles(t, res.WALDir), dirFiles(t, ref)
-				if len(got) != len(want) {
-					t.Fatalf("restored %d files, tidwall wrote %d", len(got), len(want))
-				}
-				for name, b := range want {
-					if !bytes.Equal(got[name], b) {
-						t.Fatalf("file %s differs from tidwall's", name)
-					}
-				}
+				sameAsTidwall(t, res.WALDir, format, size, f.own[1])
 			})
+		}
+	}
+}
+
+// sameAsTidwall fails unless dir holds the files tidwall writes for es
+// (from index 1) in format with segment size size.
+func sameAsTidwall(t *testing.T, dir string, format wal.Format, size int64, es []segments.Entry) {
+	t.Helper()
+	ref := filepath.Join(t.TempDir(), "ref")
+	lf := tidwall.Binary
+	if format == wal.FormatJSON {
+		lf = tidwall.JSON
+	}
+	l, err := tidwall.Open(ref, &tidwall.Options{LogFormat: lf, SegmentSize: int(size), NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range es {
+		if err := l.Write(e.Index, e.Data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got, want := dirFiles(t, dir), dirFiles(t, ref)
+	if len(got) != len(want) {
+		t.Fatalf("restored %d files, tidwall wrote %d", len(got), len(want))
+	}
+	for name, b := range want {
+		if !bytes.Equal(got[name], b) {
+			t.Fatalf("file %s differs from tidwall's (%s)", name, format)
 		}
 	}
 }

@@ -117,6 +117,7 @@ var errScenarios = []errScenario{
 	{args: "restore $STORE $OUT --index abc", code: 2, entries: []string{"Bad flag value"}},
 	{args: "restore $STORE $OUT --download-limit fast", code: 2, entries: []string{"Bad flag value"}},
 	{args: "restore $STORE $OUT --parallel 0", code: 2, entries: []string{"Bad flag value"}},
+	{args: "restore $STORE $OUT --as xml", code: 2, entries: []string{"Bad flag value"}},
 	{args: "prune $STORE --snapshots -1", code: 2, entries: []string{"Bad flag value"}},
 	{args: "prune $STORE --window 3x", code: 2, entries: []string{"Bad flag value"}},
 	{args: "restore $STORE $OUT --time yesterday", code: 2, entries: []string{"Bad time"}},

@@ -18,6 +18,7 @@ usage:
   walship replicate WAL_DIR STORE_URL [STORE_URL...] [--state DIR] [flags]
   walship replicate --config FILE
   walship restore STORE_URL OUT_DIR [--latest|--index N|--time RFC3339|--point NAME] [--timeline N] [--no-base] [--dry-run] [--force]
+                  [--as binary|json]  # the restored log's format (default: the source's)
                   [--identity FILE]   # encrypted stores: age identity file (or WALSHIP_AGE_IDENTITY)
   walship list STORE_URL [segments|timelines|snapshots|points] [--json]
   walship mark STORE_URL NAME [--pin] [--index N|--time RFC3339]   # name a restore point

@@ -26,6 +26,7 @@ type restoreSummary struct {
 	BaseFiles      int     `json:"base_files,omitempty"`
 	BaseBytes      int64   `json:"base_bytes,omitempty"`
 	WALDir         string  `json:"wal_dir,omitempty"`
+	Format         string  `json:"format,omitempty"` // of the restored log: binary or json
 	DataDir        string  `json:"data_dir,omitempty"`
 	DryRun         bool    `json:"dry_run"`
 	ElapsedSeconds float64 `json:"elapsed_seconds"`
@@ -43,7 +44,7 @@ func planSummary(p *pitr.Plan) restoreSummary {
 func resultSummary(p *pitr.Plan, r pitr.Result) restoreSummary {
 	return restoreSummary{Store: p.Store, Timeline: p.Timeline, From: r.From, To: r.To, Entries: r.Entries,
 		Segments: r.Segments, Bytes: r.Bytes, Base: r.Base, BaseFiles: r.BaseFiles, BaseBytes: r.BaseBytes,
-		WALDir: r.WALDir, DataDir: r.DataDir, ElapsedSeconds: seconds(r.Elapsed)}
+		WALDir: r.WALDir, Format: r.Format.String(), DataDir: r.DataDir, ElapsedSeconds: seconds(r.Elapsed)}
 }
 
 // copySummary is copy --json.

@@ -14,10 +14,11 @@ import (
 	"github.com/walship/walship/config"
 	"github.com/walship/walship/pitr"
 	"github.com/walship/walship/segments"
+	"github.com/walship/walship/wal"
 )
 
 func cmdRestore(args []string, stdout io.Writer) error {
-	fs := newFlagSet("restore", "restore STORE_URL OUT_DIR [--latest|--index N|--time RFC3339|--point NAME] [--timeline N] [--no-base] [--identity FILE] [--dry-run] [--quiet] [--json]")
+	fs := newFlagSet("restore", "restore STORE_URL OUT_DIR [--latest|--index N|--time RFC3339|--point NAME] [--timeline N] [--no-base] [--as binary|json] [--identity FILE] [--dry-run] [--quiet] [--json]")
 	cfgPath := fs.String("config", "", "YAML config `file` whose stores to restore from (instead of STORE_URL)")
 	latest := fs.Bool("latest", false, "restore everything shipped (the default)")
 	index := fs.Uint64("index", 0, "restore entries up to and including this `index`")
@@ -34,6 +35,7 @@ func cmdRestore(args []string, stdout io.Writer) error {
 	downLimit := fs.String("download-limit", "", "cap download bytes/s from each store, e.g. 50MiB (default: limits in --config, else none)")
 	quiet := addQuietFlag(fs)
 	asJSON := fs.Bool("json", false, "print a summary as JSON on stdout when done (the plan and messages go to stderr)")
+	as := fs.String("as", "", "write the restored log in this `format`, binary or json, whatever the source's (default: the source's)")
 	idFlags := addIdentityFlags(fs)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -71,6 +73,10 @@ func cmdRestore(args []string, stdout io.Writer) error {
 		if err := segments.ValidPointName(*point); err != nil {
 			return usageError("--point: %v", err)
 		}
+	}
+	format, err := parseAs(*as)
+	if err != nil {
+		return err
 	}
 	ids, err := idFlags.load()
 	if err != nil {
@@ -112,6 +118,9 @@ func cmdRestore(args []string, stdout io.Writer) error {
 		human = logOutput // stdout holds the JSON alone
 	}
 	plan.Describe(human)
+	if format != wal.FormatAuto && format != plan.Format {
+		fmt.Fprintf(human, "  written as: tidwall/wal %s (--as %s; the entries are the same bytes)\n", format, format)
+	}
 	if *dryRun {
 		if *asJSON {
 			return printJSON(stdout, planSummary(plan))
@@ -123,7 +132,7 @@ func cmdRestore(args []string, stdout io.Writer) error {
 		unit = "segments and chunks"
 	}
 	m := startMeter("restore", unit, *quiet, "store", plan.Store)
-	res, err := pitr.Execute(ctx, st, plan, out, pitr.Options{WALDir: *walDir, DataDir: *dataDir, Force: *force, Parallel: *parallel, Progress: m, Identities: ids})
+	res, err := pitr.Execute(ctx, st, plan, out, pitr.Options{WALDir: *walDir, DataDir: *dataDir, Force: *force, Parallel: *parallel, Progress: m, Identities: ids, Format: format})
 	m.finish()
 	if err != nil {
 		return identityHint(err)
@@ -150,4 +159,18 @@ func describeRestore(w io.Writer, res pitr.Result, out string) {
 	}
 	fmt.Fprintf(w, "marked complete in %s (restored files are owner-only; base files keep their snapshot modes)\n", filepath.Join(out, pitr.MarkerName))
 	fmt.Fprintf(w, "done in %v\n", res.Elapsed.Round(time.Millisecond))
+}
+
+// parseAs reads --as: the format to write the restored log in;
+// wal.FormatAuto (the source's) when not given.
+func parseAs(s string) (wal.Format, error) {
+	switch s {
+	case "":
+		return wal.FormatAuto, nil
+	case "binary":
+		return wal.FormatBinary, nil
+	case "json":
+		return wal.FormatJSON, nil
+	}
+	return 0, usageError("--as %q: want binary or json", s)
 }
