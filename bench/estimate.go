@@ -26,15 +26,11 @@ func (e estimated) String() string {
 // rates as `walship restore` does, and executes it.
 func restoreEstimated(ctx context.Context, st backends.Store, out string, o pitr.Options) (estimated, error) {
 	var e estimated
-	p, err := pitr.MakePlan(ctx, st, pitr.Target{Latest: true})
+	p, err := pitr.MakePlanWith(ctx, st, pitr.Target{Latest: true}, pitr.PlanOptions{Identities: o.Identities})
 	if err != nil {
 		return e, err
 	}
-	par := o.Parallel
-	if par <= 0 {
-		par = 4
-	}
-	if err := p.Measure(ctx, st, par); err != nil {
+	if err := p.Measure(ctx, st, pitr.MeasureOptions{Parallel: o.Parallel, Identities: o.Identities, Format: o.Format}); err != nil {
 		return e, err
 	}
 	e.estimate = p.Estimate

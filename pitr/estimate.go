@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/walship/walship/backends"
+	"github.com/walship/walship/crypt"
+	"github.com/walship/walship/wal"
 )
 
 // Rates are what one sample of a plan's own segments cost on this machine
@@ -43,6 +45,13 @@ const (
 	sampleMaxObject = 32 << 20
 )
 
+// MeasureOptions tune Measure as the restore it estimates is tuned.
+type MeasureOptions struct {
+	Parallel   int               // segments fetched at once (Options.Parallel); default 4
+	Identities []*crypt.Identity // open encrypted segments (Options.Identities)
+	Format     wal.Format        // the restored log's format (Options.Format); default the source's
+}
+
 // Measure replaces the plan's estimate with one made from measured rates:
 // it times a header read (latency), then downloads, checks, decodes and
 // writes (with fsync, into a temporary directory that is removed) a sample
@@ -50,14 +59,20 @@ const (
 // plan's objects and bytes for a restore with parallel downloads (see
 // Rates.Estimate). It costs 1 + up to 8 GETs and up to 8 MiB (or one
 // segment) of download; nothing in the store changes. A plan with nothing
-// to fetch keeps its estimate.
-func (p *Plan) Measure(ctx context.Context, st backends.Store, parallel int) error {
+// to fetch keeps its estimate. A sample encrypted to no identity in
+// o.Identities is an error (crypt.ErrNoIdentity) and leaves the estimate.
+func (p *Plan) Measure(ctx context.Context, st backends.Store, o MeasureOptions) error {
 	sample := p.sample()
 	if len(sample) == 0 {
 		return nil
 	}
+	parallel := o.Parallel
 	if parallel <= 0 {
 		parallel = 4
+	}
+	format := p.Format
+	if o.Format != wal.FormatAuto {
+		format = o.Format
 	}
 	r := Rates{Parallel: parallel, CPUs: runtime.GOMAXPROCS(0)}
 	start := time.Now()
@@ -71,7 +86,7 @@ func (p *Plan) Measure(ctx context.Context, st backends.Store, parallel int) err
 		return fmt.Errorf("measure restore speed: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	lw, err := newLogWriter(filepath.Join(dir, "wal"), p.Format, DefaultSegmentSize, sample[0].From)
+	lw, err := newLogWriter(filepath.Join(dir, "wal"), format, DefaultSegmentSize, sample[0].From)
 	if err != nil {
 		return fmt.Errorf("measure restore speed: %w", err)
 	}
@@ -80,15 +95,15 @@ func (p *Plan) Measure(ctx context.Context, st backends.Store, parallel int) err
 	var wait, writeWall time.Duration
 	for _, ps := range sample {
 		w0, c0 := time.Now(), cpuTime()
-		path, _, err := fetch(ctx, st, dir, ps, p.Format, nil)
+		path, _, err := fetch(ctx, st, dir, ps, p.Format, o.Identities)
 		if err != nil {
 			return fmt.Errorf("measure restore speed: %w", err)
 		}
 		w1, c1 := time.Now(), cpuTime()
-		err = sampleEntries(ps.Key, path, nil) // decoding alone
+		err = sampleEntries(ps.Key, path, o.Identities, nil) // decoding alone
 		w2 := time.Now()
 		if err == nil { // decoding again, and writing
-			err = sampleEntries(ps.Key, path, func(data []byte) error { return lw.Append(lw.next, data) })
+			err = sampleEntries(ps.Key, path, o.Identities, func(data []byte) error { return lw.Append(lw.next, data) })
 		}
 		w3 := time.Now()
 		os.Remove(path)
@@ -187,8 +202,8 @@ func (r Rates) Estimate(objects int, bytes int64) time.Duration {
 
 // sampleEntries decodes every entry of the fetched segment at path, passing
 // each one's data to fn (renumbered: a sample need not be contiguous).
-func sampleEntries(key, path string, fn func([]byte) error) error {
-	src, done, err := openEntries(key, fetched{path: path}, nil)
+func sampleEntries(key, path string, ids []*crypt.Identity, fn func([]byte) error) error {
+	src, done, err := openEntries(key, fetched{path: path}, ids)
 	if err != nil {
 		return err
 	}

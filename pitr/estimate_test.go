@@ -33,7 +33,7 @@ func TestMeasure(t *testing.T) {
 				gets = nil
 				tmp := t.TempDir()
 				t.Setenv("TMPDIR", tmp)
-				if err := p.Measure(context.Background(), h, 4); err != nil {
+				if err := p.Measure(context.Background(), h, MeasureOptions{Parallel: 4}); err != nil {
 					t.Fatal(err)
 				}
 				r := p.Rates
@@ -102,7 +102,7 @@ func TestMeasureCorruptSample(t *testing.T) {
 		t.Fatal(err)
 	}
 	put(t, f.st, k, b)
-	err = p.Measure(context.Background(), f.st, 4)
+	err = p.Measure(context.Background(), f.st, MeasureOptions{Parallel: 4})
 	if err == nil || !strings.Contains(err.Error(), k) {
 		t.Fatalf("Measure over a damaged segment: %v", err)
 	}

@@ -164,8 +164,9 @@ func TestRestoreEncryptedCLI(t *testing.T) {
 	})
 	t.Run("identity A", func(t *testing.T) {
 		out := filepath.Join(root, "a")
-		if code, _, stderr := walship(t, "restore", st, out, "--identity", keyA, "--log-level", "debug"); code != 0 {
-			t.Fatalf("restore: %d %s", code, stderr)
+		code, stdout, stderr := walship(t, "restore", st, out, "--identity", keyA, "--log-level", "debug")
+		if code != 0 || !strings.Contains(stdout, "measured on a sample of 4 segments") {
+			t.Fatalf("restore: %d, want 0 and an estimate measured with the identity:\n%s\n%s", code, stdout, stderr)
 		}
 		sameLog(t, filepath.Join(out, "wal"), filepath.Join(ref, "wal"))
 	})

@@ -107,7 +107,7 @@ func cmdRestore(args []string, stdout io.Writer) error {
 	// decoded and written here (a few GETs; nothing is written to OUT_DIR).
 	// A sample that cannot be read leaves the guess: the restore meets the
 	// same object and reports it in its own words (or reads another copy).
-	if err := plan.Measure(ctx, st, *parallel); err != nil {
+	if err := plan.Measure(ctx, st, pitr.MeasureOptions{Parallel: *parallel, Identities: ids, Format: format}); err != nil {
 		if ctx.Err() != nil {
 			return err
 		}
