@@ -26,9 +26,7 @@ func generate(dir string, size int64) (int64, error) {
 	for i := uint64(1); total < size; {
 		b.Clear()
 		for k := 0; k < 256; k++ {
-			rec := fmt.Appendf(nil, `{"op":"put","table":"orders","key":"k%08d","ts":%d,"value":{"customer":%d,"amount":%d.%02d,"status":"%s","note":"%x"}}`,
-				rng.IntN(1e8), 1_700_000_000_000+int64(i), rng.IntN(1e6), rng.IntN(10000), rng.IntN(100),
-				[]string{"new", "paid", "shipped", "returned"}[rng.IntN(4)], rng.Uint64())
+			rec := record(rng, i)
 			b.Write(i, rec)
 			total += int64(len(rec)) + 2
 			i++
@@ -44,6 +42,13 @@ func generate(dir string, size int64) (int64, error) {
 		return 0, err
 	}
 	return dirSize(dir), nil
+}
+
+// record is entry i of a generated log: a JSON-like record.
+func record(rng *rand.Rand, i uint64) []byte {
+	return fmt.Appendf(nil, `{"op":"put","table":"orders","key":"k%08d","ts":%d,"value":{"customer":%d,"amount":%d.%02d,"status":"%s","note":"%x"}}`,
+		rng.IntN(1e8), 1_700_000_000_000+int64(i), rng.IntN(1e6), rng.IntN(10000), rng.IntN(100),
+		[]string{"new", "paid", "shipped", "returned"}[rng.IntN(4)], rng.Uint64())
 }
 
 // lastIndex reads the log's last index with walship's own read-only

@@ -10,6 +10,10 @@
 #   - several stores at once (file + MinIO + Azurite): per-store shipping lag
 #     p50/p99 at a steady 20 MB/s, the same with MinIO killed, and upload
 #     rate-limit accuracy (this part stops and restarts testenv's MinIO).
+#   - encryption on vs off (-store crypt): segments sealed by the v1 writer,
+#     the v2 writer plain and encrypted, and pitr restores from a file store
+#     of each, side by side with the ratios (target: encrypted at least 0.90x
+#     of plain).
 # Arguments go to `go run ./bench` after the default -store all and override
 # it (e.g. -store minio -size 64MiB, -store multi -lag-secs 20s -limit-secs 15s).
 set -euo pipefail
