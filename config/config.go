@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/walship/walship/crypt"
 )
 
 // Config is the whole file. See DESIGN.md for an example.
@@ -32,6 +34,11 @@ type Config struct {
 	Snapshot    Snapshot   `yaml:"snapshot"`
 	Retention   Retention  `yaml:"retention"`
 	Compaction  Compaction `yaml:"compaction"`
+	// Encryption is every store's default: segments encrypted to these
+	// recipients (a store may say encrypt: false, or give its own).
+	Encryption Encryption `yaml:"encryption"`
+
+	recipients []*crypt.Recipient // Encryption's, resolved by check
 }
 
 // Snapshot says how and when base snapshots are taken. Exactly one way:
@@ -108,6 +115,14 @@ type Store struct {
 	Name   string `yaml:"name" example:"local"`
 	URL    string `yaml:"url" example:"\"file:///backups/mydb\""`
 	Limits Limits `yaml:"limits"`
+	// Encrypt false keeps this store plain (a local disk) whatever the
+	// top-level encryption says; true insists that it is encrypted.
+	Encrypt *bool `yaml:"encrypt" example:"false"`
+	// Encryption, when given, replaces the top-level recipients for this
+	// store.
+	Encryption *Encryption `yaml:"encryption"`
+
+	recipients []*crypt.Recipient // resolved by Config.check
 }
 
 // Limits are rate limits (bytes and requests per second; 0 = none).
@@ -206,6 +221,9 @@ func (c *Config) check() error {
 			return fmt.Errorf("stores[%d]: name %q used twice", i, s.Name)
 		}
 		names[c.Stores[i].Name] = true
+	}
+	if err := c.checkEncryption(); err != nil {
+		return err
 	}
 	if len(c.Snapshot.Command) > 0 && (len(c.Snapshot.Freeze) > 0 || len(c.Snapshot.Thaw) > 0) {
 		return errors.New("snapshot: give either command (the database makes the checkpoint) or freeze/thaw (walship hard-links source.data), not both")

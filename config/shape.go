@@ -159,7 +159,7 @@ func (w *shapeWalk) mistake(n *yaml.Node, t reflect.Type, p path, example string
 func (w *shapeWalk) unknownKey(k *yaml.Node, fields fieldList, p path) {
 	msg := fmt.Sprintf("%s (line %d): a key must be a plain name", p, k.Line)
 	if k.Kind == yaml.ScalarNode {
-		msg = fmt.Sprintf("%s (line %d): unknown key", p.key(k.Value), k.Line)
+		msg = fmt.Sprintf("%s (line %d): unknown key", p.key(redact(k.Value)), k.Line)
 		if s := fields.nearest(k.Value); s != "" {
 			msg += fmt.Sprintf(" (did you mean %s?)", s)
 		}
@@ -175,11 +175,20 @@ func got(n *yaml.Node) string {
 	case yaml.SequenceNode:
 		return "a list"
 	}
-	v := n.Value
+	v := redact(n.Value)
 	if len(v) > 40 {
 		v = v[:40] + "..."
 	}
 	return strconv.Quote(v)
+}
+
+// redact keeps an age secret key pasted in the wrong place out of a
+// message (and so out of logs): not even a prefix of it is shown.
+func redact(v string) string {
+	if strings.Contains(strings.ToUpper(v), "AGE-SECRET-KEY-") {
+		return "(an age secret key, not shown)"
+	}
+	return v
 }
 
 var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()

@@ -16,6 +16,7 @@ import (
 
 	"github.com/walship/walship/backends/minio"
 	"github.com/walship/walship/backends/storetest"
+	"github.com/walship/walship/crypt"
 )
 
 // errFixture is what the error scenarios act on: a shipped backup, damaged
@@ -100,6 +101,7 @@ func newErrFixture(t *testing.T) *errFixture {
 	} {
 		f.write(t, rel, content)
 	}
+	f.writeEncryption(t)
 	f.write(t, "tok", "a-token-others-may-read-0123456789\n")
 	if err := os.Chmod(filepath.Join(root, "tok"), 0o644); err != nil {
 		t.Fatal(err)
@@ -201,5 +203,35 @@ func (f *errFixture) needAgent(t *testing.T) {
 			t.Fatalf("the agent did not ship 50 entries in 30s:\n%s", logs)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// writeEncryption writes configs with one encryption mistake each.
+func (f *errFixture) writeEncryption(t *testing.T) {
+	t.Helper()
+	keys := make([]string, 17)
+	var secret string
+	for i := range keys {
+		id, err := crypt.GenerateIdentity()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, _ := id.Recipient()
+		keys[i], secret = r.Text(), id.SecretText()
+	}
+	f.write(t, "secret.txt", "# pasted by mistake\n"+secret+"\n")
+	store := "source: {wal: /x}\nstores:\n  - {url: file:///tmp/x"
+	for rel, content := range map[string]string{
+		"secret.yml":      fmt.Sprintf("%s}\nencryption: {recipients: [%s, %s]}\n", store, keys[0], secret),
+		"secretfile.yml":  fmt.Sprintf("%s}\nencryption: {recipients_file: %s}\n", store, filepath.Join(f.root, "secret.txt")),
+		"secretform.yml":  fmt.Sprintf("%s}\nencryption: {recipients: %s}\n", store, secret),
+		"badrcpt.yml":     fmt.Sprintf("%s}\nencryption: {recipients: [%s, ssh-ed25519 AAAAC3Nza]}\n", store, keys[0]),
+		"norcpt.yml":      store + ", encryption: {recipients: []}}\n",
+		"rcptfile.yml":    fmt.Sprintf("%s}\nencryption: {recipients_file: %s}\n", store, filepath.Join(f.root, "no-such-recipients")),
+		"encrypttrue.yml": store + ", encrypt: true}\n",
+		"encryptboth.yml": fmt.Sprintf("%s, encrypt: false, encryption: {recipients: [%s]}}\n", store, keys[0]),
+		"manyrcpt.yml":    fmt.Sprintf("%s}\nencryption: {recipients: [%s]}\n", store, strings.Join(keys, ", ")),
+	} {
+		f.write(t, rel, content)
 	}
 }

@@ -24,6 +24,9 @@ type docEntry struct {
 var (
 	placeholder = regexp.MustCompile(`<[A-Z][A-Z_]*>`)
 	exitLine    = regexp.MustCompile(`(?m)^Exit (\d)\b`)
+	// secretKey is an age secret key itself, not the "AGE-SECRET-KEY-1..."
+	// of a hint.
+	secretKey = regexp.MustCompile(`AGE-SECRET-KEY-1[0-9A-Z]{20}`)
 )
 
 // errorsDoc parses docs/ERRORS.md. A message is a prefix of what walship
@@ -138,6 +141,15 @@ var errScenarios = []errScenario{
 	{args: "replicate --config $ROOT/yaml.yml", code: 2, entries: []string{"Config is not YAML"}},
 	{args: "replicate --config $ROOT/empty.yml", code: 2, entries: []string{"Config is not YAML"}},
 	{args: "replicate --config $ROOT/nourl.yml", code: 2, entries: []string{"Store entry incomplete"}},
+	{args: "replicate --config $ROOT/secret.yml", code: 2, entries: []string{"Secret key in the agent's config"}},
+	{args: "replicate --config $ROOT/secretfile.yml", code: 2, entries: []string{"Secret key in the agent's config"}},
+	{args: "replicate --config $ROOT/secretform.yml", code: 2, entries: []string{"Config value of the wrong form"}},
+	{args: "replicate --config $ROOT/badrcpt.yml", code: 2, entries: []string{"Bad encryption recipient"}},
+	{args: "replicate --config $ROOT/norcpt.yml", code: 2, entries: []string{"Bad encryption recipient"}},
+	{args: "replicate --config $ROOT/rcptfile.yml", code: 2, entries: []string{"Bad encryption recipient"}},
+	{args: "replicate --config $ROOT/encrypttrue.yml", code: 2, entries: []string{"Encryption settings that do not fit"}},
+	{args: "replicate --config $ROOT/encryptboth.yml", code: 2, entries: []string{"Encryption settings that do not fit"}},
+	{args: "replicate --config $ROOT/manyrcpt.yml", code: 2, entries: []string{"Encryption settings that do not fit"}},
 	{args: "list gopher://x/y", code: 2, entries: []string{"Invalid store URL"}},
 	{args: "list s3://Bad_Bucket/x", code: 2, entries: []string{"Invalid store URL"}},
 	{args: "list file://relative/x", code: 2, entries: []string{"Invalid store URL"}},
@@ -263,6 +275,9 @@ func TestErrorsDoc(t *testing.T) {
 			}
 			args := strings.Fields(f.expand(t, s.args))
 			code, stdout, stderr := walship(t, args...)
+			if secretKey.MatchString(strings.ToUpper(stdout + stderr)) {
+				t.Errorf("an age secret key in the output:\nstdout:\n%s\nstderr:\n%s", stdout, stderr)
+			}
 			if code != s.code {
 				t.Errorf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, s.code, stdout, stderr)
 			}
