@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/walship/walship/backends"
+	"github.com/walship/walship/crypt"
 	"github.com/walship/walship/segments"
 	"github.com/walship/walship/throttle"
 	"github.com/walship/walship/wal"
@@ -28,6 +29,11 @@ type Store struct {
 	// Limiter, if the store is wrapped in a throttle decorator, is its own
 	// limiter, exported as walship_throttle_wait_seconds_total.
 	Limiter *throttle.Limiter
+	// Recipients, when given (at most segments.MaxRecipients), make the
+	// store get its segments encrypted to them (format v2); without, it
+	// gets plain v1 segments. The agent holds no identity, so it does not
+	// compact an encrypted store.
+	Recipients []*crypt.Recipient
 }
 
 // Options configure an agent. Zero values take the defaults noted.
@@ -104,6 +110,9 @@ type Agent struct {
 	sourceBroken atomic.Bool   // sourceErr != ""
 
 	shippers   []*shipper
+	sets       []*recipientSet // distinct recipient sets of the encrypted stores
+	byStore    []*recipientSet // each store's set (nil: plain), as Stores
+	variantMu  sync.Mutex      // one variant made again at a time (uploadPath)
 	compaction []*compactState // per store, as shippers
 	leases     *leaseSet       // one per store; ready says whether a store may be written
 	sealerDone chan struct{}
@@ -121,7 +130,8 @@ type Agent struct {
 
 // itemInfo is what the agent knows of a spool item without reading it.
 type itemInfo struct {
-	size      int64
+	size      int64            // of the plain segment
+	variants  map[string]int64 // encrypted copies in the spool: set id -> size
 	last      uint64
 	firstRead time.Time // when its first entry was read from the source
 }
@@ -200,14 +210,19 @@ func New(opt Options) (*Agent, error) {
 		if opt.Stores[i].Name == "" {
 			opt.Stores[i].Name = id
 		}
+		if n := len(crypt.Fingerprints(opt.Stores[i].Recipients)); n > segments.MaxRecipients {
+			return nil, fmt.Errorf("store %s: encrypted to %d recipients, at most %d", opt.Stores[i].Name, n, segments.MaxRecipients)
+		}
 	}
 	tail, err := wal.Open(walDir, opt.Tail)
 	if err != nil {
 		return nil, err
 	}
 	a := &Agent{opt: opt, log: opt.Logger, tail: tail, sealerDone: make(chan struct{}), spoolFreed: make(chan struct{}, 1), snapReqs: make(chan snapReq), info: map[string]itemInfo{}}
-	for _, s := range opt.Stores {
+	a.sets, a.byStore = recipientSets(opt.Stores)
+	for i, s := range opt.Stores {
 		a.shippers = append(a.shippers, newShipper(a, s))
+		a.shippers[i].set = a.byStore[i]
 		a.compaction = append(a.compaction, &compactState{settled: map[uint32]uint64{}, dirty: map[uint32]bool{}})
 		a.shippers[len(a.shippers)-1].compaction = a.compaction[len(a.compaction)-1]
 	}
@@ -353,6 +368,7 @@ type StoreStatus struct {
 	LagEntries uint64  `json:"lag_entries"` // entries read from the source, not yet verified here
 	LagSeconds float64 `json:"lag_seconds"` // age of the oldest of them
 	Degraded   bool    `json:"degraded"`    // past the retry bound, being reconciled
+	Encrypted  bool    `json:"encrypted"`   // gets its segments encrypted (format v2)
 	Gaps       []Gap   `json:"gaps,omitempty"`
 }
 
@@ -371,7 +387,7 @@ func (a *Agent) Status() Status {
 	now := time.Now()
 	s := Status{Spooled: len(a.items), Tailed: a.tailed.Load(), SourceError: a.sourceErr}
 	for _, it := range a.items {
-		s.SpoolBytes += a.info[it].size
+		s.SpoolBytes += a.info[it].bytes()
 	}
 	if a.st != nil {
 		s.Timeline = a.st.current().ID
@@ -379,7 +395,7 @@ func (a *Agent) Status() Status {
 		s.Tailed = max(s.Tailed, s.Sealed)
 	}
 	for i, st := range a.opt.Stores {
-		ss := StoreStatus{Name: st.Name}
+		ss := StoreStatus{Name: st.Name, Encrypted: len(st.Recipients) > 0}
 		id := st.Store.String()
 		var cursor string
 		if a.st != nil {

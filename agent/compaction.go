@@ -95,6 +95,11 @@ func (a *Agent) runCompaction(ctx context.Context) {
 		a.log.Error("compaction off: cannot make its temporary directory", "dir", o.TempDir, "err", err)
 		return
 	}
+	for _, s := range a.opt.Stores {
+		if len(s.Recipients) > 0 {
+			a.log.Info("compaction skips this store: its segments are encrypted and the agent holds no identity; compact it later with an identity", "store", s.Name)
+		}
+	}
 	t := time.NewTicker(a.opt.Compaction.Interval)
 	defer t.Stop()
 	for {
@@ -104,7 +109,7 @@ func (a *Agent) runCompaction(ctx context.Context) {
 		case <-t.C:
 		}
 		for i, s := range a.opt.Stores {
-			if a.shippers[i].degraded.Load() || !a.leases.writable(s.Store.String()) {
+			if len(s.Recipients) > 0 || a.shippers[i].degraded.Load() || !a.leases.writable(s.Store.String()) {
 				continue
 			}
 			cs := a.compaction[i]

@@ -9,6 +9,7 @@ import (
 	"sort"
 
 	"github.com/walship/walship/backends"
+	"github.com/walship/walship/crypt"
 	"github.com/walship/walship/segments"
 )
 
@@ -93,6 +94,9 @@ func (a *Agent) timelineCRCs(ctx context.Context, tl uint32, from, to uint64, fn
 func (a *Agent) storeSegments(ctx context.Context, tl uint32, segs []histSeg) (backends.Store, []histSeg, error) {
 	var errs []error
 	for _, s := range a.opt.Stores {
+		if len(s.Recipients) > 0 {
+			continue // its segments need an identity the agent does not hold
+		}
 		var found []histSeg
 		err := s.Store.List(ctx, segments.TimelinePrefix(tl), "", func(oi backends.ObjectInfo) error {
 			if n, err := segments.ParseSegmentKey(oi.Key); err == nil {
@@ -104,6 +108,9 @@ func (a *Agent) storeSegments(ctx context.Context, tl uint32, segs []histSeg) (b
 			return s.Store, append(segs, found...), nil
 		}
 		errs = append(errs, fmt.Errorf("store %s: %w", s.Name, err))
+	}
+	if len(errs) == 0 {
+		return nil, segs, nil // only encrypted stores: the spool's segments are all there is
 	}
 	return nil, nil, errors.Join(errs...)
 }
@@ -123,6 +130,9 @@ func (a *Agent) readCRCs(ctx context.Context, store backends.Store, s histSeg, f
 	}
 	defer src.Close()
 	r, err := segments.NewReader(src)
+	if errors.Is(err, crypt.ErrNoIdentity) {
+		return fmt.Errorf("%w: %s is encrypted (the agent holds no identity)", errHistoryMissing, what)
+	}
 	if err != nil {
 		return fmt.Errorf("read sealed history %s: %w", what, err)
 	}

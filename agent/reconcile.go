@@ -2,8 +2,8 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"os"
 
 	"github.com/walship/walship/backends"
 	"github.com/walship/walship/segments"
@@ -50,24 +50,25 @@ func (s *shipper) reconcile(ctx context.Context) error {
 		}
 		n, _ := parseItem(item)
 		key := n.Key()
-		if size, ok := have[key]; ok {
-			hdr, local, err := s.localHeader(item)
+		if _, ok := have[key]; ok {
+			lc, err := s.local(item)
+			if errors.Is(err, errItemGone) {
+				continue
+			}
 			if err != nil {
 				return err
 			}
-			if size == local {
-				if err := s.ensureTimelines(ctx, n.Timeline); err != nil {
-					return err
-				}
-				if err := s.verifyExisting(ctx, key, local, hdr); err != nil {
-					return err
-				}
-				adopted++
-				if err := s.shipped(item); err != nil {
-					return err
-				}
-				continue
+			if err := s.ensureTimelines(ctx, n.Timeline); err != nil {
+				return err
 			}
+			if err := s.verifyExisting(ctx, key, lc); err != nil {
+				return err
+			}
+			adopted++
+			if err := s.shipped(item); err != nil {
+				return err
+			}
+			continue
 		}
 		if err := s.ship(ctx, item); err != nil {
 			return err
@@ -79,21 +80,4 @@ func (s *shipper) reconcile(ctx context.Context) error {
 	}
 	s.a.log.Info("reconciled", "store", s.store.Name, "pending", len(pending), "already_there", adopted, "uploaded", uploaded)
 	return nil
-}
-
-func (s *shipper) localHeader(item string) ([]byte, int64, error) {
-	f, err := os.Open(s.a.spool.path(item))
-	if err != nil {
-		return nil, 0, fmt.Errorf("spool: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, 0, fmt.Errorf("spool: %w", err)
-	}
-	_, hdr, err := segments.ReadHeader(f)
-	if err != nil {
-		return nil, 0, fmt.Errorf("spool %s: %w", item, err)
-	}
-	return hdr, fi.Size(), nil
 }

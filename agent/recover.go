@@ -68,10 +68,19 @@ func (a *Agent) recover(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := a.spool.makeVariantDirs(a.sets); err != nil {
+		return err
+	}
+	variants, err := a.spool.cleanVariants(a.sets, items, a.log)
+	if err != nil {
+		return err
+	}
 	a.mu.Lock()
 	a.items = items
 	for _, it := range items {
-		a.info[it] = a.spool.info(it)
+		ii := a.spool.info(it)
+		ii.variants = variants[it]
+		a.info[it] = ii
 	}
 	sealedItem := a.st.SealedItem
 	a.mu.Unlock()

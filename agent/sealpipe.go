@@ -14,7 +14,8 @@ import (
 // sealPipe compresses sealed segments on every core while the sealer reads
 // the next ones, and commits them to the spool strictly in order:
 //
-//	sealer --submit--> jobs --> workers (segments.Writer into open-N.tmp, fsync)
+//	sealer --submit--> jobs --> workers (segments.Writer into open-N.tmp, fsync;
+//	   |                                  an encrypted copy per recipient set)
 //	   \                                     |
 //	    +--> order (FIFO) --> committer: wait for the job, sealed.crc, rename
 //	                          into the spool, state.json, wake the shippers
@@ -43,6 +44,7 @@ type sealJob struct {
 	ready chan struct{} // closed when path/hdr/err are set
 	path  string
 	hdr   segments.Header
+	vars  []sealedVariant // encrypted copies, one per recipient set
 	err   error
 }
 
@@ -58,6 +60,12 @@ func newSealPipe(ctx context.Context, a *Agent) *sealPipe {
 			defer p.done.Done()
 			for j := range p.jobs {
 				j.path, j.hdr, j.err = a.writeSegment(j.seg)
+				if j.err == nil {
+					if j.vars, j.err = a.writeVariants(j.path); j.err != nil {
+						a.spool.discard(j.path)
+						j.path = ""
+					}
+				}
 				close(j.ready)
 			}
 		}()
@@ -70,6 +78,7 @@ func newSealPipe(ctx context.Context, a *Agent) *sealPipe {
 				if j.path != "" {
 					a.spool.discard(j.path)
 				}
+				discardVariants(j.vars)
 				p.fail(j.err)
 			} else {
 				p.fail(a.commitSegment(ctx, j))
@@ -182,18 +191,25 @@ func (a *Agent) writeSegment(seg *openSegment) (path string, hdr segments.Header
 }
 
 // commitSegment makes a written segment the newest sealed one (the
-// committer's part): its CRCs into sealed.crc, then its spool name, then
-// state.json; it wakes the shippers and waits while the spool is over its
-// bound.
+// committer's part): its encrypted copies into place, its CRCs into
+// sealed.crc, then its spool name, then state.json; it wakes the shippers
+// and waits while the spool is over its bound.
 func (a *Agent) commitSegment(ctx context.Context, j *sealJob) error {
 	hdr, seg := j.hdr, j.seg
 	name := itemName(segments.NameOf(hdr))
+	variants, err := a.commitVariants(j.vars, name)
+	if err != nil {
+		a.spool.discard(j.path)
+		return err
+	}
 	if err := a.crc.appendCRCs(hdr.First, seg.crcs); err != nil { // before the spool names the segment
 		a.spool.discard(j.path)
+		a.removeVariants(name, variants)
 		return err
 	}
 	if err := a.spool.commit(j.path, name); err != nil {
 		a.spool.discard(j.path)
+		a.removeVariants(name, variants)
 		a.crc.truncate(hdr.First - 1)
 		return err
 	}
@@ -204,9 +220,9 @@ func (a *Agent) commitSegment(ctx context.Context, j *sealJob) error {
 		a.st.Format = wal.Format(hdr.SourceFormat)
 	}
 	a.items = append(a.items, name)
-	a.info[name] = itemInfo{size: hdr.ObjectSize(), last: hdr.Last, firstRead: seg.firstRead}
+	a.info[name] = itemInfo{size: hdr.ObjectSize(), variants: variants, last: hdr.Last, firstRead: seg.firstRead}
 	a.walSinceSnapshot.Add(int64(hdr.RawLen))
-	err := a.saveState()
+	err = a.saveState()
 	a.mu.Unlock()
 	if err != nil {
 		return err

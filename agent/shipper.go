@@ -36,6 +36,8 @@ type shipper struct {
 	prep sync.Mutex
 	// unusedChecked: a fresh agent saw no other backup in the store.
 	unusedChecked bool
+	// set is the store's recipient set; nil for a plain store.
+	set *recipientSet
 }
 
 func newShipper(a *Agent, s Store) *shipper {
@@ -327,6 +329,7 @@ func (a *Agent) gcSpool() {
 // gcSpoolLocked removes spool items that every configured store has; the
 // cursors that prove it were saved before.
 func (a *Agent) gcSpoolLocked() {
+	defer a.gcVariantsLocked()
 	for len(a.items) > 0 {
 		it := a.items[0]
 		for _, s := range a.opt.Stores {
@@ -334,6 +337,7 @@ func (a *Agent) gcSpoolLocked() {
 				return
 			}
 		}
+		a.removeVariants(it, a.info[it].variants)
 		if err := a.spool.remove(it); err != nil {
 			a.log.Warn("spool cleanup failed", "item", it, "err", err)
 			return

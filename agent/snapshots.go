@@ -83,6 +83,9 @@ func (a *Agent) requestSnapshot(ctx context.Context, r snapReq) (snapshot.Manife
 // never stop the agent (the WAL keeps shipping).
 func (a *Agent) runSnapshots(ctx context.Context) {
 	o := a.opt.Snapshot
+	if o.configured() && len(a.sets) > 0 {
+		a.log.Warn("encryption covers segments only so far: base snapshots (manifests and chunks) and timeline records go to encrypted stores unencrypted")
+	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	last := time.Now()

@@ -40,7 +40,7 @@ func (a *Agent) enforceSpoolBound() error {
 				"store", s.Name, "timeline", n.Timeline, "from", n.First, "to", n.Last, "spool_bytes", total, "bound", a.opt.SpoolMaxBytes)
 			changed = true
 		}
-		total -= a.info[oldest].size
+		total -= a.info[oldest].bytes()
 		if !changed {
 			break // nobody needs it, gc below removes it
 		}
@@ -58,7 +58,7 @@ func (a *Agent) enforceSpoolBound() error {
 func (a *Agent) spoolBytesLocked() int64 {
 	var n int64
 	for _, it := range a.items {
-		n += a.info[it].size
+		n += a.info[it].bytes()
 	}
 	return n
 }

@@ -16,9 +16,9 @@ import (
 // returns nil has had the service check every byte against the local copy
 // (Store's contract: Content-MD5, per-part checksums, or a local fsync), so
 // nothing is read back. Only when the key exists already (uploaded before
-// a crash, cursor not yet saved; or another writer) is the stored object's
-// size and header (which carries the payload's SHA-256) compared with the
-// local copy. The newest segment goes at high priority; a backlog being
+// a crash, cursor not yet saved; or another writer) is the stored object
+// compared with the local copy (verifyExisting). An encrypted store gets
+// its recipient set's copy of the segment (uploadPath). The newest segment goes at high priority; a backlog being
 // caught up at low priority, so live WAL shipping to other stores is not
 // held up by it.
 func (s *shipper) ship(ctx context.Context, item string) error {
@@ -32,58 +32,28 @@ func (s *shipper) ship(ctx context.Context, item string) error {
 	if err := s.prepare(ctx, name.Timeline); err != nil {
 		return err
 	}
-	f, err := os.Open(s.a.spool.path(item))
+	lc, err := s.local(item)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(lc.path)
 	if err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("spool: %w", err)
-	}
-	_, hdr, err := segments.ReadHeader(f)
-	if err != nil {
-		return fmt.Errorf("spool %s: read header: %w", item, err)
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("spool: %w", err)
+	if fi, err := f.Stat(); err != nil || fi.Size() != lc.size {
+		return fmt.Errorf("spool %s: size changed under the shipper (%v)", lc.path, err)
 	}
 	key := name.Key()
-	err = s.store.Store.Put(ctx, key, f, fi.Size())
+	err = s.store.Store.Put(ctx, key, f, lc.size)
 	if backends.IsExists(err) {
-		err = s.verifyExisting(ctx, key, fi.Size(), hdr)
+		err = s.verifyExisting(ctx, key, lc)
 	}
 	if err != nil {
 		return err
 	}
-	s.a.metrics.uploadedBytes.WithLabelValues(s.store.Name).Add(float64(fi.Size()))
+	s.a.metrics.uploadedBytes.WithLabelValues(s.store.Name).Add(float64(lc.size))
 	s.a.metrics.uploadedObjects.WithLabelValues(s.store.Name).Inc()
-	return nil
-}
-
-// verifyExisting checks that the object the store already held under key
-// is the sealed segment (uploaded before a crash, cursor not yet saved),
-// not another writer's.
-func (s *shipper) verifyExisting(ctx context.Context, key string, size int64, hdr []byte) error {
-	oi, err := s.store.Store.Stat(ctx, key)
-	if err != nil {
-		return fmt.Errorf("verify %s: %w", key, err)
-	}
-	if oi.Size != size {
-		return s.mismatch(key, fmt.Sprintf("%d bytes, sealed %d", oi.Size, size))
-	}
-	rc, err := s.store.Store.Get(ctx, key, 0, int64(len(hdr)))
-	if err != nil {
-		return fmt.Errorf("verify %s: %w", key, err)
-	}
-	got, err := io.ReadAll(rc)
-	rc.Close()
-	if err != nil {
-		return fmt.Errorf("verify %s: %w", key, err)
-	}
-	if !bytes.Equal(got, hdr) {
-		return s.mismatch(key, "header/checksum differs from the sealed segment")
-	}
 	return nil
 }
 

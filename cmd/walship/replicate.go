@@ -115,6 +115,7 @@ func cmdReplicate(args []string, stdout io.Writer) error {
 	for _, w := range warnings {
 		log.Warn(w)
 	}
+	encryptStores(stores, cfg, log)
 	global, err := throttle.New(limitsConfig(cfg.Limits))
 	if err != nil {
 		return usageError("limits: %v", err)

@@ -1,0 +1,30 @@
+package main
+
+import (
+	"log/slog"
+
+	"github.com/walship/walship/agent"
+	"github.com/walship/walship/config"
+	"github.com/walship/walship/crypt"
+)
+
+// encryptStores gives each store the recipients the config resolved for
+// it (checked when it was loaded): a store of the config its own, a store
+// given on the command line the top-level encryption's. It logs which
+// stores get encrypted segments, by recipient fingerprint.
+func encryptStores(stores []agent.Store, cfg *config.Config, log *slog.Logger) {
+	byName := map[string]config.Store{}
+	for _, s := range cfg.Stores {
+		byName[s.Name] = s
+	}
+	for i := range stores {
+		if s, ok := byName[stores[i].Name]; ok {
+			stores[i].Recipients = s.Recipients()
+		} else {
+			stores[i].Recipients = cfg.DefaultRecipients()
+		}
+		if rs := stores[i].Recipients; len(rs) > 0 {
+			log.Info("store gets encrypted segments", "store", stores[i].Name, "recipients", crypt.Fingerprints(rs))
+		}
+	}
+}
