@@ -73,3 +73,27 @@ func TestTimelineV2ClearMismatch(t *testing.T) {
 		t.Fatalf("forged clear part: %v, want ErrCorrupt", err)
 	}
 }
+
+func TestPointV2(t *testing.T) {
+	id, r := newIdentity(t)
+	other, _ := newIdentity(t)
+	p := Point{Name: "before-migration", Timeline: 2, Index: 99, Time: time.Unix(1700000001, 0).UTC(), Created: time.Unix(1700000002, 0).UTC(), Pinned: true}
+	b, err := EncodePointFor(p, []*crypt.Recipient{r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, info, err := DecodePointWith(b, []*crypt.Identity{id})
+	if err != nil || got != p || !info.Opened || !info.Encrypted() {
+		t.Fatalf("open: %+v %+v %v", got, info, err)
+	}
+	got, err = DecodePoint(b)
+	if want := (Point{Name: p.Name, Timeline: 2, Index: 99, Pinned: true}); err != nil || got != want {
+		t.Fatalf("clear part: %+v %v, want %+v", got, err, want)
+	}
+	if _, _, err := DecodePointWith(b, []*crypt.Identity{other}); !errors.Is(err, crypt.ErrNoIdentity) {
+		t.Fatalf("other identity: %v", err)
+	}
+	if _, err := DecodePoint(b[:len(b)/2]); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("cut record: %v", err)
+	}
+}
