@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -114,6 +115,40 @@ func objectsHolding(t *testing.T, st backends.Store, s string) []string {
 	return found
 }
 
+// checkTimelineRecords asserts that every timeline record of st is sealed
+// to fps and opens with id (or, without fps, is plain version 1).
+func checkTimelineRecords(t *testing.T, st backends.Store, id *crypt.Identity, fps ...crypt.Fingerprint) {
+	t.Helper()
+	n := 0
+	err := st.List(context.Background(), segments.TimelinesPrefix, "", func(oi backends.ObjectInfo) error {
+		rc, err := st.Get(context.Background(), oi.Key, 0, -1)
+		if err != nil {
+			return err
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			return err
+		}
+		var ids []*crypt.Identity
+		if id != nil {
+			ids = append(ids, id)
+		}
+		tl, info, err := segments.DecodeTimelineWith(b, ids)
+		if err != nil {
+			return fmt.Errorf("%s: %w", oi.Key, err)
+		}
+		if !slices.Equal(info.Recipients, fps) || (len(fps) > 0 && (!info.Opened || tl.Reason == "")) {
+			return fmt.Errorf("%s: record %+v stored as %+v, want sealed to %v", oi.Key, tl, info, fps)
+		}
+		n++
+		return nil
+	})
+	if err != nil || n == 0 {
+		t.Fatalf("timeline records: %d checked: %v", n, err)
+	}
+}
+
 func spoolVariants(t *testing.T, stateDir string) []string {
 	t.Helper()
 	m, _ := filepath.Glob(filepath.Join(stateDir, "spool", variantDirPrefix+"*", "*"))
@@ -157,6 +192,8 @@ func TestEncryptedAndPlainStores(t *testing.T) {
 			t.Fatalf("plain store: %s is version %d", k, h.Version)
 		}
 	}
+	checkTimelineRecords(t, enc, id, rcpt.Fingerprint())
+	checkTimelineRecords(t, plain, nil)
 	if got := objectsHolding(t, plain, marker); len(got) == 0 {
 		t.Fatal("the plain store holds no marker: the check below proves nothing")
 	}

@@ -93,7 +93,7 @@ func (s *shipper) ensureTimelines(ctx context.Context, tl uint32) error {
 		if s.records[t.ID] {
 			continue
 		}
-		b, err := segments.EncodeTimeline(t)
+		b, err := segments.EncodeTimelineFor(t, s.store.Recipients)
 		if err != nil {
 			return err
 		}

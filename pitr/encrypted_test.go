@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/walship/walship/backends/file"
+	"github.com/walship/walship/backends/multi"
 	"github.com/walship/walship/crypt"
+	"github.com/walship/walship/segments"
 )
 
 // goldenEncrypted opens a copy of the golden encrypted store and reads
@@ -50,12 +52,32 @@ func TestMarkEncrypted(t *testing.T) {
 			t.Fatalf("mark %s without an identity: %v, want ErrNoIdentity", at, err)
 		}
 	}
-	p, err := MarkWith(ctx, st, "p", false, Target{Time: time.Unix(0, 1767323045200000000)}, PointOptions{Identities: ids})
+	at := Target{Time: time.Unix(0, 1767323045200000000)}
+	// The store's segments are encrypted: a plain point is refused.
+	if _, err := MarkWith(ctx, st, "p", false, at, PointOptions{Identities: ids}); !errors.Is(err, ErrPlainPoint) {
+		t.Fatalf("plain point in an encrypted store: %v, want ErrPlainPoint", err)
+	}
+	rcpt, _ := ids[0].Recipient()
+	sealTo := func(multi.Member) []*crypt.Recipient { return []*crypt.Recipient{rcpt} }
+	p, err := MarkWith(ctx, st, "p", true, at, PointOptions{Identities: ids, SealTo: sealTo})
 	if err != nil || p.Index != 200 || p.Time.UnixNano() != 1767323045200000000 {
 		t.Fatalf("mark with an identity: %+v %v", p, err)
 	}
-	if _, err := LoadPoint(ctx, st, "p"); err != nil {
-		t.Fatalf("the point was not stored: %v", err)
+	// Without an identity the clear fields plan a restore to it.
+	got, err := LoadPoint(ctx, st, "p")
+	if err != nil || got.Index != 200 || !got.Pinned || !got.Time.IsZero() {
+		t.Fatalf("the point read without identity: %+v %v", got, err)
+	}
+	if _, err := MakePlan(ctx, st, Target{Point: "p"}); err != nil {
+		t.Fatalf("plan to the encrypted point: %v", err)
+	}
+	b, err := os.ReadFile(filepath.Join(st.Root(), "points", "p.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, info, err := segments.DecodePointWith(b, ids)
+	if err != nil || full != p || info.Version != 2 || !info.Opened {
+		t.Fatalf("stored point %+v as %+v (%v), want %+v sealed", full, info, err, p)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/walship/walship/backends"
+	"github.com/walship/walship/crypt"
 	"github.com/walship/walship/segments"
 	"github.com/walship/walship/snapshot"
 )
@@ -28,7 +29,14 @@ func (s SegmentInfo) MaxTime() time.Time { return time.Unix(0, s.Name.MaxTime).U
 // timelines/ that are not record keys are skipped (Verify reports them); a
 // record that does not decode is an error naming its key.
 func ListTimelines(ctx context.Context, st backends.Store) ([]segments.Timeline, error) {
-	set, err := loadTimelines(ctx, st)
+	return ListTimelinesWith(ctx, st, nil)
+}
+
+// ListTimelinesWith is ListTimelines that opens encrypted records with ids
+// where one matches; the others give their clear fields only (no reason,
+// zero time).
+func ListTimelinesWith(ctx context.Context, st backends.Store, ids []*crypt.Identity) ([]segments.Timeline, error) {
+	set, err := loadTimelinesWith(ctx, st, ids)
 	if err != nil {
 		return nil, err
 	}

@@ -35,7 +35,16 @@ type PointOptions struct {
 	// one holding the entry, whose time the point records; for a time
 	// target, the ones searched); see segments.ReadOptions.
 	Identities []*crypt.Identity
+	// SealTo gives the recipients a point is encrypted to in each store
+	// it is written to (record version 2); nil or an empty answer writes it
+	// plain (version 1). A store whose segment holding the point's entry is
+	// encrypted refuses a plain point (ErrPlainPoint).
+	SealTo func(multi.Member) []*crypt.Recipient
 }
+
+// ErrPlainPoint: a restore point would be written plain into a store that
+// holds encrypted segments.
+var ErrPlainPoint = errors.New("restore point would be plain in an encrypted store")
 
 // MarkWith is Mark with options.
 func MarkWith(ctx context.Context, st backends.Store, name string, pinned bool, at Target, o PointOptions) (segments.Point, error) {
@@ -43,7 +52,7 @@ func MarkWith(ctx context.Context, st backends.Store, name string, pinned bool, 
 	if err != nil {
 		return p, err
 	}
-	return p, PutPoint(ctx, st, p)
+	return p, PutPointWith(ctx, st, p, o)
 }
 
 // ResolvePoint works out, without writing anything, the point Mark would
@@ -125,16 +134,32 @@ func resolvePoint(ctx context.Context, st backends.Store, name string, pinned bo
 // (ErrPointExists). A store failing during the writes is an error naming
 // the stores written and the ones not.
 func PutPoint(ctx context.Context, st backends.Store, p segments.Point) error {
-	b, err := segments.EncodePoint(p)
-	if err != nil {
-		if segments.ValidPointName(p.Name) != nil {
-			return fmt.Errorf("%w: %v", ErrInvalidPointName, err)
-		}
-		return err
+	return PutPointWith(ctx, st, p, PointOptions{})
+}
+
+// PutPointWith is PutPoint that encrypts the point in each store to the
+// recipients o.SealTo gives for it.
+func PutPointWith(ctx context.Context, st backends.Store, p segments.Point, o PointOptions) error {
+	if err := segments.ValidPointName(p.Name); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidPointName, err)
 	}
 	key := segments.PointKey(p.Name)
 	replicas := multi.ReplicasOf(st)
-	for _, r := range replicas {
+	records := make([][]byte, len(replicas))
+	sealed := make([]bool, len(replicas))
+	for i, r := range replicas {
+		var rs []*crypt.Recipient
+		if o.SealTo != nil {
+			rs = o.SealTo(r)
+		}
+		sealed[i] = len(rs) > 0
+		b, err := segments.EncodePointFor(p, rs)
+		if err != nil {
+			return fmt.Errorf("mark restore point %q in %s: %w", p.Name, r.Name, err)
+		}
+		records[i] = b
+	}
+	for i, r := range replicas {
 		_, err := r.Store.Stat(ctx, key)
 		switch {
 		case err == nil:
@@ -142,12 +167,18 @@ func PutPoint(ctx context.Context, st backends.Store, p segments.Point) error {
 		case !backends.IsNotFound(err):
 			return fmt.Errorf("mark restore point %q: check %s in %s: %w", p.Name, key, r.Name, err)
 		}
-		if err := checkShipped(ctx, r.Store, p); err != nil {
+		h, err := checkShipped(ctx, r.Store, p)
+		if err != nil {
 			return fmt.Errorf("mark restore point %q in %s: %w", p.Name, r.Name, err)
+		}
+		if h.Encrypted() && !sealed[i] {
+			return fmt.Errorf("mark restore point %q in %s: %w: its segments are encrypted (to %v); give the store's recipients (walship mark --config FILE with its encryption, or --encrypt-to FILE)",
+				p.Name, r.Name, ErrPlainPoint, h.Recipients)
 		}
 	}
 	var written []string
-	for _, r := range replicas {
+	for i, r := range replicas {
+		b := records[i]
 		err := r.Store.Put(ctx, key, bytes.NewReader(b), int64(len(b)))
 		if backends.IsExists(err) {
 			err = pointExists(p.Name, r.Name)
@@ -168,20 +199,21 @@ func pointExists(name, store string) error {
 }
 
 // checkShipped makes sure st holds the entry p names on p's timeline's
-// history.
-func checkShipped(ctx context.Context, st backends.Store, p segments.Point) error {
+// history, and returns the header of the segment that holds it.
+func checkShipped(ctx context.Context, st backends.Store, p segments.Point) (segments.Header, error) {
 	tls, err := loadTimelines(ctx, st)
 	if err != nil {
-		return err
+		return segments.Header{}, err
 	}
 	if _, err := tls.history(p.Timeline); err != nil {
-		return fmt.Errorf("entry %d of timeline %d is not shipped there yet: %w", p.Index, p.Timeline, err)
+		return segments.Header{}, fmt.Errorf("entry %d of timeline %d is not shipped there yet: %w", p.Index, p.Timeline, err)
 	}
 	pl := newPlanner(st, Target{Index: p.Index, Timeline: p.Timeline}, tls)
-	if _, err := pl.entryAt(ctx, p.Timeline, p.Index); err != nil {
-		return fmt.Errorf("entry %d of timeline %d is not shipped there yet (wait for it, or mark an earlier --index): %w", p.Index, p.Timeline, err)
+	ps, err := pl.entryAt(ctx, p.Timeline, p.Index)
+	if err != nil {
+		return segments.Header{}, fmt.Errorf("entry %d of timeline %d is not shipped there yet (wait for it, or mark an earlier --index): %w", p.Index, p.Timeline, err)
 	}
-	return nil
+	return readHeader(ctx, st, ps)
 }
 
 // entryAt returns the stored segment that holds entry n of tl's history.
@@ -238,6 +270,12 @@ func entryTime(ctx context.Context, st backends.Store, ps PlannedSegment, n uint
 // LoadPoint reads the restore point name (with several stores, the first
 // intact copy). A missing point is ErrNoPoint, naming the points there are.
 func LoadPoint(ctx context.Context, st backends.Store, name string) (segments.Point, error) {
+	return LoadPointWith(ctx, st, name, nil)
+}
+
+// LoadPointWith is LoadPoint that opens an encrypted point with ids when
+// one matches; otherwise it gives the clear fields (zero times).
+func LoadPointWith(ctx context.Context, st backends.Store, name string, ids []*crypt.Identity) (segments.Point, error) {
 	if err := segments.ValidPointName(name); err != nil {
 		return segments.Point{}, fmt.Errorf("%w: %v", ErrInvalidPointName, err)
 	}
@@ -245,7 +283,7 @@ func LoadPoint(ctx context.Context, st backends.Store, name string) (segments.Po
 	var errs []error
 	notFound := true
 	for _, r := range multi.ReplicasOf(st) {
-		p, err := readPoint(ctx, r.Store, key, name)
+		p, err := readPoint(ctx, r.Store, key, name, ids)
 		if err == nil {
 			return p, nil
 		}
@@ -273,12 +311,15 @@ func LoadPoint(ctx context.Context, st backends.Store, name string) (segments.Po
 
 // readPoint reads and checks one record: it must decode and name the point
 // its key names.
-func readPoint(ctx context.Context, st backends.Store, key, name string) (segments.Point, error) {
+func readPoint(ctx context.Context, st backends.Store, key, name string, ids []*crypt.Identity) (segments.Point, error) {
 	b, err := readSmall(ctx, st, key, maxRecordSize)
 	if err != nil {
 		return segments.Point{}, err
 	}
-	p, err := segments.DecodePoint(b)
+	p, _, err := segments.DecodePointWith(b, ids)
+	if errors.Is(err, crypt.ErrNoIdentity) {
+		p, err = segments.DecodePoint(b)
+	}
 	if err != nil {
 		return p, fmt.Errorf("restore point %s: %w", key, err)
 	}
@@ -307,13 +348,19 @@ func pointNames(ctx context.Context, st backends.Store) ([]string, error) {
 // that are not point keys are skipped (Verify reports them); a record that
 // does not decode is an error naming its key.
 func ListPoints(ctx context.Context, st backends.Store) ([]segments.Point, error) {
+	return ListPointsWith(ctx, st, nil)
+}
+
+// ListPointsWith is ListPoints that opens encrypted points with ids where
+// one matches.
+func ListPointsWith(ctx context.Context, st backends.Store, ids []*crypt.Identity) ([]segments.Point, error) {
 	names, err := pointNames(ctx, st)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]segments.Point, 0, len(names))
 	for _, name := range names {
-		p, err := LoadPoint(ctx, st, name)
+		p, err := LoadPointWith(ctx, st, name, ids)
 		if err != nil {
 			return nil, fmt.Errorf("list restore points in %s: %w", st, err)
 		}

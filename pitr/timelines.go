@@ -9,6 +9,7 @@ import (
 
 	"github.com/walship/walship/backends"
 	"github.com/walship/walship/backends/multi"
+	"github.com/walship/walship/crypt"
 	"github.com/walship/walship/segments"
 )
 
@@ -36,6 +37,13 @@ type timelineSet struct {
 // record keys are set aside, never read; records that do not decode are
 // remembered, and only an error if the restore needs them.
 func loadTimelines(ctx context.Context, st backends.Store) (*timelineSet, error) {
+	return loadTimelinesWith(ctx, st, nil)
+}
+
+// loadTimelinesWith is loadTimelines that opens encrypted records with ids
+// where one matches (list shows their reason and time); a record no
+// identity opens gives its clear fields, which is all planning uses.
+func loadTimelinesWith(ctx context.Context, st backends.Store, ids []*crypt.Identity) (*timelineSet, error) {
 	s := &timelineSet{recs: map[uint32]segments.Timeline{}, bad: map[uint32]error{}}
 	var keys []string
 	err := st.List(ctx, segments.TimelinesPrefix, "", func(oi backends.ObjectInfo) error {
@@ -52,7 +60,7 @@ func loadTimelines(ctx context.Context, st backends.Store) (*timelineSet, error)
 			continue
 		}
 		s.ids = append(s.ids, id)
-		rec, err := readTimeline(ctx, st, key, id)
+		rec, err := readTimeline(ctx, st, key, id, ids)
 		if err != nil {
 			if !errors.Is(err, segments.ErrCorrupt) && !errors.Is(err, segments.ErrUnknownVersion) {
 				return nil, err
@@ -69,23 +77,26 @@ func loadTimelines(ctx context.Context, st backends.Store) (*timelineSet, error)
 
 // readTimeline fetches and decodes one record and checks that it describes
 // the timeline its key names. Decoding problems wrap segments.ErrCorrupt.
-func readTimeline(ctx context.Context, st backends.Store, key string, id uint32) (segments.Timeline, error) {
+func readTimeline(ctx context.Context, st backends.Store, key string, id uint32, ids []*crypt.Identity) (segments.Timeline, error) {
 	var rec segments.Timeline
 	var err error
 	for _, m := range multi.ReplicasOf(st) { // first intact copy wins
-		if rec, err = readTimelineFrom(ctx, m.Store, key, id); err == nil || ctx.Err() != nil {
+		if rec, err = readTimelineFrom(ctx, m.Store, key, id, ids); err == nil || ctx.Err() != nil {
 			return rec, err
 		}
 	}
 	return rec, err
 }
 
-func readTimelineFrom(ctx context.Context, st backends.Store, key string, id uint32) (segments.Timeline, error) {
+func readTimelineFrom(ctx context.Context, st backends.Store, key string, id uint32, ids []*crypt.Identity) (segments.Timeline, error) {
 	b, err := readSmall(ctx, st, key, maxRecordSize)
 	if err != nil {
 		return segments.Timeline{}, err
 	}
-	rec, err := segments.DecodeTimeline(b)
+	rec, _, err := segments.DecodeTimelineWith(b, ids)
+	if errors.Is(err, crypt.ErrNoIdentity) {
+		rec, err = segments.DecodeTimeline(b)
+	}
 	if err != nil {
 		return rec, fmt.Errorf("timeline record %s: %w", key, err)
 	}

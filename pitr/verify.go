@@ -103,7 +103,7 @@ func verify(ctx context.Context, st backends.Store, prog Progress, since time.Ti
 	for _, key := range tlKeys {
 		id, _ := segments.ParseTimelineKey(key)
 		tls.ids = append(tls.ids, id)
-		rec, err := readTimeline(ctx, st, key, id)
+		rec, err := readTimeline(ctx, st, key, id, ids)
 		if err != nil {
 			if problem, ok := dataProblem(err); ok {
 				r.damage(key, problem)
@@ -151,7 +151,7 @@ func verify(ctx context.Context, st backends.Store, prog Progress, since time.Ti
 		}
 	}
 	pl.bases, pl.basesRead, pl.manifests, pl.chunks = bases, true, manifests, goodChunks
-	if err := r.verifyPoints(ctx, st, pointKeys, pl); err != nil {
+	if err := r.verifyPoints(ctx, st, pointKeys, pl, ids); err != nil {
 		return nil, err
 	}
 
@@ -202,10 +202,10 @@ func (r *Report) checkAll(ctx context.Context, n int, key func(int) string, done
 
 // verifyPoints reads every restore point record and plans a restore to
 // each from what pl holds (the intact objects).
-func (r *Report) verifyPoints(ctx context.Context, st backends.Store, keys []string, pl *planner) error {
+func (r *Report) verifyPoints(ctx context.Context, st backends.Store, keys []string, pl *planner, ids []*crypt.Identity) error {
 	for _, key := range keys {
 		name, _ := segments.ParsePointKey(key)
-		p, err := readPoint(ctx, st, key, name)
+		p, err := readPoint(ctx, st, key, name, ids)
 		if err != nil {
 			problem, ok := dataProblem(err)
 			if !ok {

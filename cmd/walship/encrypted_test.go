@@ -193,9 +193,32 @@ func TestRestoreEncryptedCLI(t *testing.T) {
 	t.Run("mark", func(t *testing.T) {
 		code, _, stderr := walship(t, "mark", st, "p1", "--time", "2026-01-02T03:04:05.2Z")
 		refusal(t, code, stderr, need, "--identity FILE")
-		code, stdout, stderr := walship(t, "mark", st, "p1", "--time", "2026-01-02T03:04:05.2Z", "--identity", keyA)
+		// The segments are encrypted, so a plain point is refused.
+		code, _, stderr = walship(t, "mark", st, "p1", "--time", "2026-01-02T03:04:05.2Z", "--identity", keyA)
+		if code != 1 || !strings.Contains(stderr, "would be plain in an encrypted store") || !strings.Contains(stderr, "--encrypt-to FILE") {
+			t.Fatalf("plain mark: %d %s", code, stderr)
+		}
+		rcpt, _ := idsA[0].Recipient()
+		rfile := filepath.Join(root, "recipients")
+		if err := os.WriteFile(rfile, []byte(rcpt.Text()+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, stdout, stderr := walship(t, "mark", st, "p1", "--time", "2026-01-02T03:04:05.2Z", "--identity", keyA, "--encrypt-to", rfile)
 		if code != 0 || !strings.Contains(stdout, "index 200") {
 			t.Fatalf("mark: %d %s %s", code, stdout, stderr)
+		}
+		// Without an identity list shows the clear fields; with one, the times.
+		code, stdout, stderr = walship(t, "list", st, "points")
+		if code != 0 || !strings.Contains(stdout, "p1") || !strings.Contains(stdout, "sealed") {
+			t.Fatalf("list points: %d %s %s", code, stdout, stderr)
+		}
+		code, stdout, stderr = walship(t, "list", st, "points", "--identity", keyA)
+		if code != 0 || !strings.Contains(stdout, "2026-01-02T03:04:05.2Z") {
+			t.Fatalf("list points with an identity: %d %s %s", code, stdout, stderr)
+		}
+		code, _, stderr = walship(t, "restore", st, filepath.Join(root, "p1"), "--point", "p1", "--identity", keyA)
+		if code != 0 {
+			t.Fatalf("restore to the encrypted point: %d %s", code, stderr)
 		}
 	})
 	for _, id := range append(idsA, idsB...) {

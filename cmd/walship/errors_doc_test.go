@@ -200,6 +200,7 @@ var errScenarios = []errScenario{
 	{args: "restore $ENC $OUT", code: 1, entries: []string{"No identity opens the segments (encrypted store)"}},
 	{args: "restore $ENC $OUT --identity $ROOT/id-other --time 2026-01-02T03:04:05.15Z", code: 1, entries: []string{"No identity opens the segments (encrypted store)"}},
 	{args: "mark $ENC p --identity $ROOT/id-other", code: 1, entries: []string{"No identity opens the segments (encrypted store)"}},
+	{args: "mark $ENC p --identity $ROOT/id-a", code: 1, entries: []string{"Restore point would be plain in an encrypted store"}},
 	{args: "restore $ENC_DAMAGED $OUT --identity $ROOT/id-a", code: 1, entries: []string{"Corrupt object"}},
 	{args: "restore $STORE $ROOT/nonempty", code: 1, entries: []string{"Output directory not empty"}},
 	{args: "restore $STORE $ROOT/foreign --force", code: 1, entries: []string{"--force refuses what walship did not write"}},

@@ -10,12 +10,21 @@ import (
 	"github.com/walship/walship/pitr"
 )
 
+// sealedNote stands for the fields of an encrypted record that no identity
+// given opens.
+const sealedNote = "(sealed: --identity FILE shows the rest)"
+
 func cmdList(args []string, stdout io.Writer) error {
-	fs := newFlagSet("list", "list STORE_URL [segments|timelines|snapshots|points] [--json]")
+	fs := newFlagSet("list", "list STORE_URL [segments|timelines|snapshots|points] [--json] [--identity FILE]")
 	cfgPath := fs.String("config", "", "YAML config `file`: list what all its stores hold together")
 	asJSON := fs.Bool("json", false, "print JSON")
 	timeline := fs.Uint("timeline", 0, "only this timeline's segments")
+	idFlags := addIdentityFlags(fs)
 	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	ids, err := idFlags.load()
 	if err != nil {
 		return err
 	}
@@ -51,7 +60,7 @@ func cmdList(args []string, stdout io.Writer) error {
 	tw := tabwriter.NewWriter(stdout, 2, 8, 2, ' ', 0)
 	switch what {
 	case "timelines":
-		tls, err := pitr.ListTimelines(ctx, st)
+		tls, err := pitr.ListTimelinesWith(ctx, st, ids)
 		if err != nil {
 			return err
 		}
@@ -59,6 +68,10 @@ func cmdList(args []string, stdout io.Writer) error {
 		if !*asJSON {
 			fmt.Fprintln(tw, "TIMELINE\tPARENT\tFORK\tSTART\tCREATED\tREASON")
 			for _, t := range tls {
+				if t.Time.IsZero() {
+					fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t-\t%s\n", t.ID, t.Parent, t.ForkIndex, t.StartIndex, sealedNote)
+					continue
+				}
 				fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%s\t%s\n", t.ID, t.Parent, t.ForkIndex, t.StartIndex, t.Time.Format(time.RFC3339), t.Reason)
 			}
 		}
@@ -79,7 +92,7 @@ func cmdList(args []string, stdout io.Writer) error {
 			}
 		}
 	case "points":
-		pts, err := pitr.ListPoints(ctx, st)
+		pts, err := pitr.ListPointsWith(ctx, st, ids)
 		if err != nil {
 			return err
 		}
@@ -87,6 +100,10 @@ func cmdList(args []string, stdout io.Writer) error {
 		if !*asJSON {
 			fmt.Fprintln(tw, "NAME\tTIMELINE\tINDEX\tENTRY TIME\tCREATED\tPINNED")
 			for _, p := range pts {
+				if p.Created.IsZero() {
+					fmt.Fprintf(tw, "%s\t%d\t%d\t-\t-\t%v  %s\n", p.Name, p.Timeline, p.Index, p.Pinned, sealedNote)
+					continue
+				}
 				fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%v\n", p.Name, p.Timeline, p.Index, p.Time.UTC().Format(time.RFC3339Nano), p.Created.UTC().Format(time.RFC3339), p.Pinned)
 			}
 		}

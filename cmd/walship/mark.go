@@ -12,18 +12,20 @@ import (
 	"time"
 
 	"github.com/walship/walship/agent"
+	"github.com/walship/walship/crypt"
 	"github.com/walship/walship/pitr"
 	"github.com/walship/walship/segments"
 )
 
 func cmdMark(args []string, stdout io.Writer) error {
-	fs := newFlagSet("mark", "mark STORE_URL NAME [--pin] [--index N|--time RFC3339] [--timeline N] [--identity FILE] | mark STORE_URL --delete NAME")
+	fs := newFlagSet("mark", "mark STORE_URL NAME [--pin] [--index N|--time RFC3339] [--timeline N] [--identity FILE] [--encrypt-to FILE] | mark STORE_URL --delete NAME")
 	cfgPath := fs.String("config", "", "YAML config `file`: mark the point in every one of its stores (instead of STORE_URL)")
 	pin := fs.Bool("pin", false, "pin the point: retention keeps everything a restore to it needs")
 	index := fs.Uint64("index", 0, "mark this entry `index` (default: the latest shipped entry)")
 	at := fs.String("time", "", "mark the last entry at or before this `time` (RFC3339), as restore --time resolves it")
 	timeline := fs.Uint("timeline", 0, "on this timeline's history (default: the newest)")
 	del := fs.String("delete", "", "delete the restore point of this `name` instead")
+	encryptTo := fs.String("encrypt-to", "", "age recipients `file` (age1... lines) to encrypt the point to, as the store's segments are (with --config, the config's encryption is used)")
 	idFlags := addIdentityFlags(fs)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -70,6 +72,15 @@ func cmdMark(args []string, stdout io.Writer) error {
 			return usageError("--time %q: want RFC3339, e.g. 2026-11-21T10:31:00Z", *at)
 		}
 	}
+	var recipients []*crypt.Recipient
+	if *encryptTo != "" {
+		if cfg != nil {
+			return usageError("--encrypt-to: with --config the config's encryption names the recipients")
+		}
+		if recipients, err = crypt.ReadRecipientsFile(*encryptTo); err != nil {
+			return usageError("--encrypt-to: %v", err)
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// With several stores this is their union: Mark resolves the position
@@ -86,7 +97,14 @@ func cmdMark(args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "deleted restore point %s from %s\n", name, storeNames(stores))
 		return nil
 	}
-	p, err := pitr.MarkWith(ctx, st, name, *pin, t, pitr.PointOptions{Identities: ids})
+	if cfg != nil {
+		resolveRecipients(stores, cfg)
+	} else {
+		for i := range stores {
+			stores[i].Recipients = recipients
+		}
+	}
+	p, err := pitr.MarkWith(ctx, st, name, *pin, t, pitr.PointOptions{Identities: ids, SealTo: sealTo(stores)})
 	if err != nil {
 		if errors.Is(err, pitr.ErrBadTarget) {
 			return usageError("%v", err)
