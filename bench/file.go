@@ -12,6 +12,7 @@ import (
 
 	"github.com/walship/walship/agent"
 	"github.com/walship/walship/backends/file"
+	"github.com/walship/walship/crypt"
 	"github.com/walship/walship/pitr"
 	"github.com/walship/walship/segments"
 )
@@ -31,6 +32,13 @@ func benchFile(dir string, size int64) error {
 	row := func(name string, w, r float64) { fmt.Printf("%-34s %9.1f MB/s %7.1f MB/s %7.2fx\n", name, w, r, w/r) }
 	row(fmt.Sprintf("ship %s WAL -> file store", human(big.walBytes)), big.shipMBs, big.rawShipMBs)
 	row(fmt.Sprintf("restore %s WAL <- file store", human(big.walBytes)), big.restoreMBs, big.rawRestoreMBs)
+	encShip, encRestore, err := measureEncrypted(filepath.Join(dir, "big"), big.walBytes)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\n%-34s %12s %12s %8s\n", "encryption (age, one recipient)", "encrypted", "plain", "ratio")
+	row(fmt.Sprintf("ship %s WAL -> file store", human(big.walBytes)), encShip, big.shipMBs)
+	row(fmt.Sprintf("restore %s WAL <- file store", human(big.walBytes)), encRestore, big.restoreMBs)
 	fmt.Printf("%-34s %12s\n", "stored/source bytes (zstd)", fmt.Sprintf("%.3f", float64(big.storeBytes)/float64(big.walBytes)))
 	fmt.Printf("%-34s %9s (%s log) vs %s (%s log)\n", "agent process peak RSS", human(small.peakRSS), human(small.walBytes), human(big.peakRSS), human(big.walBytes))
 	return nil
@@ -60,22 +68,12 @@ func measure(dir string, size int64) (result, error) {
 	}
 	r.rawShipMBs = mbs(n, time.Since(start))
 
-	// The agent runs in a child process so its peak RSS is its own.
 	storeDir := filepath.Join(dir, "store")
-	exe, err := os.Executable()
+	secs, rss, err := shipChild(walDir, storeDir, "")
 	if err != nil {
 		return r, err
 	}
-	cmd := exec.Command(exe, "-ship", walDir, "-ship-to", storeDir)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return r, fmt.Errorf("ship child: %v", err)
-	}
-	var secs float64
-	if _, err := fmt.Sscanf(string(out), "%g %d", &secs, &r.peakRSS); err != nil {
-		return r, fmt.Errorf("ship child printed %q", out)
-	}
+	r.peakRSS = rss
 	r.shipMBs = float64(n) / 1e6 / secs
 	r.storeBytes = dirSize(filepath.Join(dir, "store"))
 
@@ -105,17 +103,26 @@ func measure(dir string, size int64) (result, error) {
 }
 
 // ship runs an agent on walDir until the store holds the whole log and
-// returns the seconds that took.
-func ship(walDir, storeDir string) (float64, error) {
+// returns the seconds that took. With a recipient (age1...) the store gets
+// its segments encrypted to it.
+func ship(walDir, storeDir, recipient string) (float64, error) {
 	store, err := file.Open(storeDir)
 	if err != nil {
 		return 0, err
+	}
+	var rs []*crypt.Recipient
+	if recipient != "" {
+		if rs, err = crypt.ParseRecipients([]string{recipient}); err != nil {
+			return 0, err
+		}
 	}
 	last, err := lastIndex(walDir)
 	if err != nil {
 		return 0, err
 	}
-	a, err := agent.New(agent.Options{WALDir: walDir, Codec: segments.CodecZstd, Stores: []agent.Store{{Store: store}},
+	// Each run gets its own state dir: a second run with the first's would
+	// find the log shipped already and ship nothing to its new store.
+	a, err := agent.New(agent.Options{WALDir: walDir, StateDir: storeDir + ".state", Codec: segments.CodecZstd, Stores: []agent.Store{{Store: store, Recipients: rs}},
 		SealInterval: 50 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		return 0, err
@@ -136,4 +143,56 @@ func ship(walDir, storeDir string) (float64, error) {
 	secs := time.Since(start).Seconds()
 	cancel()
 	return secs, <-done
+}
+
+// shipChild runs ship in a child process, so that its peak RSS is its own,
+// and returns the seconds it took and that peak.
+func shipChild(walDir, storeDir, recipient string) (secs float64, peakRSS int64, err error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return 0, 0, err
+	}
+	args := []string{"-ship", walDir, "-ship-to", storeDir}
+	if recipient != "" {
+		args = append(args, "-ship-recipient", recipient)
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return 0, 0, fmt.Errorf("ship child: %v", err)
+	}
+	if _, err := fmt.Sscanf(string(out), "%g %d", &secs, &peakRSS); err != nil {
+		return 0, 0, fmt.Errorf("ship child printed %q", out)
+	}
+	return secs, peakRSS, nil
+}
+
+// measureEncrypted ships the log measure generated in dir again, to a
+// store that gets it encrypted to a fresh identity, and restores it with
+// that identity: the cost of encryption beside the plain run.
+func measureEncrypted(dir string, walBytes int64) (shipMBs, restoreMBs float64, err error) {
+	id, err := crypt.GenerateIdentity()
+	if err != nil {
+		return 0, 0, err
+	}
+	rcpt, _ := id.Recipient()
+	storeDir := filepath.Join(dir, "store-encrypted")
+	secs, _, err := shipChild(filepath.Join(dir, "wal"), storeDir, rcpt.Text())
+	if err != nil {
+		return 0, 0, err
+	}
+	store, err := file.Open(storeDir)
+	if err != nil {
+		return 0, 0, err
+	}
+	res := filepath.Join(dir, "restored-encrypted")
+	est, err := restoreEstimated(context.Background(), store, res, pitr.Options{Identities: []*crypt.Identity{id}})
+	if err != nil {
+		return 0, 0, err
+	}
+	if got := dirSize(filepath.Join(res, "wal")); got != walBytes {
+		return 0, 0, fmt.Errorf("restored encrypted log is %d bytes, source %d", got, walBytes)
+	}
+	return float64(walBytes) / 1e6 / secs, mbs(walBytes, est.took), nil
 }

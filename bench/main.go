@@ -86,6 +86,7 @@ func main() {
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this `file`")
 	shipDir := flag.String("ship", "", "internal: run only the agent on this WAL dir and print the seconds it took")
 	shipTo := flag.String("ship-to", "", "internal: the file store dir for -ship")
+	shipRecipient := flag.String("ship-recipient", "", "internal: with -ship, encrypt the store's segments to this age recipient (a public key)")
 	flag.Parse()
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -100,7 +101,7 @@ func main() {
 		fail(err)
 	}
 	if *shipDir != "" {
-		secs, err := ship(*shipDir, *shipTo)
+		secs, err := ship(*shipDir, *shipTo, *shipRecipient)
 		if err != nil {
 			fail(err)
 		}
