@@ -82,7 +82,9 @@ func (s *shipper) verifyExisting(ctx context.Context, key string, lc localCopy) 
 		s.a.log.Warn("store already holds this segment unencrypted (uploaded before its encryption was configured); kept",
 			"store", s.store.Name, "object", key)
 		return nil
-	case !h.Encrypted() || !sameEntries(h, lc.plain) || oi.Size != h.ObjectSize():
+	// A plain version 2 copy of the same entries is what walship migrate
+	// without recipients leaves: checked like an encrypted one.
+	case (!h.Encrypted() && h.Version != segments.Version2) || !sameEntries(h, lc.plain) || oi.Size != h.ObjectSize():
 		return s.mismatch(key, fmt.Sprintf("%d bytes, header for %d..%d; sealed %d bytes for %d..%d", oi.Size, h.First, h.Last, lc.size, lc.plain.First, lc.plain.Last))
 	}
 	rc, err = s.store.Store.Get(ctx, key, 0, -1)
@@ -97,7 +99,7 @@ func (s *shipper) verifyExisting(ctx context.Context, key string, lc localCopy) 
 		}
 		return s.mismatch(key, fmt.Sprintf("an encrypted segment that does not check out: %v", err))
 	}
-	if s.set == nil || !slices.Equal(h.Recipients, s.set.fps) {
+	if h.Encrypted() && (s.set == nil || !slices.Equal(h.Recipients, s.set.fps)) {
 		s.a.log.Warn("store already holds this segment encrypted to other recipients than configured now (made before a change of recipients); kept: it opens with their identities",
 			"store", s.store.Name, "object", key, "recipients", h.Recipients)
 	}

@@ -18,7 +18,11 @@ func (s *shipper) reconcile(ctx context.Context) error {
 		return err
 	}
 	pending := s.a.pendingItems(s.id)
-	have := map[string]int64{}
+	// have maps the key an item would get to the key holding it: itself,
+	// or the newest generation walship migrate wrote of it (a copy in
+	// the current format; uploading the item again would bring the old
+	// format back).
+	have := map[string]string{}
 	listed := map[uint32]bool{}
 	for _, item := range pending {
 		n, err := parseItem(item)
@@ -31,7 +35,14 @@ func (s *shipper) reconcile(ctx context.Context) error {
 		listed[n.Timeline] = true
 		err = s.store.Store.List(ctx, segments.TimelinePrefix(n.Timeline), segments.SeekKey(n.Timeline, n.First),
 			func(oi backends.ObjectInfo) error {
-				have[oi.Key] = oi.Size
+				n, err := segments.ParseSegmentKey(oi.Key)
+				if err != nil {
+					return nil
+				}
+				fam := n.Family().Key()
+				if cur, ok := have[fam]; !ok || generation(cur) < n.Gen {
+					have[fam] = oi.Key
+				}
 				return nil
 			})
 		if err != nil {
@@ -49,8 +60,7 @@ func (s *shipper) reconcile(ctx context.Context) error {
 			continue // dropped for the spool bound meanwhile
 		}
 		n, _ := parseItem(item)
-		key := n.Key()
-		if _, ok := have[key]; ok {
+		if key, ok := have[n.Key()]; ok {
 			lc, err := s.local(item)
 			if errors.Is(err, errItemGone) {
 				continue
@@ -80,4 +90,10 @@ func (s *shipper) reconcile(ctx context.Context) error {
 	}
 	s.a.log.Info("reconciled", "store", s.store.Name, "pending", len(pending), "already_there", adopted, "uploaded", uploaded)
 	return nil
+}
+
+// generation is the generation a listed segment key names.
+func generation(key string) uint32 {
+	n, _ := segments.ParseSegmentKey(key)
+	return n.Gen
 }

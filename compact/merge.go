@@ -27,7 +27,7 @@ func openSegment(ctx context.Context, st backends.Store, o object) (segments.Rea
 		return nil, nil, fmt.Errorf("read segment %s: %w", o.Key, err)
 	}
 	h := r.Header()
-	if n := segments.NameOf(h); n != o.Name {
+	if n := segments.NameOf(h); n != o.Name.Family() {
 		r.Close()
 		rc.Close()
 		return nil, nil, fmt.Errorf("read segment %s: its header names %s: %w", o.Key, n.Key(), segments.ErrCorrupt)

@@ -25,9 +25,12 @@ type contained struct {
 }
 
 // byRange orders one timeline's objects by first index, then the widest
-// first, then by key: every container comes before what it contains.
+// first, then the highest generation, then by key: every container comes
+// before what it contains, and of copies of one range (generations, see
+// segments.SegmentName) the newest holds the others.
 func byRange(a, b object) int {
-	return cmp.Or(cmp.Compare(a.Name.First, b.Name.First), cmp.Compare(b.Name.Last, a.Name.Last), cmp.Compare(a.Key, b.Key))
+	return cmp.Or(cmp.Compare(a.Name.First, b.Name.First), cmp.Compare(b.Name.Last, a.Name.Last),
+		cmp.Compare(b.Name.Gen, a.Name.Gen), cmp.Compare(a.Key, b.Key))
 }
 
 // split sorts one timeline's objects and separates the top ones (held by no

@@ -199,7 +199,7 @@ func checkObject(key string, r io.Reader, dstHas func(key string) bool) string {
 		if err != nil {
 			return "damaged in the source: " + err.Error()
 		}
-		if segments.NameOf(h) != name {
+		if segments.NameOf(h) != name.Family() {
 			return "damaged in the source: header does not match key"
 		}
 	case strings.HasPrefix(key, segments.ChunksPrefix):

@@ -236,7 +236,10 @@ func (r *Report) checkOverlaps(ctx context.Context, st backends.Store, segs []Se
 		byTL[tl] = append(byTL[tl], s)
 	}
 	for _, tl := range tls {
-		cs, err := compareOverlaps(ctx, st, tl, byTL[tl], 0, math.MaxUint64, ids)
+		// Generations of one segment are copies a migration checked before
+		// deleting the source: compare the newest with the others' overlaps.
+		sortSegments(byTL[tl])
+		cs, err := compareOverlaps(ctx, st, tl, newestGenerations(byTL[tl]), 0, math.MaxUint64, ids)
 		if err != nil {
 			if problem, ok := dataProblem(err); ok {
 				r.damage(segments.TimelinePrefix(tl), "comparing overlapping segments: "+problem)

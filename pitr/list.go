@@ -81,11 +81,37 @@ func listSegments(ctx context.Context, st backends.Store, prefix string) (segs [
 	if err != nil {
 		return nil, nil, fmt.Errorf("list %s in %s: %w", prefix, st, err)
 	}
+	sortSegments(segs)
+	return segs, ignored, nil
+}
+
+// sortSegments sorts by (timeline, first, last), then by newest time and
+// generation, so the generations of one segment are neighbours, lowest
+// first (in key order ".g1.wseg" comes before ".wseg").
+func sortSegments(segs []SegmentInfo) {
 	slices.SortFunc(segs, func(a, b SegmentInfo) int {
 		return cmp.Or(cmp.Compare(a.Name.Timeline, b.Name.Timeline),
-			cmp.Compare(a.Name.First, b.Name.First), cmp.Compare(a.Name.Last, b.Name.Last))
+			cmp.Compare(a.Name.First, b.Name.First), cmp.Compare(a.Name.Last, b.Name.Last),
+			cmp.Compare(a.Name.MaxTime, b.Name.MaxTime), cmp.Compare(a.Name.Gen, b.Name.Gen))
 	})
-	return segs, ignored, nil
+}
+
+// newestGenerations keeps, of each family of segments (names that differ
+// only in their generation: copies of one segment, see
+// segments.SegmentName), the highest generation. segs must be sorted by
+// sortSegments; a lower generation is a copy an interrupted
+// walship migrate has not deleted yet, so restore and the comparison of
+// overlaps use the newest.
+func newestGenerations(segs []SegmentInfo) []SegmentInfo {
+	out := segs[:0:0]
+	for _, s := range segs {
+		if n := len(out); n > 0 && out[n-1].Name.Family() == s.Name.Family() {
+			out[n-1] = s
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
 }
 
 // SnapshotInfo is a stored base snapshot: what its key names and, when its

@@ -372,6 +372,7 @@ func (pl *planner) segments(ctx context.Context, tl uint32) ([]SegmentInfo, erro
 	if len(ignored) > 0 {
 		pl.note(ignoredNote(prefix, ignored))
 	}
+	segs = newestGenerations(segs)
 	pl.segs[tl] = segs
 	return segs, nil
 }
@@ -445,7 +446,7 @@ func readHeader(ctx context.Context, st backends.Store, ps PlannedSegment) (segm
 // checkName makes sure a segment's header says what its key says: a
 // segment filed under the wrong key is corrupt.
 func checkName(key string, name segments.SegmentName, h segments.Header) error {
-	if got := segments.NameOf(h); got != name {
+	if got := segments.NameOf(h); got != name.Family() {
 		return fmt.Errorf("segment %s: %w: its header says timeline %d, entries %d..%d, max time %d, but its key says timeline %d, entries %d..%d, max time %d",
 			key, ErrCorrupt, got.Timeline, got.First, got.Last, got.MaxTime, name.Timeline, name.First, name.Last, name.MaxTime)
 	}

@@ -150,6 +150,10 @@ func verify(ctx context.Context, st backends.Store, prog Progress, since time.Ti
 			pl.segs[s.Name.Timeline] = append(pl.segs[s.Name.Timeline], s)
 		}
 	}
+	for tl, list := range pl.segs {
+		sortSegments(list)
+		pl.segs[tl] = newestGenerations(list)
+	}
 	pl.bases, pl.basesRead, pl.manifests, pl.chunks = bases, true, manifests, goodChunks
 	if err := r.verifyPoints(ctx, st, pointKeys, pl, ids); err != nil {
 		return nil, err

@@ -28,6 +28,10 @@
 //	    digits; M: the newest entry time in the segment, unix nanoseconds, 20
 //	    decimal digits. Keys sort by (timeline, first index), so a listing can
 //	    seek, and a restore plans by index or by time from keys alone.
+//	segments/TTTTTTTT/F-L-M.gN.wseg
+//	    generation N (1..2^32-1, no leading zero) of the same segment: a
+//	    copy walship migrate wrote (see SegmentName); readers use the
+//	    highest generation of a name.
 //	timelines/TTTTTTTT.json
 //	    one record per timeline: parent, fork index, start index, reason.
 //	snapshots/TTTTTTTT/IIIIIIIIIIIIIIIIIIII-<16 hex id>.json

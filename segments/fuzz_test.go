@@ -321,6 +321,8 @@ func FuzzRecordBody(f *testing.F) {
 func FuzzKeys(f *testing.F) {
 	for _, k := range []string{
 		SegmentName{Timeline: 0x1a, First: 1, Last: 4096, MaxTime: 1_700_000_000_123_456_789}.Key(),
+		SegmentName{Timeline: 0x1a, First: 1, Last: 4096, MaxTime: 5, Gen: 12}.Key(),
+		"segments/0000001a/00000000000000000001-00000000000000004096-00000000000000000005.g012.wseg",
 		"segments/0000001A/00000000000000000001-00000000000000004096-01700000000123456789.wseg",
 		TimelineKey(77), "timelines/0000004D.json",
 		SnapshotName{Timeline: 3, Index: 9, ID: "00ff00ff00ff00ff"}.Key(),

@@ -15,15 +15,44 @@ const (
 )
 
 // SegmentName is what a segment's key says about it.
+//
+// Generations. A segment key may carry a generation between the newest
+// entry time and the suffix:
+//
+//	segments/TTTTTTTT/FFFF...F-LLLL...L-MMMM...M.wseg       generation 0 (every agent writes these)
+//	segments/TTTTTTTT/FFFF...F-LLLL...L-MMMM...M.gN.wseg    generation N: 1..4294967295, decimal, no leading zero
+//
+// Objects whose names differ only in Gen are copies of one segment: the
+// same timeline, entries and newest time, possibly in another format or
+// sealed to other recipients (walship migrate rewrites a segment as
+// generation max+1, reads it back and checks it, then deletes the lower
+// ones; Put is create-only, so a key is never rewritten in place). Readers
+// treat a family as one segment and use its highest generation (a lower
+// one is a leftover of an interrupted rewrite); prune deletes or keeps a
+// family whole since its members share a range; compaction keeps the
+// highest as the container of the others.
 type SegmentName struct {
 	Timeline    uint32
 	First, Last uint64
-	MaxTime     int64 // unix ns, clamped at 0
+	MaxTime     int64  // unix ns, clamped at 0
+	Gen         uint32 `json:",omitempty"` // 0: the key has no generation
 }
 
 // Key returns the object key.
 func (n SegmentName) Key() string {
-	return fmt.Sprintf("%s%08x/%020d-%020d-%020d%s", SegmentsPrefix, n.Timeline, n.First, n.Last, max(n.MaxTime, 0), segmentSuffix)
+	gen := ""
+	if n.Gen > 0 {
+		gen = fmt.Sprintf(".g%d", n.Gen)
+	}
+	return fmt.Sprintf("%s%08x/%020d-%020d-%020d%s%s", SegmentsPrefix, n.Timeline, n.First, n.Last, max(n.MaxTime, 0), gen, segmentSuffix)
+}
+
+// Family is the name without its generation: what the segment's header
+// says (NameOf) whichever generation holds it. Names of one family are
+// copies of the same entries.
+func (n SegmentName) Family() SegmentName {
+	n.Gen = 0
+	return n
 }
 
 // NameOf returns the name of the segment a header describes.
@@ -55,6 +84,14 @@ func ParseSegmentKey(key string) (SegmentName, error) {
 	}
 	tl, name, ok := strings.Cut(rest, "/")
 	name, ok2 := strings.CutSuffix(name, segmentSuffix)
+	var gen uint64
+	if ok && ok2 && len(name) > 62 {
+		var err error
+		if gen, err = parseGen(name[62:]); err != nil {
+			return n, fmt.Errorf("not a segment key: %q: %w", key, err)
+		}
+		name = name[:62]
+	}
 	if !ok || !ok2 || len(tl) != 8 || len(name) != 62 || name[20] != '-' || name[41] != '-' {
 		return n, fmt.Errorf("not a segment key: %q", key)
 	}
@@ -68,11 +105,25 @@ func ParseSegmentKey(key string) (SegmentName, error) {
 	if err1 != nil || err2 != nil || err3 != nil || first == 0 || last < first || t == 0 || mt > 1<<63-1 {
 		return n, fmt.Errorf("not a segment key: %q", key)
 	}
-	n = SegmentName{Timeline: uint32(t), First: first, Last: last, MaxTime: int64(mt)}
+	n = SegmentName{Timeline: uint32(t), First: first, Last: last, MaxTime: int64(mt), Gen: uint32(gen)}
 	if n.Key() != key {
 		return SegmentName{}, fmt.Errorf("not a segment key: %q (not in canonical form)", key)
 	}
 	return n, nil
+}
+
+// parseGen parses a generation part, ".gN" (N 1..MaxUint32, decimal,
+// without leading zeros).
+func parseGen(s string) (uint64, error) {
+	digits, ok := strings.CutPrefix(s, ".g")
+	if !ok || digits == "" || len(digits) > 10 || digits[0] == '0' {
+		return 0, fmt.Errorf("bad generation %q", s)
+	}
+	g, err := parseDigits(digits)
+	if err != nil || g == 0 || g > 1<<32-1 {
+		return 0, fmt.Errorf("bad generation %q", s)
+	}
+	return g, nil
 }
 
 func parseDigits(s string) (uint64, error) {
