@@ -28,6 +28,7 @@ import (
 
 	"github.com/walship/walship/backends"
 	"github.com/walship/walship/backends/mem"
+	"github.com/walship/walship/crypt"
 	"github.com/walship/walship/internal/testwal"
 	"github.com/walship/walship/pitr"
 	"github.com/walship/walship/segments"
@@ -67,6 +68,8 @@ type World struct {
 	// Extra adds a file of this many random bytes (seeded by the base's
 	// index) to every base: many chunks no other base shares.
 	Extra int
+	// Identities open the store's encrypted objects in Restore.
+	Identities []*crypt.Identity
 }
 
 // New returns an empty world on st whose first entry is at t0, one entry
@@ -357,11 +360,11 @@ func (w *World) Restore(ctx context.Context, st backends.Store, tgt pitr.Target)
 	}
 	out := filepath.Join(w.root, fmt.Sprintf("restore-%d", scratch.Add(1)))
 	defer os.RemoveAll(out)
-	plan, err := pitr.MakePlan(ctx, st, tgt)
+	plan, err := pitr.MakePlanWith(ctx, st, tgt, pitr.PlanOptions{Identities: w.Identities})
 	if err != nil {
 		return nil, err
 	}
-	res, err := pitr.Execute(ctx, st, plan, out, pitr.Options{Parallel: 2})
+	res, err := pitr.Execute(ctx, st, plan, out, pitr.Options{Parallel: 2, Identities: w.Identities})
 	if err != nil {
 		return plan, err
 	}

@@ -1,0 +1,54 @@
+// Package migrate rewrites the objects of a store into the current format
+// and for the current recipients (walship migrate): every segment into
+// format 2 (sealed to Options.Recipients, or plain with none), every
+// timeline record and restore point into record version 2 sealed to the
+// recipients (or version 1, the plain record, with none). Objects already
+// in that form are left alone, so a run that was killed continues where it
+// stopped: the store itself is the only state.
+//
+// # Crash safety
+//
+// At every instant every entry the store held stays restorable from what
+// list, verify, restore and prune see.
+//
+// Segments. Put is create-only and a segment's key carries no version, so
+// a segment is never rewritten in place. Its rewrite is filed under the
+// same name with the next generation (segments.SegmentName: a key
+// "FIRST-LAST-MAXTIME.gN.wseg"; readers treat the generations of one name
+// as copies of one segment and use the highest):
+//
+//  1. list; read each object's header (the plan)
+//  2. decode the source (the highest generation an identity opens, or a
+//     plain one), write generation max+1 to a scratch file, hashing
+//     each entry (index, time, data)
+//  3. Put it (create-only)
+//  4. Get it back: the same SHA-256 over every byte as the scratch file;
+//     its header says version 2, the target recipients, and the source's
+//     timeline, range, count, times, raw length, codec and source format;
+//     its stored SHA-256 checks out; when an identity opens it (or it is
+//     plain) its entries, one by one, equal the source's
+//  5. delete the lower generations
+//
+// A kill before 3 leaves the store as it was (and a scratch file); between
+// 3 and 5 two or more copies, restore using the newest; a rerun finds the
+// newest already current, checks it against a lower generation as in 4,
+// and deletes the lower ones.
+//
+// Records (timelines/, points/). A timeline record is never absent without
+// a restore failing to plan, so it is replaced by compare-and-swap
+// (backends.Swapper: GetVersion, then PutIf matching that version), one
+// atomic step, then read back and compared. A store without compare-and-
+// swap keeps its records as they are (Result says how many): a delete and
+// a create would leave a moment, or after a kill an indefinite time,
+// without the record. A point deleted meanwhile is not brought back (the
+// swap fails its condition).
+//
+// Identities. The migrator encrypts with public keys only. It needs an
+// identity only to open an object encrypted to other recipients than the
+// target's (rotation); without one for such an object the plan fails
+// before anything is written, naming the fingerprints (crypt.ErrNoIdentity).
+// An identity for the target recipients lets step 4 compare entries.
+//
+// Base snapshots (manifests and chunks) are not rewritten by this version:
+// Result.Bases counts what was left as it is.
+package migrate
