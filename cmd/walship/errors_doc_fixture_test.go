@@ -107,6 +107,7 @@ func newErrFixture(t *testing.T) *errFixture {
 		t.Fatal(err)
 	}
 	f.write(t, "tokmode.yml", fmt.Sprintf("metrics: {addr: %q, token_file: %q}\n", f.vars["DEAD"], filepath.Join(root, "tok")))
+	f.addMigrate(t)
 	return f
 }
 

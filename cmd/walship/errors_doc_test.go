@@ -211,6 +211,12 @@ var errScenarios = []errScenario{
 	// Maintenance.
 	{args: "mark $STORE kept", code: 1, entries: []string{"Restore point exists"}},
 	{args: "prune $BAD_POINT --snapshots 1", code: 1, entries: []string{"Prune refuses: a record is unreadable"}},
+	// Migrate.
+	{args: "migrate $STORE --to 2 --scratch $OUT", code: 2, entries: []string{"Migrate target not given"}},
+	{args: "migrate $STORE --to 1 --plain --scratch $OUT", code: 2, entries: []string{"Migrate target not given"}},
+	{args: "migrate $ENC --to 2 --encrypt-to $ROOT/rcpt-other --scratch $OUT", code: 1, entries: []string{"Migrate needs an identity"}},
+	{args: "migrate --config $ROOT/migrate-plain.yml --to 2 --identity $ROOT/id-a --scratch $OUT", code: 1, entries: []string{"Migrate would decrypt"}},
+	{args: "migrate $MIGRATE_CORRUPT --to 2 --plain --scratch $OUT", code: 1, entries: []string{"Objects not migrated"}},
 	// The running agent.
 	{args: "status --addr $DEAD", code: 1, entries: []string{"No agent answers"}},
 	{args: "snapshot --addr $DEAD", code: 1, entries: []string{"Snapshot needs the admin token"}, env: map[string]string{"WALSHIP_TOKEN": ""}},
@@ -232,6 +238,7 @@ var errNotProvoked = map[string]string{
 	"CONFLICT":                           "needs two agents shipping different logs to one prefix (pitr verify tests)",
 	"Compact stops at a corrupt segment": "needs segments in a compaction window that has closed, older than the fixture's (compact tests)",
 	"Prune stopped: the store changed":   "needs a timeline or pinned point created while prune runs (retention tests)",
+	"Migrate scratch dir in use":         "needs two migrations at once (TestMigrateScratchLock)",
 }
 
 func TestErrorsDocCovered(t *testing.T) {

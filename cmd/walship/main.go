@@ -28,6 +28,9 @@ usage:
   walship compact STORE_URL [--dry-run] [--grace D]   # merge small segments now; or: compact --config FILE
   walship status [--addr HOST:PORT | --config FILE]   # a running agent's progress, per store
   walship copy --config FILE --from NAME --to NAME   # backfill a store from another
+  walship migrate STORE_URL --to 2 [--encrypt-to FILE | --plain] [--identity FILE] [--dry-run] [--limit-up RATE]
+                  # rewrite every segment, timeline record and point for the current format and recipients;
+                  # or: migrate --config FILE [--store NAME] --to 2 (each store's configured encryption)
   walship snapshot [--addr HOST:PORT | --config FILE] # ask the running agent for a base snapshot now
   walship check WAL_DIR STORE_URL [STORE_URL...] [--timeout D] [--max-skew D] [--json]   # or: check --config FILE
   walship version [--json]
@@ -64,6 +67,7 @@ var commands = map[string]func(args []string, stdout io.Writer) error{
 	"copy":      cmdCopy,
 	"prune":     cmdPrune,
 	"compact":   cmdCompact,
+	"migrate":   cmdMigrate,
 	"mark":      cmdMark,
 	"snapshot":  cmdSnapshot,
 	"check":     cmdCheck,
