@@ -103,6 +103,9 @@ func (m *migrator) readHeaders(ctx context.Context, fams []*family) ([]*family, 
 		g.Go(func() error {
 			for j := range f.objs {
 				h, err := m.readHeader(gctx, f.objs[j].key)
+				if backends.IsNotFound(err) {
+					continue // deleted since the listing (prune, compaction): dropped below
+				}
 				if err != nil {
 					if gctx.Err() != nil || !errors.Is(err, segments.ErrCorrupt) && !errors.Is(err, segments.ErrUnknownVersion) {
 						return err
@@ -129,7 +132,9 @@ func (m *migrator) readHeaders(ctx context.Context, fams []*family) ([]*family, 
 			m.res.Segments.Left++
 			continue
 		}
-		ok = append(ok, f)
+		if f.objs = slices.DeleteFunc(f.objs, func(o member) bool { return o.h.Version == 0 }); len(f.objs) > 0 {
+			ok = append(ok, f)
+		}
 	}
 	return ok, nil
 }
