@@ -20,7 +20,9 @@
 //  1. list; read each object's header (the plan)
 //  2. decode the source (the highest generation an identity opens, or a
 //     plain one), write generation max+1 to a scratch file, hashing
-//     each entry (index, time, data)
+//     each entry (index, time, data); a version 1 source whose copy no
+//     identity given will open is sealed as it is instead
+//     (segments.EncryptV1: no recompression, its SHA-256 checked)
 //  3. Put it (create-only)
 //  4. Get it back: the same SHA-256 over every byte as the scratch file;
 //     its header says version 2, the target recipients, and the source's
