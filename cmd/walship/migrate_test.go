@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -86,5 +87,40 @@ func TestMigrateScratchLock(t *testing.T) {
 	defer unlock()
 	if _, _, err := migrateScratch(dir); err == nil || !strings.Contains(err.Error(), "is in use by another walship migrate") {
 		t.Fatalf("second lock: %v", err)
+	}
+}
+
+// TestMigrateConfig: with --config each store goes to its own
+// encryption: one to the configured recipients, one (encrypt: false) to
+// plain format 2; --store NAME migrates one only.
+func TestMigrateConfig(t *testing.T) {
+	dirA, stA, wA := migrateStore(t)
+	dirB, stB, wB := migrateStore(t)
+	keys := t.TempDir()
+	id, _, pub := testKeys(t, keys, "a")
+	cfg := filepath.Join(keys, "walship.yml")
+	mustWrite(t, cfg, "encryption: {recipients_file: "+pub+"}\nstores:\n  - {name: a, url: \"file://"+dirA+"\"}\n  - {name: b, url: \"file://"+dirB+"\", encrypt: false}\n")
+	before := migratetest.Objects(t, stB)
+	if code, out, errOut := walship(t, "migrate", "--config", cfg, "--store", "a", "--to", "2", "--scratch", t.TempDir()); code != 0 {
+		t.Fatalf("migrate --store a: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if !migratetest.Same(before, migratetest.Objects(t, stB)) {
+		t.Fatal("--store a changed store b")
+	}
+	if code, out, errOut := walship(t, "migrate", "--config", cfg, "--to", "2", "--json", "--scratch", t.TempDir()); code != 0 {
+		t.Fatalf("migrate --config: exit %d\n%s\n%s", code, out, errOut)
+	}
+	r, _ := id.Recipient()
+	migratetest.CheckTarget(t, stA, []*crypt.Recipient{r}, nil)
+	migratetest.CheckTarget(t, stB, nil, nil)
+	wA.Identities = []*crypt.Identity{id}
+	migratetest.RestoreAll(t, wA, stA)
+	migratetest.RestoreAll(t, wB, stB)
+}
+
+func mustWrite(t *testing.T, path, s string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
