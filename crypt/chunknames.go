@@ -39,6 +39,28 @@ func (id SecretID) String() string { return hex.EncodeToString(id[:]) }
 // MarshalText implements encoding.TextMarshaler (16 lowercase hex digits).
 func (id SecretID) MarshalText() ([]byte, error) { return []byte(id.String()), nil }
 
+// UnmarshalText implements encoding.TextUnmarshaler (ParseSecretID).
+func (id *SecretID) UnmarshalText(b []byte) error {
+	p, err := ParseSecretID(string(b))
+	if err != nil {
+		return err
+	}
+	*id = p
+	return nil
+}
+
+// ParseSecretID parses the String form: 16 lowercase hex digits.
+func ParseSecretID(s string) (SecretID, error) {
+	var id SecretID
+	if len(s) != 2*len(id) {
+		return id, fmt.Errorf("parse secret id %q: want 16 lowercase hex digits", s)
+	}
+	if _, err := hex.Decode(id[:], []byte(s)); err != nil || hex.EncodeToString(id[:]) != s {
+		return SecretID{}, fmt.Errorf("parse secret id %q: want 16 lowercase hex digits", s)
+	}
+	return id, nil
+}
+
 // ChunkSecret is a store's chunk-name secret. Its printed forms show only
 // its id. Hold it by pointer.
 type ChunkSecret struct {

@@ -162,20 +162,26 @@ func putChunkHeaderV1(b []byte, h chunkHeader) {
 
 // chunkReader reads the rest of a chunk object whose first 10 bytes (magic
 // and version) were read already, and returns its verified raw bytes.
-type chunkReader func(prefix []byte, r io.Reader, want Digest) (chunkHeader, []byte, error)
+type chunkReader func(prefix []byte, r io.Reader, want Digest, o ChunkOptions) (ChunkInfo, []byte, error)
 
 // chunkReaders maps each chunk format version ever written to its reader.
 // Adding a version adds an entry and a reader beside v1's; v1's stays.
 var chunkReaders = map[uint16]chunkReader{
-	ChunkVersion1: readChunkV1,
+	ChunkVersion1: func(prefix []byte, r io.Reader, want Digest, _ ChunkOptions) (ChunkInfo, []byte, error) {
+		h, raw, err := readChunkV1(prefix, r, want)
+		return ChunkInfo{Version: ChunkVersion1, Codec: h.Codec, RawLen: h.RawLen, StoredLen: h.StoredLen,
+			Opened: err == nil, Named: err == nil}, raw, err
+	},
+	ChunkVersion2: readChunkV2,
 }
 
 // ReadChunk reads a whole chunk object from r and returns its raw bytes,
 // checked: header CRC, lengths, nothing after the payload, and SHA-256 of
 // the decoded bytes equal to want (the digest its key names). Memory stays
-// bounded by MaxChunkSize whatever the object claims.
+// bounded by MaxChunkObjectSize whatever the object claims. An encrypted
+// chunk needs ReadChunkWith and an identity.
 func ReadChunk(r io.Reader, want Digest) ([]byte, error) {
-	_, raw, err := readChunk(r, want)
+	_, raw, err := ReadChunkWith(r, want, ChunkOptions{})
 	return raw, err
 }
 
@@ -184,20 +190,39 @@ func DecodeChunk(obj []byte, want Digest) ([]byte, error) {
 	return ReadChunk(bytes.NewReader(obj), want)
 }
 
-func readChunk(r io.Reader, want Digest) (chunkHeader, []byte, error) {
+// ReadChunkWith reads a chunk of any version and returns its raw bytes,
+// opening an encrypted one with o.Identities (none for its recipients: an
+// error matching crypt.ErrNoIdentity naming them, before the payload is
+// read) and checking its keyed name with o.Namers. Damage wraps ErrCorrupt.
+func ReadChunkWith(r io.Reader, want Digest, o ChunkOptions) (ChunkInfo, []byte, error) {
+	o.storedOnly = false
+	return readChunk(r, want, o)
+}
+
+// CheckChunk checks a chunk as stored, with no key: a version 1 or plain
+// chunk in full (decoded and hashed against want), an encrypted one by its
+// header, lengths and the SHA-256 of its stored bytes. It is what verify
+// without an identity, copy and a restore choosing among stores' copies
+// can prove.
+func CheckChunk(r io.Reader, want Digest) (ChunkInfo, error) {
+	info, _, err := readChunk(r, want, ChunkOptions{storedOnly: true})
+	return info, err
+}
+
+func readChunk(r io.Reader, want Digest, o ChunkOptions) (ChunkInfo, []byte, error) {
 	prefix := make([]byte, 10)
 	if _, err := io.ReadFull(r, prefix); err != nil {
-		return chunkHeader{}, nil, fmt.Errorf("%w: chunk %s: read header: %v", ErrCorrupt, want, err)
+		return ChunkInfo{}, nil, fmt.Errorf("%w: chunk %s: read header: %v", ErrCorrupt, want, err)
 	}
 	if string(prefix[:8]) != ChunkMagic {
-		return chunkHeader{}, nil, fmt.Errorf("%w: chunk %s: not a walship chunk (bad magic %q)", ErrCorrupt, want, prefix[:8])
+		return ChunkInfo{}, nil, fmt.Errorf("%w: chunk %s: not a walship chunk (bad magic %q)", ErrCorrupt, want, prefix[:8])
 	}
 	v := binary.BigEndian.Uint16(prefix[8:])
 	read, ok := chunkReaders[v]
 	if !ok {
-		return chunkHeader{}, nil, fmt.Errorf("%w: chunk %s: format version %d; upgrade walship", ErrUnknownVersion, want, v)
+		return ChunkInfo{}, nil, fmt.Errorf("%w: chunk %s: format version %d; upgrade walship", ErrUnknownVersion, want, v)
 	}
-	return read(prefix, r, want)
+	return read(prefix, r, want, o)
 }
 
 func readChunkV1(prefix []byte, r io.Reader, want Digest) (chunkHeader, []byte, error) {

@@ -95,6 +95,10 @@ type SnapshotManifest struct {
 	TotalSize int64          `json:"total_size"`
 	RootMode  uint32         `json:"root_mode"`
 	Files     []SnapshotFile `json:"files"`
+
+	// Encryption is set for a manifest stored encrypted (record version
+	// 2, snapshot_v2.go); not part of the body.
+	Encryption *SnapshotEncryption `json:"-"`
 }
 
 // Name returns what the manifest's key says about it.
@@ -123,17 +127,11 @@ func EncodeSnapshot(m SnapshotManifest) ([]byte, error) {
 }
 
 // DecodeSnapshot checks and parses a manifest record of any known version,
-// and validates it: a manifest that decodes is safe to restore.
+// and validates it: a manifest that decodes is safe to restore. An
+// encrypted manifest gives its clear fields only (see DecodeSnapshotWith).
 func DecodeSnapshot(b []byte) (SnapshotManifest, error) {
-	v, body, err := openRecord(snapshotFormat, b)
-	if err != nil {
-		return SnapshotManifest{}, err
-	}
-	dec, ok := snapshotReaders[v]
-	if !ok {
-		return SnapshotManifest{}, fmt.Errorf("%w: snapshot manifest version %d; upgrade walship", ErrUnknownVersion, v)
-	}
-	return dec(body)
+	m, _, err := DecodeSnapshotWith(b, nil)
+	return m, err
 }
 
 func decodeSnapshotV1(body []byte) (SnapshotManifest, error) {

@@ -174,8 +174,8 @@ func TestSnapshotManifestEnvelope(t *testing.T) {
 		t.Fatalf("other format: %v", err)
 	}
 	body, _ := json.Marshal(sampleManifest())
-	if _, err := segments.DecodeSnapshot(reseal(t, 2, body)); !errors.Is(err, segments.ErrUnknownVersion) {
-		t.Fatalf("version 2: %v", err)
+	if _, err := segments.DecodeSnapshot(reseal(t, 3, body)); !errors.Is(err, segments.ErrUnknownVersion) {
+		t.Fatalf("version 3: %v", err)
 	}
 	extra := bytes.Replace(body, []byte(`"id":`), []byte(`"surprise":1,"id":`), 1)
 	if _, err := segments.DecodeSnapshot(reseal(t, 1, extra)); !errors.Is(err, segments.ErrCorrupt) || !strings.Contains(err.Error(), "surprise") {

@@ -17,20 +17,11 @@ const maxSnapshotPath = 4096
 // manifest that passes names no path outside its data directory, lists
 // every parent before its children, and is consistent in its sizes.
 func (m SnapshotManifest) Validate() error {
-	if err := ValidSnapshotID(m.ID); err != nil {
+	if err := m.validHead(); err != nil {
 		return err
 	}
-	switch {
-	case m.Timeline == 0:
-		return errors.New("timeline 0")
-	case m.Time.IsZero():
-		return errors.New("no capture time")
-	case m.ChunkSize <= 0 || m.ChunkSize > MaxChunkSize:
-		return fmt.Errorf("chunk size %d outside 1..%d", m.ChunkSize, MaxChunkSize)
-	case m.RootMode&^0o777 != 0:
+	if m.RootMode&^0o777 != 0 {
 		return fmt.Errorf("root mode %#o: only permission bits allowed", m.RootMode)
-	case m.TotalSize < 0:
-		return fmt.Errorf("total size %d", m.TotalSize)
 	}
 	switch m.Source.Method {
 	case MethodCommand, MethodFreeze, MethodAPI:
@@ -51,6 +42,24 @@ func (m SnapshotManifest) Validate() error {
 	}
 	if total != m.TotalSize {
 		return fmt.Errorf("total size %d, but the files add up to %d", m.TotalSize, total)
+	}
+	return nil
+}
+
+// validHead checks the fields an encrypted manifest keeps in the clear.
+func (m SnapshotManifest) validHead() error {
+	if err := ValidSnapshotID(m.ID); err != nil {
+		return err
+	}
+	switch {
+	case m.Timeline == 0:
+		return errors.New("timeline 0")
+	case m.Time.IsZero():
+		return errors.New("no capture time")
+	case m.ChunkSize <= 0 || m.ChunkSize > MaxChunkSize:
+		return fmt.Errorf("chunk size %d outside 1..%d", m.ChunkSize, MaxChunkSize)
+	case m.TotalSize < 0:
+		return fmt.Errorf("total size %d", m.TotalSize)
 	}
 	return nil
 }
