@@ -3,6 +3,7 @@ package pitr
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/walship/walship/backends"
 	"github.com/walship/walship/backends/multi"
+	"github.com/walship/walship/crypt"
 	"github.com/walship/walship/segments"
 	"github.com/walship/walship/snapshot"
 )
@@ -94,7 +96,7 @@ func (pl *planner) manifest(ctx context.Context, key string) (manifestResult, er
 	if r, ok := pl.manifests[key]; ok {
 		return r, nil
 	}
-	m, err := loadManifest(ctx, pl.st, key)
+	m, err := loadManifest(ctx, pl.st, key, pl.ids)
 	if err != nil {
 		if _, data := dataProblem(err); !data {
 			return manifestResult{}, err
@@ -105,13 +107,20 @@ func (pl *planner) manifest(ctx context.Context, key string) (manifestResult, er
 	return r, nil
 }
 
-// loadManifest reads a manifest (snapshot.Load: envelope checksum, format
-// rules, key) from the first replica holding an intact copy.
-func loadManifest(ctx context.Context, st backends.Store, key string) (snapshot.Manifest, error) {
+// loadManifest reads a manifest (snapshot.LoadWith: envelope checksum,
+// format rules, key) from the first replica holding an intact copy, opened
+// with ids when they open it. An encrypted manifest that ids do not open
+// comes back with its clear part, enough to plan (a restore from it then
+// fails with crypt.ErrNoIdentity, before writing).
+func loadManifest(ctx context.Context, st backends.Store, key string, ids []*crypt.Identity) (snapshot.Manifest, error) {
 	var m snapshot.Manifest
 	var err error
 	for _, r := range multi.ReplicasOf(st) {
-		if m, err = snapshot.Load(ctx, r.Store, key); err == nil || ctx.Err() != nil {
+		m, err = snapshot.LoadWith(ctx, r.Store, key, ids)
+		if errors.Is(err, crypt.ErrNoIdentity) {
+			m, err = snapshot.Load(ctx, r.Store, key)
+		}
+		if err == nil || ctx.Err() != nil {
 			return m, err
 		}
 	}
@@ -249,19 +258,18 @@ func (pl *planner) usableBase(ctx context.Context, info snapshot.ManifestInfo) (
 	}
 	b := &PlannedBase{Key: info.Key, ID: r.m.ID, Timeline: r.m.Timeline, Index: r.m.Index, Time: r.m.Time, Bytes: r.m.TotalSize, Manifest: r.m}
 	var missing []string
-	for _, f := range r.m.Files {
-		if f.Type != segments.TypeFile {
-			continue
+	eachChunkRef(r.m, func(d segments.Digest, path string) {
+		size, ok := sizes[d]
+		if !ok {
+			missing = append(missing, chunkRef(d, path))
+			return
 		}
-		b.Files++
-		for _, d := range f.Chunks {
-			size, ok := sizes[d]
-			if !ok {
-				missing = append(missing, fmt.Sprintf("%s (of %s)", segments.ChunkKey(d), f.Path))
-				continue
-			}
-			b.Chunks++
-			b.FetchBytes += size
+		b.Chunks++
+		b.FetchBytes += size
+	})
+	for _, f := range r.m.Files {
+		if f.Type == segments.TypeFile {
+			b.Files++
 		}
 	}
 	if len(missing) > 0 {
@@ -299,4 +307,29 @@ func (pl *planner) withBaseHint(ctx context.Context, err error, hist []segments.
 		return fmt.Errorf("%w; %s", err, strings.Join(pl.rejected, "; "))
 	}
 	return fmt.Errorf("%w; %s follows them but cannot be used", err, desc)
+}
+
+// eachChunkRef calls fn for every chunk reference of m with the path of the
+// file holding it: each file's chunks in order, or for an encrypted
+// manifest not opened its clear list, path "".
+func eachChunkRef(m snapshot.Manifest, fn func(d segments.Digest, path string)) {
+	if !m.Opened() {
+		for _, d := range m.ChunkRefs() {
+			fn(d, "")
+		}
+		return
+	}
+	for _, f := range m.Files {
+		for _, d := range f.Chunks {
+			fn(d, f.Path)
+		}
+	}
+}
+
+// chunkRef names a chunk for a message, with its file when known.
+func chunkRef(d segments.Digest, path string) string {
+	if path == "" {
+		return segments.ChunkKey(d)
+	}
+	return fmt.Sprintf("%s (of %s)", segments.ChunkKey(d), path)
 }

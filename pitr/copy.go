@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -14,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/walship/walship/backends"
+	"github.com/walship/walship/crypt"
 	"github.com/walship/walship/lease"
 	"github.com/walship/walship/segments"
 	"github.com/walship/walship/snapshot"
@@ -134,7 +134,7 @@ func CopyWith(ctx context.Context, src, dst backends.Store, o CopyOptions) (Copy
 // unknown keys last (they are skipped).
 func copyRank(key string) int {
 	switch {
-	case strings.HasPrefix(key, segments.SegmentsPrefix), strings.HasPrefix(key, "chunks/"):
+	case strings.HasPrefix(key, segments.SegmentsPrefix), strings.HasPrefix(key, "chunks/"), crypt.IsKeyRecordKey(key):
 		return 0
 	case strings.HasPrefix(key, segments.TimelinesPrefix), strings.HasPrefix(key, "snapshots/"), strings.HasPrefix(key, "points/"):
 		return 1
@@ -207,7 +207,7 @@ func checkObject(key string, r io.Reader, dstHas func(key string) bool) string {
 		if err != nil {
 			return "not a walship chunk key: not copied"
 		}
-		if _, err := segments.ReadChunk(bufio.NewReader(r), d); err != nil {
+		if _, err := segments.CheckChunk(bufio.NewReader(r), d); err != nil {
 			return "damaged in the source: " + err.Error()
 		}
 	case strings.HasPrefix(key, segments.TimelinesPrefix):
@@ -240,15 +240,21 @@ func checkObject(key string, r io.Reader, dstHas func(key string) bool) string {
 			return fmt.Sprintf("damaged in the source: the manifest describes %s", m.Key())
 		}
 		var missing []string
-		for _, f := range m.Files {
-			for _, d := range f.Chunks {
-				if k := segments.ChunkKey(d); !dstHas(k) && !slices.Contains(missing, k) {
-					missing = append(missing, k)
-				}
+		for _, d := range m.ChunkRefs() {
+			if k := segments.ChunkKey(d); !dstHas(k) {
+				missing = append(missing, k)
 			}
 		}
 		if len(missing) > 0 {
 			return fmt.Sprintf("names %d chunk(s) the destination does not hold and that were not copied (missing or damaged in the source), e.g. %s: not copied, it could not be restored there", len(missing), examples(missing))
+		}
+	case crypt.IsKeyRecordKey(key):
+		b, err := io.ReadAll(io.LimitReader(r, crypt.MaxKeyRecordSize+1))
+		if err != nil {
+			return err.Error()
+		}
+		if _, err := crypt.ParseKeyRecord(b); err != nil {
+			return "damaged in the source: " + err.Error()
 		}
 	case strings.HasPrefix(key, segments.PointsPrefix):
 		name, err := segments.ParsePointKey(key)

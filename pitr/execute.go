@@ -189,7 +189,7 @@ func execute(ctx context.Context, st backends.Store, p *Plan, outDir string, o O
 		}
 		builtData = filepath.Join(tmpData, "data")
 		g.Go(func() error {
-			if err := snapshot.RestoreFiles(gctx, countChunks(chunkReplicas(st), prog), p.Base.Manifest, builtData); err != nil {
+			if err := snapshot.RestoreFilesWith(gctx, countChunks(chunkReplicas(st), prog), p.Base.Manifest, builtData, snapshot.RestoreOptions{Identities: o.Identities}); err != nil {
 				return fmt.Errorf("base snapshot %s: %w", p.Base.Key, err)
 			}
 			return nil

@@ -106,7 +106,7 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 // chunkReplicas returns the store a base snapshot's chunks are read
 // through. With several stores (multi.Store) a chunk is read from each in
 // preference order until a copy decodes and hashes to its name
-// (segments.DecodeChunk), so a missing or damaged copy falls back to the
+// (segments.CheckChunk: an encrypted one as stored), so a missing or damaged copy falls back to the
 // next store; snapshot.RestoreFiles checks it again. With one store it is
 // the store itself.
 func chunkReplicas(st backends.Store) backends.Store {
@@ -129,9 +129,9 @@ func (v *verifiedChunks) Get(ctx context.Context, key string, offset, length int
 	}
 	var errs []error
 	for _, r := range v.replicas {
-		b, err := readSmall(ctx, r.Store, key, segments.MaxChunkSize+segments.ChunkHeaderSizeV1)
+		b, err := readSmall(ctx, r.Store, key, segments.MaxChunkObjectSize)
 		if err == nil {
-			if _, err = segments.DecodeChunk(b, d); err == nil {
+			if _, err = segments.CheckChunk(bytes.NewReader(b), d); err == nil {
 				return io.NopCloser(bytes.NewReader(b)), nil
 			}
 		}

@@ -128,7 +128,10 @@ type SnapshotInfo struct {
 	Files    int       `json:"files"`
 	Bytes    int64     `json:"bytes"`
 	Chunks   int       `json:"chunks"`
-	Problem  string    `json:"problem,omitempty"`
+	// Encrypted: the manifest is sealed; Files and Method are not known
+	// without an identity, and Chunks counts distinct chunks.
+	Encrypted bool   `json:"encrypted,omitempty"`
+	Problem   string `json:"problem,omitempty"`
 }
 
 // ListSnapshots returns the base snapshots in st by (timeline, index), each
@@ -144,7 +147,7 @@ func ListSnapshots(ctx context.Context, st backends.Store) ([]SnapshotInfo, erro
 	out := make([]SnapshotInfo, 0, len(list))
 	for _, mi := range list {
 		s := SnapshotInfo{Key: mi.Key, Size: mi.Size, Timeline: mi.Timeline, Index: mi.Index, ID: mi.ID}
-		m, err := loadManifest(ctx, st, mi.Key)
+		m, err := loadManifest(ctx, st, mi.Key, nil)
 		if err != nil {
 			problem, ok := dataProblem(err)
 			if !ok {
@@ -158,6 +161,9 @@ func ListSnapshots(ctx context.Context, st backends.Store) ([]SnapshotInfo, erro
 					s.Files++
 					s.Chunks += len(f.Chunks)
 				}
+			}
+			if !m.Opened() { // encrypted: files and method sealed
+				s.Encrypted, s.Chunks = true, len(m.ChunkRefs())
 			}
 		}
 		out = append(out, s)

@@ -46,7 +46,7 @@ func verify(ctx context.Context, st backends.Store, prog Progress, since time.Ti
 	r := &Report{}
 	var segs []SegmentInfo
 	var chunks []chunkInfo
-	var tlKeys, snapKeys, pointKeys []string
+	var tlKeys, snapKeys, pointKeys, keyKeys []string
 	err := st.List(ctx, "", "", func(oi backends.ObjectInfo) error {
 		r.Objects++
 		r.Bytes += oi.Size
@@ -79,6 +79,12 @@ func verify(ctx context.Context, st backends.Store, prog Progress, since time.Ti
 				return nil
 			}
 			chunks = append(chunks, chunkInfo{key: oi.Key, size: oi.Size, digest: d})
+		case strings.HasPrefix(oi.Key, crypt.KeyRecordsPrefix):
+			if !crypt.IsKeyRecordKey(oi.Key) {
+				r.damage(oi.Key, "not a walship key record key: foreign or hostile object under "+crypt.KeyRecordsPrefix+" (restore ignores it)")
+				return nil
+			}
+			keyKeys = append(keyKeys, oi.Key)
 		case strings.HasPrefix(oi.Key, segments.PointsPrefix):
 			if _, err := segments.ParsePointKey(oi.Key); err != nil {
 				r.damage(oi.Key, "not a walship restore point key: foreign or hostile object under points/ (restore ignores it)")
@@ -92,7 +98,7 @@ func verify(ctx context.Context, st backends.Store, prog Progress, since time.Ti
 		return nil, fmt.Errorf("list: %w", err)
 	}
 	r.Segments, r.Timelines = len(segs), len(tlKeys)
-	r.Snapshots, r.Chunks, r.Points = len(snapKeys), len(chunks), len(pointKeys)
+	r.Snapshots, r.Chunks, r.Points, r.KeyRecords = len(snapKeys), len(chunks), len(pointKeys), len(keyKeys)
 	sel, err := r.selectSince(ctx, st, since, segs, chunks, snapKeys)
 	if err != nil {
 		return nil, err
@@ -129,11 +135,15 @@ func verify(ctx context.Context, st backends.Store, prog Progress, since time.Ti
 		return nil, err
 	}
 
-	goodChunks, err := r.verifyChunks(ctx, st, chunks, sel, prog)
+	kr, err := r.verifyKeyRecords(ctx, st, keyKeys, ids)
 	if err != nil {
 		return nil, err
 	}
-	bases, manifests, err := r.verifyManifests(ctx, st, snapKeys, chunks, goodChunks)
+	goodChunks, err := r.verifyChunks(ctx, st, chunks, sel, prog, kr.chunkOptions())
+	if err != nil {
+		return nil, err
+	}
+	bases, manifests, err := r.verifyManifests(ctx, st, snapKeys, chunks, goodChunks, kr)
 	if err != nil {
 		return nil, err
 	}

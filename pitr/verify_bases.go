@@ -3,10 +3,14 @@ package pitr
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"strings"
+	"sync/atomic"
 
 	"github.com/walship/walship/backends"
+	"github.com/walship/walship/crypt"
 	"github.com/walship/walship/segments"
 	"github.com/walship/walship/snapshot"
 )
@@ -21,8 +25,10 @@ type chunkInfo struct {
 // verifyChunks reads every chunk (segments.ReadChunk against the digest its
 // key names), verifyParallel at a time, and returns the intact ones with
 // their stored sizes. Damage goes into the report.
-func (r *Report) verifyChunks(ctx context.Context, st backends.Store, chunks []chunkInfo, sel sinceSelection, prog Progress) (map[segments.Digest]int64, error) {
+func (r *Report) verifyChunks(ctx context.Context, st backends.Store, chunks []chunkInfo, sel sinceSelection, prog Progress, co segments.ChunkOptions) (map[segments.Digest]int64, error) {
 	good := make(map[segments.Digest]int64, len(chunks))
+	var sealed atomic.Int64
+	defer func() { r.SealedChunks += int(sealed.Load()) }()
 	err := r.checkAll(ctx, len(chunks), func(i int) string { return chunks[i].key }, func(i int) {
 		if sel.chunk(i) {
 			prog.Add(1, chunks[i].size)
@@ -32,8 +38,12 @@ func (r *Report) verifyChunks(ctx context.Context, st backends.Store, chunks []c
 			if !sel.chunk(i) { // listed, not read (--since)
 				return func() { good[chunks[i].digest] = chunks[i].size }, nil
 			}
-			if err := verifyChunk(ctx, st, chunks[i]); err != nil {
+			opened, err := verifyChunk(ctx, st, chunks[i], co)
+			if err != nil {
 				return nil, err
+			}
+			if !opened {
+				sealed.Add(1)
 			}
 			return func() { good[chunks[i].digest] = chunks[i].size }, nil
 		})
@@ -43,27 +53,45 @@ func (r *Report) verifyChunks(ctx context.Context, st backends.Store, chunks []c
 	return good, nil
 }
 
-func verifyChunk(ctx context.Context, st backends.Store, c chunkInfo) error {
+// verifyChunk reads one chunk: opened and named with co when it can
+// (opened true), else checked as stored (header, size, SHA-256 of the
+// stored bytes): an encrypted chunk without an identity for it, read again.
+func verifyChunk(ctx context.Context, st backends.Store, c chunkInfo, co segments.ChunkOptions) (opened bool, err error) {
+	info, err := readChunkObject(ctx, st, c, func(r io.Reader) (segments.ChunkInfo, error) {
+		if len(co.Identities) == 0 {
+			return segments.CheckChunk(r, c.digest)
+		}
+		info, _, err := segments.ReadChunkWith(r, c.digest, co)
+		return info, err
+	})
+	if errors.Is(err, crypt.ErrNoIdentity) {
+		info, err = readChunkObject(ctx, st, c, func(r io.Reader) (segments.ChunkInfo, error) { return segments.CheckChunk(r, c.digest) })
+	}
+	return info.Opened, err
+}
+
+func readChunkObject(ctx context.Context, st backends.Store, c chunkInfo, read func(io.Reader) (segments.ChunkInfo, error)) (segments.ChunkInfo, error) {
 	rc, err := st.Get(ctx, c.key, 0, -1)
 	if err != nil {
-		return fmt.Errorf("read %s: %w", c.key, err)
+		return segments.ChunkInfo{}, fmt.Errorf("read %s: %w", c.key, err)
 	}
 	defer rc.Close()
 	cr := &countReader{r: &ctxReader{ctx: ctx, r: rc}}
-	if _, err := segments.ReadChunk(bufio.NewReaderSize(cr, 256<<10), c.digest); err != nil {
-		return readProblem(cr, c.key, err)
+	info, err := read(bufio.NewReaderSize(cr, 256<<10))
+	if err != nil {
+		return info, readProblem(cr, c.key, err)
 	}
 	if cr.n != c.size {
-		return fmt.Errorf("%w: %d bytes read, the listing says %d", segments.ErrCorrupt, cr.n, c.size)
+		return info, fmt.Errorf("%w: %d bytes read, the listing says %d", segments.ErrCorrupt, cr.n, c.size)
 	}
-	return nil
+	return info, nil
 }
 
 // verifyManifests reads every manifest (snapshot.Load: envelope, format
 // rules, key) and checks that every chunk it names is stored and intact.
 // It returns the usable ones (for planning restores to points) and every
 // manifest read.
-func (r *Report) verifyManifests(ctx context.Context, st backends.Store, keys []string, chunks []chunkInfo, good map[segments.Digest]int64) ([]snapshot.ManifestInfo, map[string]manifestResult, error) {
+func (r *Report) verifyManifests(ctx context.Context, st backends.Store, keys []string, chunks []chunkInfo, good map[segments.Digest]int64, kr keyRecords) ([]snapshot.ManifestInfo, map[string]manifestResult, error) {
 	listed := make(map[segments.Digest]bool, len(chunks))
 	for _, c := range chunks {
 		listed[c.digest] = true
@@ -71,7 +99,7 @@ func (r *Report) verifyManifests(ctx context.Context, st backends.Store, keys []
 	var usable []snapshot.ManifestInfo
 	read := map[string]manifestResult{}
 	for _, key := range keys {
-		m, err := snapshot.Load(ctx, st, key)
+		m, err := loadManifest(ctx, st, key, kr.ids)
 		if err != nil {
 			problem, ok := dataProblem(err)
 			if !ok {
@@ -80,22 +108,26 @@ func (r *Report) verifyManifests(ctx context.Context, st backends.Store, keys []
 			r.damage(key, problem)
 			continue
 		}
+		if !m.Opened() {
+			r.SealedSnapshots++
+		}
+		if p := kr.problem(m); p != "" {
+			r.damage(key, p)
+		}
 		var missing, damaged []string
 		seen := map[segments.Digest]bool{}
-		for _, f := range m.Files {
-			for _, d := range f.Chunks {
-				if seen[d] {
-					continue
-				}
-				seen[d] = true
-				switch {
-				case !listed[d]:
-					missing = append(missing, fmt.Sprintf("%s (of %s)", segments.ChunkKey(d), f.Path))
-				case !hasChunk(good, d):
-					damaged = append(damaged, fmt.Sprintf("%s (of %s)", segments.ChunkKey(d), f.Path))
-				}
+		eachChunkRef(m, func(d segments.Digest, path string) {
+			if seen[d] {
+				return
 			}
-		}
+			seen[d] = true
+			switch {
+			case !listed[d]:
+				missing = append(missing, chunkRef(d, path))
+			case !hasChunk(good, d):
+				damaged = append(damaged, chunkRef(d, path))
+			}
+		})
 		if len(missing) > 0 {
 			r.damage(key, fmt.Sprintf("refers to %d chunk(s) the store does not hold: %s; this base snapshot cannot be restored", len(missing), examples(missing)))
 		}

@@ -24,17 +24,23 @@ type Gap struct {
 
 // Report is what Verify found.
 type Report struct {
-	Objects    int      `json:"objects"`               // every object in the store
-	Segments   int      `json:"segments"`              // objects with a segment key
-	Timelines  int      `json:"timelines"`             // objects with a timeline record key
-	Snapshots  int      `json:"snapshots"`             // objects with a snapshot manifest key
-	Chunks     int      `json:"chunks"`                // objects with a chunk key
-	Points     int      `json:"points"`                // objects with a restore point key
-	Entries    uint64   `json:"entries"`               // entries in intact segments
-	Bytes      int64    `json:"bytes"`                 // bytes of every object
-	InProgress int      `json:"in_progress_snapshots"` // markers of snapshot uploads running or interrupted
-	Damaged    []Damage `json:"damaged"`
-	Gaps       []Gap    `json:"gaps"`
+	Objects    int `json:"objects"`               // every object in the store
+	Segments   int `json:"segments"`              // objects with a segment key
+	Timelines  int `json:"timelines"`             // objects with a timeline record key
+	Snapshots  int `json:"snapshots"`             // objects with a snapshot manifest key
+	Chunks     int `json:"chunks"`                // objects with a chunk key
+	Points     int `json:"points"`                // objects with a restore point key
+	KeyRecords int `json:"key_records,omitempty"` // objects with a key record key (keys/chunk-secret/)
+	// SealedSnapshots and SealedChunks are encrypted manifests and chunks
+	// no identity given opens: checked as stored (header, size, SHA-256
+	// of the stored bytes), their content not.
+	SealedSnapshots int      `json:"sealed_snapshots,omitempty"`
+	SealedChunks    int      `json:"sealed_chunks,omitempty"`
+	Entries         uint64   `json:"entries"`               // entries in intact segments
+	Bytes           int64    `json:"bytes"`                 // bytes of every object
+	InProgress      int      `json:"in_progress_snapshots"` // markers of snapshot uploads running or interrupted
+	Damaged         []Damage `json:"damaged"`
+	Gaps            []Gap    `json:"gaps"`
 	// Conflicts are pairs of intact segments of one timeline that hold
 	// different entries at the same index: two logs shipped to one prefix.
 	// No restore through them can be trusted, so they count as damage.
@@ -79,6 +85,7 @@ func (r *Report) Describe(w io.Writer) {
 	if r.InProgress > 0 {
 		fmt.Fprintf(&b, "%d snapshot upload(s) in progress or interrupted (their chunks are reclaimed by prune once the marker expires)\n", r.InProgress)
 	}
+	r.describeSealed(&b)
 	for _, d := range r.Damaged {
 		fmt.Fprintf(&b, "DAMAGED %s: %s\n", d.Key, d.Problem)
 	}

@@ -52,10 +52,8 @@ func (r *Report) selectSince(ctx context.Context, st backends.Store, since time.
 		if m.Time.Before(since) {
 			continue
 		}
-		for _, f := range m.Files {
-			for _, d := range f.Chunks {
-				recent[d] = true
-			}
+		for _, d := range m.ChunkRefs() {
+			recent[d] = true
 		}
 	}
 	for i, c := range chunks {

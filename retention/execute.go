@@ -325,10 +325,8 @@ func (x *executor) chunks(ctx context.Context) error {
 				return fmt.Sprintf("manifest %s, stored since the plan, cannot be read (%v)", key, err), nil
 			}
 			seen[key] = true
-			for _, f := range m.Files {
-				for _, d := range f.Chunks {
-					spare[segments.ChunkKey(d)] = true
-				}
+			for _, d := range m.ChunkRefs() {
+				spare[segments.ChunkKey(d)] = true
 			}
 		}
 		if held != "" {
@@ -393,12 +391,10 @@ func (x *executor) chunks(ctx context.Context) error {
 		if err != nil {
 			continue
 		}
-		for _, f := range m.Files {
-			for _, d := range f.Chunks {
-				if deleted[segments.ChunkKey(d)] {
-					return fmt.Errorf("%w: snapshot %s, stored during the prune, refers to chunk %s, which the prune deleted: that base cannot be restored; take a new snapshot",
-						ErrRaced, key, segments.ChunkKey(d))
-				}
+		for _, d := range m.ChunkRefs() {
+			if deleted[segments.ChunkKey(d)] {
+				return fmt.Errorf("%w: snapshot %s, stored during the prune, refers to chunk %s, which the prune deleted: that base cannot be restored; take a new snapshot",
+					ErrRaced, key, segments.ChunkKey(d))
 			}
 		}
 	}

@@ -405,11 +405,9 @@ func (t Target) describeShort() string {
 
 // complete reports whether every chunk base b names is stored.
 func (pl *planner) complete(b baseInfo) bool {
-	for _, f := range b.M.Files {
-		for _, d := range f.Chunks {
-			if _, ok := pl.inv.chunks[segments.ChunkKey(d)]; !ok {
-				return false
-			}
+	for _, d := range b.M.ChunkRefs() {
+		if _, ok := pl.inv.chunks[segments.ChunkKey(d)]; !ok {
+			return false
 		}
 	}
 	return true
@@ -486,20 +484,19 @@ func (pl *planner) deletions() {
 	usedBy := map[string]string{} // chunk -> a deleted manifest that refers to it
 	for _, b := range inv.bases {
 		missing := 0
-		for _, f := range b.M.Files {
-			for _, d := range f.Chunks {
-				key := segments.ChunkKey(d)
-				if deleted[b.Key] {
-					if _, ok := usedBy[key]; !ok {
-						usedBy[key] = b.Key
-					}
-					continue
+		// ChunkRefs: an encrypted manifest's clear chunk list, no key needed.
+		for _, d := range b.M.ChunkRefs() {
+			key := segments.ChunkKey(d)
+			if deleted[b.Key] {
+				if _, ok := usedBy[key]; !ok {
+					usedBy[key] = b.Key
 				}
-				if !kept[key] {
-					kept[key] = true
-					if _, ok := inv.chunks[key]; !ok {
-						missing++
-					}
+				continue
+			}
+			if !kept[key] {
+				kept[key] = true
+				if _, ok := inv.chunks[key]; !ok {
+					missing++
 				}
 			}
 		}

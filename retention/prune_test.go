@@ -275,10 +275,8 @@ func chunksOf(t *testing.T, st backends.Store, key string) map[string]bool {
 		t.Fatal(err)
 	}
 	out := map[string]bool{}
-	for _, f := range m.Files {
-		for _, d := range f.Chunks {
-			out[segments.ChunkKey(d)] = true
-		}
+	for _, d := range m.ChunkRefs() { // an encrypted manifest's clear list
+		out[segments.ChunkKey(d)] = true
 	}
 	return out
 }

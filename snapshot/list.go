@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/walship/walship/backends"
+	"github.com/walship/walship/crypt"
 	"github.com/walship/walship/segments"
 )
 
@@ -49,7 +50,14 @@ func List(ctx context.Context, st backends.Store) ([]ManifestInfo, error) {
 
 // Load reads, verifies (envelope checksum, format rules) and returns the
 // manifest at key, which must name the very snapshot the manifest describes.
+// An encrypted manifest gives its clear fields (see LoadWith).
 func Load(ctx context.Context, st backends.Store, key string) (Manifest, error) {
+	return LoadWith(ctx, st, key, nil)
+}
+
+// LoadWith is Load that opens an encrypted manifest with ids when they are
+// given (none for its recipients: an error matching crypt.ErrNoIdentity).
+func LoadWith(ctx context.Context, st backends.Store, key string, ids []*crypt.Identity) (Manifest, error) {
 	name, err := segments.ParseSnapshotKey(key)
 	if err != nil {
 		return Manifest{}, fmt.Errorf("load snapshot: %w", err)
@@ -66,7 +74,7 @@ func Load(ctx context.Context, st backends.Store, key string) (Manifest, error) 
 	if len(b) > maxManifestSize {
 		return Manifest{}, fmt.Errorf("load snapshot %s: %w: larger than %d bytes", key, ErrCorrupt, maxManifestSize)
 	}
-	m, err := segments.DecodeSnapshot(b)
+	m, _, err := segments.DecodeSnapshotWith(b, ids)
 	if err != nil {
 		return Manifest{}, fmt.Errorf("load snapshot %s: %w", key, err)
 	}

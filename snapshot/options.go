@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/walship/walship/crypt"
 	"github.com/walship/walship/segments"
 )
 
@@ -35,6 +36,14 @@ type Options struct {
 	Compression string       // "zstd" (default) or "none", as segments.ParseCodec reads it
 	Detail      string       // what the manifest says about the source; default: the directory or command
 	Logger      *slog.Logger // default: discard
+
+	// Recipients encrypt the upload to the store given (chunks format v2
+	// named under ChunkSecret, manifest record version 2, a key record);
+	// none: plain. Targets instead uploads one capture to several stores,
+	// each with its own encryption (the store argument must be nil).
+	Recipients  []*crypt.Recipient
+	ChunkSecret *crypt.ChunkSecret
+	Targets     []Target
 
 	// codec is Compression parsed; method is set by the capture that
 	// calls upload.

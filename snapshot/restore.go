@@ -10,11 +10,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/walship/walship/backends"
+	"github.com/walship/walship/crypt"
 	"github.com/walship/walship/segments"
 )
 
@@ -32,7 +34,23 @@ const restoreParallel = 4
 // temporary directory, files are created with O_EXCL and symlinks are made
 // last, so the restore never writes through a link, its own or anyone's.
 func RestoreFiles(ctx context.Context, st backends.Store, m Manifest, dataDir string) error {
-	if err := restoreFiles(ctx, st, m, dataDir, restoreOptions{parallel: restoreParallel}); err != nil {
+	return RestoreFilesWith(ctx, st, m, dataDir, RestoreOptions{})
+}
+
+// RestoreOptions tune RestoreFilesWith.
+type RestoreOptions struct {
+	// Identities open an encrypted snapshot: m must have been loaded with
+	// them (LoadWith), and they open the store's key record for the
+	// manifest's chunk secret, whose namer checks every chunk's name.
+	Identities []*crypt.Identity
+}
+
+// RestoreFilesWith is RestoreFiles for a snapshot that may be encrypted.
+// An encrypted manifest that was not opened, or a key record no identity
+// opens, fails with an error matching crypt.ErrNoIdentity naming the
+// recipients, before anything is written.
+func RestoreFilesWith(ctx context.Context, st backends.Store, m Manifest, dataDir string, o RestoreOptions) error {
+	if err := restoreFiles(ctx, st, m, dataDir, restoreOptions{parallel: restoreParallel, ids: o.Identities}); err != nil {
 		return fmt.Errorf("restore snapshot %s into %s: %w", m.Key(), dataDir, err)
 	}
 	return nil
@@ -40,10 +58,32 @@ func RestoreFiles(ctx context.Context, st backends.Store, m Manifest, dataDir st
 
 type restoreOptions struct {
 	parallel     int
+	ids          []*crypt.Identity
 	skipValidate bool // tests: show that the os.Root still holds a hostile manifest
 }
 
+// chunkOptions returns how m's chunks are read: plain, or opened with ids
+// and named by the namer of m's key record.
+func chunkOptions(ctx context.Context, st backends.Store, m Manifest, ids []*crypt.Identity) (segments.ChunkOptions, error) {
+	enc := m.Encryption
+	if enc == nil {
+		return segments.ChunkOptions{}, nil
+	}
+	if !enc.Opened {
+		return segments.ChunkOptions{}, fmt.Errorf("manifest: %w", &crypt.NoIdentityError{Recorded: slices.Clone(enc.Recipients), Given: crypt.IdentityFingerprints(ids)})
+	}
+	namer, err := Namer(ctx, st, enc.SecretID, ids)
+	if err != nil {
+		return segments.ChunkOptions{}, err
+	}
+	return segments.ChunkOptions{Identities: ids, Namers: []*crypt.ChunkNamer{namer}}, nil
+}
+
 func restoreFiles(ctx context.Context, st backends.Store, m Manifest, dataDir string, o restoreOptions) (err error) {
+	co, err := chunkOptions(ctx, st, m, o.ids)
+	if err != nil {
+		return err
+	}
 	if !o.skipValidate {
 		if err := m.Validate(); err != nil {
 			return fmt.Errorf("%w: manifest: %v", ErrCorrupt, err)
@@ -76,7 +116,7 @@ func restoreFiles(ctx context.Context, st backends.Store, m Manifest, dataDir st
 		return err
 	}
 	defer root.Close()
-	r := &restorer{st: st, m: m, root: root}
+	r := &restorer{st: st, m: m, root: root, co: co}
 	if err := r.create(ctx); err != nil {
 		return err
 	}
@@ -124,6 +164,7 @@ type restorer struct {
 	st   backends.Store
 	m    Manifest
 	root *os.Root
+	co   segments.ChunkOptions
 }
 
 func osPath(p string) string { return filepath.FromSlash(p) }
@@ -215,7 +256,7 @@ func (r *restorer) writeChunk(ctx context.Context, f *segments.SnapshotFile, d s
 	if err != nil {
 		return fmt.Errorf("fetch chunk %s of %s: %w", key, f.Path, err)
 	}
-	raw, err := segments.ReadChunk(bufio.NewReaderSize(rc, 256<<10), d)
+	_, raw, err := segments.ReadChunkWith(bufio.NewReaderSize(rc, 256<<10), d, r.co)
 	rc.Close()
 	if err != nil {
 		return fmt.Errorf("chunk %s of %s: %w", key, f.Path, err)

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/walship/walship/backends"
+	"github.com/walship/walship/crypt"
 	"github.com/walship/walship/segments"
 )
 
@@ -58,6 +59,9 @@ func Upload(ctx context.Context, st backends.Store, src Source, o Options) (Mani
 type uploader struct {
 	st    backends.Store
 	o     Options
+	tg    Target
+	sh    shared
+	namer *crypt.ChunkNamer // encrypted targets: names chunks by keyed HMAC
 	root  *os.Root
 	known map[segments.Digest]struct{} // chunks stored, or being stored
 	stats Stats
@@ -69,9 +73,20 @@ type uploader struct {
 	raw, obj sync.Pool // *[]byte chunk buffers
 }
 
-func upload(ctx context.Context, st backends.Store, dir string, t tree, index uint64, o Options) (Manifest, Stats, error) {
-	u := &uploader{st: st, o: o}
+// uploadOne stores the snapshot of dir into one target under the shared
+// id and time.
+func uploadOne(ctx context.Context, tg Target, dir string, t tree, index uint64, o Options, sh shared) (Manifest, Stats, error) {
+	st := tg.Store
+	u := &uploader{st: st, o: o, tg: tg, sh: sh}
+	if tg.encrypted() {
+		u.namer = crypt.NewChunkNamer(tg.ChunkSecret)
+	}
 	u.stats.Skipped = t.skipped
+	if tg.encrypted() {
+		if err := ensureKeyRecord(ctx, st, tg.ChunkSecret, tg.Recipients); err != nil {
+			return Manifest{}, u.stats, fmt.Errorf("snapshot %s: %w", dir, err)
+		}
+	}
 	marker, err := beginUpload(ctx, st) // before chunks/ is listed: holds a prune's chunk deletion back
 	if err != nil {
 		return Manifest{}, u.stats, fmt.Errorf("snapshot %s: %w", dir, err)
@@ -84,7 +99,7 @@ func upload(ctx context.Context, st backends.Store, dir string, t tree, index ui
 	if err != nil {
 		return Manifest{}, u.stats, fmt.Errorf("snapshot %s: %w", dir, err)
 	}
-	o.Logger.Info("snapshot stored", "key", m.Key(), "files", u.stats.Files, "bytes", u.stats.BytesRead,
+	o.Logger.Info("snapshot stored", "key", m.Key(), "store", st.String(), "encrypted", tg.encrypted(), "files", u.stats.Files, "bytes", u.stats.BytesRead,
 		"chunks", u.stats.Chunks, "uploaded", u.stats.ChunksUploaded, "uploaded_bytes", u.stats.BytesUploaded)
 	return m, u.stats, nil
 }
@@ -161,20 +176,18 @@ func (u *uploader) checkChunks(ctx context.Context, m Manifest) error {
 	if err != nil {
 		return err
 	}
-	for _, f := range m.Files {
-		for _, d := range f.Chunks {
-			if _, ok := have[d]; ok {
-				continue
-			}
-			// Not listed (a listing may lag, or hide): ask for it.
-			if _, err := u.st.Stat(ctx, segments.ChunkKey(d)); err != nil {
-				if backends.IsNotFound(err) {
-					return fmt.Errorf("%w: %s", ErrChunksGone, segments.ChunkKey(d))
-				}
-				return err
-			}
-			have[d] = struct{}{}
+	for _, d := range m.ChunkRefs() {
+		if _, ok := have[d]; ok {
+			continue
 		}
+		// Not listed (a listing may lag, or hide): ask for it.
+		if _, err := u.st.Stat(ctx, segments.ChunkKey(d)); err != nil {
+			if backends.IsNotFound(err) {
+				return fmt.Errorf("%w: %s", ErrChunksGone, segments.ChunkKey(d))
+			}
+			return err
+		}
+		have[d] = struct{}{}
 	}
 	return nil
 }
@@ -213,7 +226,7 @@ func (u *uploader) readFile(ctx context.Context, g *errgroup.Group, e entry, f *
 				u.raw.Put(bp)
 				return modified(e, fmt.Sprintf("grew past its captured size %d", e.size))
 			}
-			d := segments.DigestOf(data)
+			d := u.name(data)
 			f.Chunks = append(f.Chunks, d)
 			u.store(ctx, g, d, bp, k)
 		} else {
@@ -252,7 +265,7 @@ func (u *uploader) store(ctx context.Context, g *errgroup.Group, d segments.Dige
 		defer u.raw.Put(bp)
 		op := u.obj.Get().(*[]byte)
 		defer u.obj.Put(op)
-		obj, err := segments.EncodeChunk((*op)[:0], (*bp)[:k], u.o.codec)
+		obj, err := segments.EncodeChunkFor((*op)[:0], (*bp)[:k], u.o.codec, u.tg.Recipients)
 		if err != nil {
 			return err
 		}
@@ -294,18 +307,30 @@ func modified(e entry, why string) error {
 	return fmt.Errorf("%w: %s: %s; the snapshot was discarded, retry it", ErrModifiedDuringSnapshot, e.rel, why)
 }
 
-// writeManifest stores the manifest under a fresh id and checks the stored
-// size: from here on the snapshot exists.
+// name is a chunk's key name: SHA-256 of its bytes, or for an encrypted
+// target their keyed name.
+func (u *uploader) name(data []byte) segments.Digest {
+	if u.namer != nil {
+		return u.namer.Name(data)
+	}
+	return segments.DigestOf(data)
+}
+
+// writeManifest stores the manifest under the capture's id and checks the
+// stored size: from here on the snapshot exists.
 func (u *uploader) writeManifest(ctx context.Context, m Manifest) (Manifest, error) {
-	id, err := newID()
+	m.ID, m.Time = u.sh.id, u.sh.time
+	var secret crypt.SecretID
+	if u.tg.encrypted() {
+		secret = u.tg.ChunkSecret.ID()
+	}
+	b, err := segments.EncodeSnapshotFor(m, secret, u.tg.Recipients)
 	if err != nil {
 		return Manifest{}, err
 	}
-	m.ID = id
-	m.Time = time.Now().UTC().Round(0)
-	b, err := segments.EncodeSnapshot(m)
-	if err != nil {
-		return Manifest{}, err
+	if u.tg.encrypted() {
+		m.Encryption = &segments.SnapshotEncryption{SecretID: secret, Recipients: crypt.Fingerprints(u.tg.Recipients),
+			Chunks: m.ChunkRefs(), Opened: true}
 	}
 	key := m.Key()
 	if err := u.st.Put(ctx, key, bytes.NewReader(b), int64(len(b))); err != nil {

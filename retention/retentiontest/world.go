@@ -68,7 +68,10 @@ type World struct {
 	// Extra adds a file of this many random bytes (seeded by the base's
 	// index) to every base: many chunks no other base shares.
 	Extra int
+	// Recipients and Secret, when set, encrypt the bases Base uploads;
 	// Identities open the store's encrypted objects in Restore.
+	Recipients []*crypt.Recipient
+	Secret     *crypt.ChunkSecret
 	Identities []*crypt.Identity
 }
 
@@ -298,7 +301,7 @@ func (w *World) Base(tl uint32, idx uint64) Base {
 	w.T.Helper()
 	dir := w.DataDir(tl, idx)
 	m, _, err := snapshot.Upload(context.Background(), w.St, snapshot.Source{Dir: dir, Index: idx},
-		snapshot.Options{Timeline: tl, ChunkSize: ChunkSize, Parallel: 2})
+		snapshot.Options{Timeline: tl, ChunkSize: ChunkSize, Parallel: 2, Recipients: w.Recipients, ChunkSecret: w.Secret})
 	if err != nil {
 		w.T.Fatal(err)
 	}
@@ -546,11 +549,9 @@ func ManifestsComplete(t testing.TB, st backends.Store) {
 		if err != nil {
 			t.Fatalf("manifest %s: %v", mi.Key, err)
 		}
-		for _, f := range m.Files {
-			for _, d := range f.Chunks {
-				if _, ok := keys[segments.ChunkKey(d)]; !ok {
-					t.Fatalf("manifest %s refers to chunk %s, which is gone: a base that looks restorable but is not", mi.Key, segments.ChunkKey(d))
-				}
+		for _, d := range m.ChunkRefs() {
+			if _, ok := keys[segments.ChunkKey(d)]; !ok {
+				t.Fatalf("manifest %s refers to chunk %s, which is gone: a base that looks restorable but is not", mi.Key, segments.ChunkKey(d))
 			}
 		}
 	}
