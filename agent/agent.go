@@ -109,14 +109,17 @@ type Agent struct {
 	sourceErr    string        // why the source cannot be read now, or ""
 	sourceBroken atomic.Bool   // sourceErr != ""
 
-	shippers   []*shipper
-	sets       []*recipientSet // distinct recipient sets of the encrypted stores
-	byStore    []*recipientSet // each store's set (nil: plain), as Stores
-	variantMu  sync.Mutex      // one variant made again at a time (uploadPath)
-	compaction []*compactState // per store, as shippers
-	leases     *leaseSet       // one per store; ready says whether a store may be written
-	sealerDone chan struct{}
-	spoolFreed chan struct{} // signalled when spool items are removed
+	shippers []*shipper
+	sets     []*recipientSet // distinct recipient sets of the encrypted stores
+	byStore  []*recipientSet // each store's set (nil: plain), as Stores
+	// chunkSecret names the chunks of base snapshots in encrypted stores
+	// (STATE/chunk-secret); nil without encrypted stores.
+	chunkSecret *crypt.ChunkSecret
+	variantMu   sync.Mutex      // one variant made again at a time (uploadPath)
+	compaction  []*compactState // per store, as shippers
+	leases      *leaseSet       // one per store; ready says whether a store may be written
+	sealerDone  chan struct{}
+	spoolFreed  chan struct{} // signalled when spool items are removed
 
 	// adminSum is the SHA-256 of the token the mutating endpoints need
 	// (SetAdminToken); nil: they are off.
@@ -257,6 +260,11 @@ func (a *Agent) openState() error {
 		return fmt.Errorf("state dir %s belongs to source %s, not %s; use another --state", dir, st.Source, a.opt.WALDir)
 	}
 	a.st, a.fresh = st, !ok
+	if len(a.sets) > 0 {
+		if a.chunkSecret, err = loadChunkSecret(dir, a.log); err != nil {
+			return err
+		}
+	}
 	sp, err := openSpool(filepath.Join(dir, "spool"), a.log)
 	if err != nil {
 		return err

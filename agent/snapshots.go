@@ -83,9 +83,6 @@ func (a *Agent) requestSnapshot(ctx context.Context, r snapReq) (snapshot.Manife
 // never stop the agent (the WAL keeps shipping).
 func (a *Agent) runSnapshots(ctx context.Context) {
 	o := a.opt.Snapshot
-	if o.configured() && len(a.sets) > 0 {
-		a.log.Warn("encryption covers segments only so far: base snapshots (manifests and chunks) and timeline records go to encrypted stores unencrypted")
-	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	last := time.Now()
@@ -130,18 +127,41 @@ func (a *Agent) runSnapshots(ctx context.Context) {
 	}
 }
 
-// snapshot captures and uploads one base to every healthy store at low
-// priority (behind live WAL segments, under the bulk rate cap).
-func (a *Agent) snapshot(ctx context.Context, req snapReq) (snapshot.Manifest, error) {
-	var stores []backends.Store
+// snapshotTargets groups the healthy stores by recipient set: the plain
+// ones get one upload (a fanout), each encrypted set its own, sealed to
+// its recipients with its chunks named under the agent's chunk secret.
+func (a *Agent) snapshotTargets() ([]snapshot.Target, []string) {
 	var names []string
+	var order []*recipientSet // nil: the plain stores
+	groups := map[*recipientSet][]backends.Store{}
 	for i, s := range a.opt.Stores {
-		if !a.shippers[i].degraded.Load() && a.leases.writable(s.Store.String()) {
-			stores = append(stores, s.Store)
-			names = append(names, s.Name)
+		if a.shippers[i].degraded.Load() || !a.leases.writable(s.Store.String()) {
+			continue
 		}
+		set := a.byStore[i]
+		if _, ok := groups[set]; !ok {
+			order = append(order, set)
+		}
+		groups[set] = append(groups[set], s.Store)
+		names = append(names, s.Name)
 	}
-	if len(stores) == 0 {
+	var ts []snapshot.Target
+	for _, set := range order {
+		tg := snapshot.Target{Store: fanout.New(groups[set]...)}
+		if set != nil {
+			tg.Recipients, tg.ChunkSecret = set.rs, a.chunkSecret
+		}
+		ts = append(ts, tg)
+	}
+	return ts, names
+}
+
+// snapshot captures one base and uploads it to every healthy store at low
+// priority (behind live WAL segments, under the bulk rate cap): captured
+// once, uploaded once per recipient set (snapshotTargets).
+func (a *Agent) snapshot(ctx context.Context, req snapReq) (snapshot.Manifest, error) {
+	targets, names := a.snapshotTargets()
+	if len(targets) == 0 {
 		return snapshot.Manifest{}, errors.New("every store is degraded")
 	}
 	a.mu.Lock()
@@ -149,9 +169,9 @@ func (a *Agent) snapshot(ctx context.Context, req snapReq) (snapshot.Manifest, e
 	a.mu.Unlock()
 	walBefore := a.walSinceSnapshot.Load()
 	gapBefore := a.gapSnapshotDue.Load()
-	st := fanout.New(stores...)
+	var st backends.Store // nil: so.Targets
 	ctx = throttleLow(ctx)
-	so := snapshot.Options{Timeline: tl, ChunkSize: a.opt.Snapshot.ChunkSize, Logger: a.log}
+	so := snapshot.Options{Timeline: tl, ChunkSize: a.opt.Snapshot.ChunkSize, Logger: a.log, Targets: targets}
 	start := time.Now()
 	var m snapshot.Manifest
 	var stats snapshot.Stats
