@@ -47,7 +47,11 @@ func (p *Plan) Describe(w io.Writer) {
 	if bs := p.Base; bs != nil {
 		fmt.Fprintf(&b, "  base:      %s\n", bs.Key)
 		fmt.Fprintf(&b, "             timeline %d, index %d (holds every entry up to it), taken %s\n", bs.Timeline, bs.Index, bs.Time.UTC().Format(time.RFC3339))
-		fmt.Fprintf(&b, "             %s, %s; %s to fetch in %s\n", plural(uint64(bs.Files), "file", "files"), humanBytes(bs.Bytes), humanBytes(bs.FetchBytes), plural(uint64(bs.Chunks), "chunk", "chunks"))
+		files := plural(uint64(bs.Files), "file", "files")
+		if !bs.Manifest.Opened() {
+			files = "encrypted (its files are listed in the sealed manifest: an identity opens it)"
+		}
+		fmt.Fprintf(&b, "             %s, %s; %s to fetch in %s\n", files, humanBytes(bs.Bytes), humanBytes(bs.FetchBytes), plural(uint64(bs.Chunks), "chunk", "chunks"))
 	} else {
 		b.WriteString("  base:      none: the log is replayed from the history's start, no data directory is written\n")
 	}

@@ -38,11 +38,16 @@
 //	    a base snapshot manifest: the data dir holding every entry <= I of
 //	    timeline T (files, modes, sizes, SHA-256s, chunk digests); written
 //	    after all its chunks, so a manifest's existence means a whole base.
+//	    Encrypted (record version 2, snapshot_v2.go): the chunk names and
+//	    sizes in the clear, the files sealed.
 //	snapshots/inprogress/<id>.json
 //	    marker of an upload in progress (owned by package snapshot).
 //	chunks/HH/<64 hex>
 //	    a content-addressed chunk of base snapshot data (SHA-256 of the raw
-//	    bytes), stored once however many manifests use it.
+//	    bytes), stored once however many manifests use it. Encrypted
+//	    (format v2, chunk_v2.go): sealed, named by a keyed HMAC of the raw
+//	    bytes instead (the key record under keys/chunk-secret/ holds the
+//	    secret, sealed).
 //	points/NAME.json
 //	    a named restore point (timeline, index, time; pinned or not).
 package segments

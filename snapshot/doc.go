@@ -22,9 +22,13 @@
 // files cost nothing but their reading. The manifest (segments.
 // SnapshotManifest) is written last, so a snapshot exists exactly when its
 // manifest does; an interrupted upload leaves only chunks, garbage for a
-// later prune.
+// later prune. An upload to recipients (Options.Recipients, or one Target
+// per store group) is encrypted: the key record first, then chunks
+// (segments format v2) named by the ChunkSecret's HMAC, then a manifest
+// whose file list is sealed (targets.go).
 //
-// RestoreFiles rebuilds a data directory from a manifest in a temporary
+// RestoreFiles (RestoreFilesWith, with identities for an encrypted
+// snapshot) rebuilds a data directory from a manifest in a temporary
 // sibling directory, verifying every chunk against its name and every file's
 // size and SHA-256, and renames it into place only when all of it checked
 // out. Paths are validated (segments.SnapshotManifest.Validate) and written

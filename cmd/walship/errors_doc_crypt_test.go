@@ -1,9 +1,13 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/walship/walship/crypt"
 )
 
 // addEncrypted adds to the fixture the golden encrypted store ($ENC), a
@@ -40,4 +44,28 @@ func (f *errFixture) addEncrypted(t *testing.T) {
 	if err := os.Chmod(filepath.Join(f.root, "id-loose"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	f.addEncryptedBase(t, a)
+}
+
+// addEncryptedBase adds the golden encrypted base store ($ENC_BASE), a
+// copy without its key record ($ENC_BASE_NOKEYS), and a config whose
+// encrypted store's agent finds its chunk secret readable by others
+// (chunksecret.yml).
+func (f *errFixture) addEncryptedBase(t *testing.T, identity []byte) {
+	t.Helper()
+	f.vars["ENC_BASE"] = copyStore(t, goldenEncryptedBase)
+	nokeys := copyStore(t, goldenEncryptedBase)
+	if err := os.RemoveAll(filepath.Join(nokeys, "keys")); err != nil {
+		t.Fatal(err)
+	}
+	f.vars["ENC_BASE_NOKEYS"] = nokeys
+	_, ids := writeKeyFile(t, identity, 0o600)
+	r, _ := ids[0].Recipient()
+	state := filepath.Join(f.root, "secret-state")
+	f.write(t, filepath.Join("secret-state", crypt.ChunkSecretFile), "# walship chunk-name secret\n"+strings.Repeat("ab", crypt.ChunkSecretSize)+"\n")
+	if err := os.Chmod(filepath.Join(state, crypt.ChunkSecretFile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f.write(t, "chunksecret.yml", fmt.Sprintf("source: {wal: %q}\nstate: %q\nstores:\n  - {url: %q}\nencryption: {recipients: [%s]}\n",
+		f.vars["WAL"], state, filepath.Join(f.root, "secret-store"), r.Text()))
 }

@@ -88,7 +88,11 @@ func cmdList(args []string, stdout io.Writer) error {
 					fmt.Fprintf(tw, "%d\t%d\t-\t-\t-\t-\t%s  UNREADABLE: %s\n", s.Timeline, s.Index, s.Key, s.Problem)
 					continue
 				}
-				fmt.Fprintf(tw, "%d\t%d\t%s\t%d\t%d\t%s\t%s\n", s.Timeline, s.Index, s.Time.UTC().Format(time.RFC3339), s.Files, s.Bytes, s.Method, s.Key)
+				files, method := fmt.Sprint(s.Files), s.Method
+				if s.Encrypted { // sealed: not known without an identity
+					files, method = "-", "encrypted"
+				}
+				fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%d\t%s\t%s\n", s.Timeline, s.Index, s.Time.UTC().Format(time.RFC3339), files, s.Bytes, method, s.Key)
 			}
 		}
 	case "points":
