@@ -15,8 +15,14 @@ import (
 // names the chunks of base snapshots in every encrypted store, and each of
 // those stores gets it sealed to its recipients in a key record. The file
 // is never replaced (a new secret would make every chunk stored new).
+//
+// Like every state file, one readable by others is made owner-only first
+// (logged).
 func loadChunkSecret(dir string, log *slog.Logger) (*crypt.ChunkSecret, error) {
 	path := filepath.Join(dir, crypt.ChunkSecretFile)
+	if err := ownerOnly(path, stateFilePerm, log); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("chunk secret: %w", err)
+	}
 	s, err := crypt.ReadChunkSecretFile(path)
 	if err == nil {
 		return s, nil

@@ -13,6 +13,7 @@ import (
 
 	"github.com/walship/walship/backends"
 	"github.com/walship/walship/backends/file"
+	"github.com/walship/walship/backends/multi"
 	"github.com/walship/walship/crypt"
 	"github.com/walship/walship/pitr"
 	"github.com/walship/walship/segments"
@@ -118,6 +119,14 @@ func TestEncryptedBaseSnapshot(t *testing.T) {
 	for _, ids := range [][]*crypt.Identity{nil, {third}} {
 		restoreFails(t, enc, pitr.Target{Latest: true}, ids, rA.Fingerprint(), rB.Fingerprint())
 	}
+	// The encrypted store first, the plain one beside it, no identity: the
+	// plain copy of the base is the one a restore can open.
+	both := multi.New(multi.Member{Name: "enc", Store: enc}, multi.Member{Name: "plain", Store: plain})
+	out := t.TempDir()
+	if _, res, err := pitr.Restore(ctx, both, pitr.Target{Index: 300}, out, pitr.Options{}); err != nil || res.Base != m.Key() {
+		t.Fatalf("restore the base from both stores without identity: %+v %v", res, err)
+	}
+	sameDir(t, data, filepath.Join(out, "data"))
 	// Planning needs no identity: the clear part of the manifest.
 	p, err := pitr.MakePlan(ctx, enc, pitr.Target{Latest: true})
 	if err != nil || p.Base == nil || p.Base.Key != m.Key() || p.Base.Chunks == 0 {
@@ -174,4 +183,50 @@ func damageText(r *pitr.Report) string {
 		b.WriteString(d.Key + ": " + d.Problem + "\n")
 	}
 	return b.String()
+}
+
+// The chunk secret outlives a restart: a second base of the same data dir
+// after one stores no new chunk and no second key record (dedup within the
+// store by keyed name); a secret file made readable by others meanwhile is
+// made owner-only again.
+func TestChunkSecretKeptAcrossRestarts(t *testing.T) {
+	ctx := context.Background()
+	src := newSource(t, tidwal.Binary)
+	_, r := testIdentity(t)
+	enc := fileStore(t)
+	data := writeDataDir(t)
+	state := filepath.Join(t.TempDir(), "state")
+	secretPath := filepath.Join(state, crypt.ChunkSecretFile)
+	run := func(upTo uint64) {
+		t.Helper()
+		src.write(50, marker)
+		ag := startWith(t, src.dir, func(o *Options) {
+			o.StateDir = state
+			o.Stores[0].Recipients = []*crypt.Recipient{r}
+			o.Snapshot = SnapshotOptions{DataDir: data, ChunkSize: 16 << 10, RetryAfter: 10 * time.Millisecond}
+		}, enc)
+		ag.waitShipped(t, 1, upTo)
+		if _, err := ag.a.TakeSnapshot(ctx); err != nil {
+			t.Fatal(err)
+		}
+		ag.halt(t)
+	}
+	run(50)
+	chunks := keysUnder(t, enc, segments.ChunksPrefix)
+	if err := os.Chmod(secretPath, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run(100)
+	if again := keysUnder(t, enc, segments.ChunksPrefix); len(again) != len(chunks) {
+		t.Fatalf("%d chunks after the second base, %d after the first: the secret changed", len(again), len(chunks))
+	}
+	if ks := keysUnder(t, enc, crypt.KeyRecordsPrefix); len(ks) != 1 {
+		t.Fatalf("key records %v", ks)
+	}
+	if infos, err := snapshot.List(ctx, enc); err != nil || len(infos) != 2 {
+		t.Fatalf("bases: %d %v", len(infos), err)
+	}
+	if fi, err := os.Stat(secretPath); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("secret file: %v %v", fi, err)
+	}
 }

@@ -108,21 +108,33 @@ func (pl *planner) manifest(ctx context.Context, key string) (manifestResult, er
 }
 
 // loadManifest reads a manifest (snapshot.LoadWith: envelope checksum,
-// format rules, key) from the first replica holding an intact copy, opened
-// with ids when they open it. An encrypted manifest that ids do not open
-// comes back with its clear part, enough to plan (a restore from it then
-// fails with crypt.ErrNoIdentity, before writing).
+// format rules, key) from the first replica holding an intact copy that
+// ids open (a plain copy, or an encrypted one sealed to them). When every
+// intact copy is encrypted to others, the first one's clear part comes
+// back, enough to plan (a restore from it then fails with
+// crypt.ErrNoIdentity, before writing).
 func loadManifest(ctx context.Context, st backends.Store, key string, ids []*crypt.Identity) (snapshot.Manifest, error) {
 	var m snapshot.Manifest
 	var err error
+	var sealed *snapshot.Manifest
 	for _, r := range multi.ReplicasOf(st) {
 		m, err = snapshot.LoadWith(ctx, r.Store, key, ids)
 		if errors.Is(err, crypt.ErrNoIdentity) {
-			m, err = snapshot.Load(ctx, r.Store, key)
+			m, err = snapshot.Load(ctx, r.Store, key) // its clear part
+		}
+		if err == nil && !m.Opened() {
+			if sealed == nil {
+				c := m
+				sealed = &c
+			}
+			continue
 		}
 		if err == nil || ctx.Err() != nil {
 			return m, err
 		}
+	}
+	if sealed != nil {
+		return *sealed, nil
 	}
 	return m, err
 }

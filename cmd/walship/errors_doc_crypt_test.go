@@ -49,8 +49,7 @@ func (f *errFixture) addEncrypted(t *testing.T) {
 
 // addEncryptedBase adds the golden encrypted base store ($ENC_BASE), a
 // copy without its key record ($ENC_BASE_NOKEYS), and a config whose
-// encrypted store's agent finds its chunk secret readable by others
-// (chunksecret.yml).
+// encrypted store's agent finds its chunk secret damaged (chunksecret.yml).
 func (f *errFixture) addEncryptedBase(t *testing.T, identity []byte) {
 	t.Helper()
 	f.vars["ENC_BASE"] = copyStore(t, goldenEncryptedBase)
@@ -62,10 +61,7 @@ func (f *errFixture) addEncryptedBase(t *testing.T, identity []byte) {
 	_, ids := writeKeyFile(t, identity, 0o600)
 	r, _ := ids[0].Recipient()
 	state := filepath.Join(f.root, "secret-state")
-	f.write(t, filepath.Join("secret-state", crypt.ChunkSecretFile), "# walship chunk-name secret\n"+strings.Repeat("ab", crypt.ChunkSecretSize)+"\n")
-	if err := os.Chmod(filepath.Join(state, crypt.ChunkSecretFile), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	f.write(t, filepath.Join("secret-state", crypt.ChunkSecretFile), "# walship chunk-name secret\n"+strings.Repeat("ab", crypt.ChunkSecretSize-1)+"\n")
 	f.write(t, "chunksecret.yml", fmt.Sprintf("source: {wal: %q}\nstate: %q\nstores:\n  - {url: %q}\nencryption: {recipients: [%s]}\n",
 		f.vars["WAL"], state, filepath.Join(f.root, "secret-store"), r.Text()))
 }
