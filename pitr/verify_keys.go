@@ -72,7 +72,7 @@ func (k keyRecords) problem(m snapshot.Manifest) string {
 	if m.Encryption == nil || k.secrets[m.Encryption.SecretID] {
 		return ""
 	}
-	return fmt.Sprintf("its chunks were named under chunk secret id %s, and the store holds no intact key record for it (%s%s-*.wkey): a restore cannot open it; copy keys/ from another store of this agent",
+	return fmt.Sprintf("its chunks were named under chunk secret id %s, and the store holds no intact key record for it (%s%s-*.wkey): a restore cannot check its chunks' names (only the files' SHA-256), nor can another agent take the secret over; copy keys/ from another store of this agent",
 		m.Encryption.SecretID, crypt.KeyRecordsPrefix, m.Encryption.SecretID)
 }
 

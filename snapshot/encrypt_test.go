@@ -140,6 +140,32 @@ func TestEncryptedUploadRestore(t *testing.T) {
 		wantNoIdentity(t, snapshot.RestoreFilesWith(ctx, ts.st, opened, filepath.Join(parent, "data"), snapshot.RestoreOptions{Identities: k.c}), k.rs)
 		onlyEntries(t, parent)
 
+		// Without the key record the chunks still open and every file is
+		// checked by its SHA-256: a chunk swapped for another of the store
+		// (a valid object, sealed to the same keys) is caught.
+		rec := keys(t, ts.st, crypt.KeyRecordsPrefix)[0]
+		recBytes := getObject(t, ts.st, rec)
+		if err := ts.st.Delete(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(t.TempDir(), "data")
+		if err := snapshot.RestoreFilesWith(ctx, ts.st, opened, out, snapshot.RestoreOptions{Identities: k.a}); err != nil {
+			t.Fatalf("restore without the key record: %v", err)
+		}
+		sameTree(t, src, out)
+		big, rnd := fileOf(t, opened, "tables/orders-distinct-name.db"), fileOf(t, opened, "random")
+		first, other := segments.ChunkKey(big.Chunks[0]), segments.ChunkKey(rnd.Chunks[0])
+		firstBytes := getObject(t, ts.st, first)
+		putObject(t, ts.st, first, getObject(t, ts.st, other))
+		parent = t.TempDir()
+		err = snapshot.RestoreFilesWith(ctx, ts.st, opened, filepath.Join(parent, "data"), snapshot.RestoreOptions{Identities: k.a})
+		if !errors.Is(err, segments.ErrCorrupt) || !strings.Contains(err.Error(), big.Path) {
+			t.Fatalf("swapped chunk without the key record: %v, want ErrCorrupt naming %s", err, big.Path)
+		}
+		onlyEntries(t, parent)
+		putObject(t, ts.st, first, firstBytes)
+		putObject(t, ts.st, rec, recBytes)
+
 		// A flipped byte in a chunk: ErrCorrupt naming it, nothing left.
 		bad := segments.ChunkKey(opened.Files[len(opened.Files)-2].Chunks[0])
 		ts.corrupt(t, bad, 100)
@@ -239,4 +265,41 @@ func TestUploadTargets(t *testing.T) {
 	if _, err := os.Stat(src); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func getObject(t *testing.T, st backends.Store, key string) []byte {
+	t.Helper()
+	rc, err := st.Get(context.Background(), key, 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	var b bytes.Buffer
+	if _, err := b.ReadFrom(rc); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// putObject replaces key's object with b.
+func putObject(t *testing.T, st backends.Store, key string, b []byte) {
+	t.Helper()
+	ctx := context.Background()
+	if err := st.Delete(ctx, key); err != nil && !backends.IsNotFound(err) {
+		t.Fatal(err)
+	}
+	if err := st.Put(ctx, key, bytes.NewReader(b), int64(len(b))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func fileOf(t *testing.T, m snapshot.Manifest, path string) segments.SnapshotFile {
+	t.Helper()
+	for _, f := range m.Files {
+		if f.Path == path {
+			return f
+		}
+	}
+	t.Fatalf("%s has no file %s", m.Key(), path)
+	return segments.SnapshotFile{}
 }

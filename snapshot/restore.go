@@ -41,7 +41,10 @@ func RestoreFiles(ctx context.Context, st backends.Store, m Manifest, dataDir st
 type RestoreOptions struct {
 	// Identities open an encrypted snapshot: m must have been loaded with
 	// them (LoadWith), and they open the store's key record for the
-	// manifest's chunk secret, whose namer checks every chunk's name.
+	// manifest's chunk secret, whose namer checks every chunk's name. A
+	// store without that record (keys/ lost or not copied) still
+	// restores: the chunks open and every file is checked against its
+	// SHA-256, the names are not.
 	Identities []*crypt.Identity
 }
 
@@ -73,7 +76,13 @@ func chunkOptions(ctx context.Context, st backends.Store, m Manifest, ids []*cry
 		return segments.ChunkOptions{}, fmt.Errorf("manifest: %w", &crypt.NoIdentityError{Recorded: slices.Clone(enc.Recipients), Given: crypt.IdentityFingerprints(ids)})
 	}
 	namer, err := Namer(ctx, st, enc.SecretID, ids)
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrNoKeyRecord):
+		// The chunks still open and each file is checked against the
+		// SHA-256 its sealed manifest records; only the names go unchecked
+		// (verify reports the missing record).
+		return segments.ChunkOptions{Identities: ids}, nil
+	case err != nil:
 		return segments.ChunkOptions{}, err
 	}
 	return segments.ChunkOptions{Identities: ids, Namers: []*crypt.ChunkNamer{namer}}, nil

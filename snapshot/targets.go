@@ -167,9 +167,13 @@ func readKeyRecord(ctx context.Context, st backends.Store, key string) ([]byte, 
 	return b, nil
 }
 
-// Namers opens the key records of st for secret id with ids and returns
-// the chunk namer they hold. No record for id: an error saying so
-// (ErrCorrupt: the store lacks what its manifest needs). Records exist but
+// ErrNoKeyRecord: the store holds no key record for a snapshot's chunk
+// secret (also ErrCorrupt: the store lacks an object walship wrote).
+var ErrNoKeyRecord = errors.New("no key record")
+
+// Namer opens the key records of st for secret id with ids and returns
+// the chunk namer they hold. No record for id: an error wrapping
+// ErrNoKeyRecord and ErrCorrupt. Records exist but
 // none opens with ids: an error matching crypt.ErrNoIdentity naming every
 // recipient that would.
 func Namer(ctx context.Context, st backends.Store, id crypt.SecretID, ids []*crypt.Identity) (*crypt.ChunkNamer, error) {
@@ -185,7 +189,7 @@ func Namer(ctx context.Context, st backends.Store, id crypt.SecretID, ids []*cry
 		return nil, fmt.Errorf("list %s in %s: %w", prefix, st, err)
 	}
 	if len(keys) == 0 {
-		return nil, fmt.Errorf("%w: no key record for chunk secret id %s under %s (copy keys/ from the store the snapshot was taken to)", ErrCorrupt, id, crypt.KeyRecordsPrefix)
+		return nil, fmt.Errorf("%w: %w for chunk secret id %s under %s (copy keys/ from the store the snapshot was taken to)", ErrCorrupt, ErrNoKeyRecord, id, crypt.KeyRecordsPrefix)
 	}
 	var recorded []crypt.Fingerprint
 	var errs []error

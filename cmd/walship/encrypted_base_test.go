@@ -69,6 +69,17 @@ func TestEncryptedBaseCLI(t *testing.T) {
 	if code, out, stderr := walship(t, "restore", copied, filepath.Join(root, "from-copy"), "--index", "150", "--identity", keyA); code != 0 {
 		t.Fatalf("restore from the copy: %d\n%s%s", code, out, stderr)
 	}
+	// Without keys/ the base still restores (files checked by SHA-256),
+	// and verify reports the missing record.
+	if err := os.RemoveAll(filepath.Join(copied, "keys")); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, stderr := walship(t, "restore", copied, filepath.Join(root, "no-keys"), "--index", "150", "--identity", keyA); code != 0 {
+		t.Fatalf("restore without the key record: %d\n%s%s", code, out, stderr)
+	}
+	if code, out, _ := walship(t, "verify", copied); code != 3 || !strings.Contains(out, "no intact key record") {
+		t.Fatalf("verify without the key record: exit %d\n%s", code, out)
+	}
 
 	chunks, _ := filepath.Glob(filepath.Join(st, "chunks", "*", "*"))
 	b, err := os.ReadFile(chunks[0])

@@ -204,7 +204,6 @@ var errScenarios = []errScenario{
 	{args: "restore $ENC_DAMAGED $OUT --identity $ROOT/id-a", code: 1, entries: []string{"Corrupt object"}},
 	{args: "restore $ENC_BASE $OUT --index 150", code: 1, entries: []string{"No identity opens the base snapshot (encrypted store)"}},
 	{args: "restore $ENC_BASE $OUT --index 150 --identity $ROOT/id-other", code: 1, entries: []string{"No identity opens the base snapshot (encrypted store)"}},
-	{args: "restore $ENC_BASE_NOKEYS $OUT --index 150 --identity $ROOT/id-a", code: 1, entries: []string{"Key record missing (encrypted base)"}},
 	{args: "verify $ENC_BASE_NOKEYS", code: 3, entries: []string{"DAMAGED object"}},
 	{args: "replicate --config $ROOT/chunksecret.yml", code: 1, entries: []string{"Chunk secret file refused"}},
 	{args: "restore $STORE $ROOT/nonempty", code: 1, entries: []string{"Output directory not empty"}},
