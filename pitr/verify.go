@@ -285,11 +285,17 @@ func (r *Report) verifySegments(ctx context.Context, st backends.Store, segs []S
 			if !sel.segment(i) { // listed, not read (--since)
 				return func() { intact[i] = true }, nil
 			}
-			entries, err := verifySegment(ctx, st, segs[i], ids)
+			entries, sealed, err := verifySegment(ctx, st, segs[i], ids)
 			if err != nil {
 				return nil, err
 			}
-			return func() { intact[i] = true; r.Entries += entries }, nil
+			return func() {
+				intact[i] = true
+				r.Entries += entries
+				if sealed {
+					r.SealedSegments++
+				}
+			}, nil
 		})
 	if err != nil {
 		return nil, err
@@ -299,25 +305,27 @@ func (r *Report) verifySegments(ctx context.Context, st backends.Store, segs []S
 
 // verifySegment reads one segment in full. Store failures come back as
 // they are; everything wrong with the object wraps segments.ErrCorrupt. An
-// encrypted segment none of ids opens is checked as stored (sealedSegment).
-func verifySegment(ctx context.Context, st backends.Store, s SegmentInfo, ids []*crypt.Identity) (uint64, error) {
+// encrypted segment none of ids opens is checked as stored (sealedSegment;
+// sealed is true).
+func verifySegment(ctx context.Context, st backends.Store, s SegmentInfo, ids []*crypt.Identity) (entries uint64, sealed bool, err error) {
 	rc, err := st.Get(ctx, s.Key, 0, -1)
 	if err != nil {
-		return 0, fmt.Errorf("read %s: %w", s.Key, err)
+		return 0, false, fmt.Errorf("read %s: %w", s.Key, err)
 	}
 	defer rc.Close()
 	cr := &countReader{r: &ctxReader{ctx: ctx, r: rc}}
 	br := bufio.NewReaderSize(cr, 256<<10)
 	if h, _, err := segments.ReadHeader(bytes.NewReader(peek(br, segments.MaxHeaderSize))); err == nil && h.CheckIdentities(ids) != nil {
-		return sealedSegment(cr, br, s)
+		entries, err := sealedSegment(cr, br, s)
+		return entries, true, err
 	}
 	rd, err := segments.NewReaderWith(br, segments.ReadOptions{Identities: ids})
 	if err != nil {
-		return 0, readProblem(cr, s.Key, err)
+		return 0, false, readProblem(cr, s.Key, err)
 	}
 	defer rd.Close()
 	if err := checkName(s.Key, s.Name, rd.Header()); err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	for {
 		_, err := rd.Next()
@@ -325,13 +333,13 @@ func verifySegment(ctx context.Context, st backends.Store, s SegmentInfo, ids []
 			break
 		}
 		if err != nil {
-			return 0, readProblem(cr, s.Key, err)
+			return 0, false, readProblem(cr, s.Key, err)
 		}
 	}
 	if cr.n != s.Size {
-		return 0, fmt.Errorf("%w: %d bytes read, the listing says %d", segments.ErrCorrupt, cr.n, s.Size)
+		return 0, false, fmt.Errorf("%w: %d bytes read, the listing says %d", segments.ErrCorrupt, cr.n, s.Size)
 	}
-	return rd.Header().Count, nil
+	return rd.Header().Count, false, nil
 }
 
 // readProblem keeps a failed read of the store apart from corruption: the

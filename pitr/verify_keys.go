@@ -78,6 +78,10 @@ func (k keyRecords) problem(m snapshot.Manifest) string {
 
 // describeSealed says what verify checked as stored only.
 func (r *Report) describeSealed(w io.Writer) {
+	if r.SealedSegments > 0 {
+		fmt.Fprintf(w, "%d encrypted segment(s) checked as stored (no identity given opens them): header, size and SHA-256 of the stored bytes, their entries counted from the header; give an identity to read every entry\n",
+			r.SealedSegments)
+	}
 	if r.SealedSnapshots == 0 && r.SealedChunks == 0 {
 		return
 	}

@@ -34,9 +34,13 @@ type Report struct {
 	// SealedSnapshots and SealedChunks are encrypted manifests and chunks
 	// no identity given opens: checked as stored (header, size, SHA-256
 	// of the stored bytes), their content not.
-	SealedSnapshots int      `json:"sealed_snapshots,omitempty"`
-	SealedChunks    int      `json:"sealed_chunks,omitempty"`
-	Entries         uint64   `json:"entries"`               // entries in intact segments
+	SealedSnapshots int `json:"sealed_snapshots,omitempty"`
+	SealedChunks    int `json:"sealed_chunks,omitempty"`
+	// SealedSegments are encrypted segments no identity given opens:
+	// checked as stored (header, size, SHA-256 of the ciphertext); their
+	// entries are counted from the header, not read.
+	SealedSegments int      `json:"sealed_segments,omitempty"`
+	Entries        uint64   `json:"entries"`               // entries in intact segments
 	Bytes           int64    `json:"bytes"`                 // bytes of every object
 	InProgress      int      `json:"in_progress_snapshots"` // markers of snapshot uploads running or interrupted
 	Damaged         []Damage `json:"damaged"`

@@ -101,11 +101,11 @@ func openGolden(t *testing.T, dir string) backends.Store {
 }
 
 // checkVerify verifies st with ids: intact, 4 segments of 320 entries in
-// all, 2 timelines.
-func checkVerify(t *testing.T, st backends.Store, ids []*crypt.Identity) {
+// all, 2 timelines, sealed of the segments checked only as stored.
+func checkVerify(t *testing.T, st backends.Store, ids []*crypt.Identity, sealed int) {
 	t.Helper()
 	rep, err := pitr.VerifyWith(context.Background(), st, pitr.VerifyOptions{Identities: ids})
-	if err != nil || !rep.OK() || rep.Segments != 4 || rep.Timelines != 2 || rep.Entries != 370 {
+	if err != nil || !rep.OK() || rep.Segments != 4 || rep.Timelines != 2 || rep.Entries != 370 || rep.SealedSegments != sealed {
 		t.Fatalf("verify %s with %d identities: %+v %v", st, len(ids), rep, err)
 	}
 }
@@ -118,22 +118,22 @@ func TestGoldenV2Restores(t *testing.T) {
 	t.Run("plain", func(t *testing.T) {
 		st := openGolden(t, goldenV2Plain)
 		checkVersions(t, goldenV2Plain, map[uint16]int{segments.Version2: 4}, 0)
-		checkVerify(t, st, nil)
+		checkVerify(t, st, nil, 0)
 		checkRestores(t, st, goldenCases, pitr.Options{})
 	})
 	t.Run("encrypted", func(t *testing.T) {
 		st := openGolden(t, goldenV2Encrypted)
 		checkVersions(t, goldenV2Encrypted, map[uint16]int{segments.Version2: 4}, 4)
-		checkVerify(t, st, nil) // as stored, without a key
-		checkVerify(t, st, a)
+		checkVerify(t, st, nil, 4) // as stored, without a key
+		checkVerify(t, st, a, 0)
 		checkRestores(t, st, goldenCases, pitr.Options{Identities: a})
 		checkRestores(t, st, goldenCases[:1], pitr.Options{Identities: b})
 	})
 	t.Run("mixed", func(t *testing.T) {
 		st := openGolden(t, goldenMixed)
 		checkVersions(t, goldenMixed, map[uint16]int{segments.Version1: 1, segments.Version2: 3}, 2)
-		checkVerify(t, st, nil)
-		checkVerify(t, st, b) // opens timeline 2's segment, not 201..300's
+		checkVerify(t, st, nil, 2)
+		checkVerify(t, st, b, 1) // opens timeline 2's segment, not 201..300's
 		checkRestores(t, st, goldenCases, pitr.Options{Identities: a})
 		// Up to entry 200 nothing encrypted is needed.
 		checkRestores(t, st, []goldenCase{{pitr.Target{Index: 200}, 2, 1, 200}}, pitr.Options{})

@@ -48,7 +48,7 @@ func TestEncryptedBaseCLI(t *testing.T) {
 	}
 
 	code, out, _ = walship(t, "verify", st)
-	if code != 0 || !strings.Contains(out, "checked as stored") || !strings.Contains(out, "OK") {
+	if code != 0 || !strings.Contains(out, "4 encrypted segment(s) checked as stored") || !strings.Contains(out, "encrypted chunk(s) checked as stored") || !strings.Contains(out, "OK") {
 		t.Fatalf("verify without identity: %d\n%s", code, out)
 	}
 	code, out, _ = walship(t, "verify", st, "--identity", keyA)
