@@ -41,10 +41,10 @@ type Report struct {
 	// entries are counted from the header, not read.
 	SealedSegments int      `json:"sealed_segments,omitempty"`
 	Entries        uint64   `json:"entries"`               // entries in intact segments
-	Bytes           int64    `json:"bytes"`                 // bytes of every object
-	InProgress      int      `json:"in_progress_snapshots"` // markers of snapshot uploads running or interrupted
-	Damaged         []Damage `json:"damaged"`
-	Gaps            []Gap    `json:"gaps"`
+	Bytes          int64    `json:"bytes"`                 // bytes of every object
+	InProgress     int      `json:"in_progress_snapshots"` // markers of snapshot uploads running or interrupted
+	Damaged        []Damage `json:"damaged"`
+	Gaps           []Gap    `json:"gaps"`
 	// Conflicts are pairs of intact segments of one timeline that hold
 	// different entries at the same index: two logs shipped to one prefix.
 	// No restore through them can be trusted, so they count as damage.
