@@ -62,7 +62,7 @@ func clean(ctx context.Context, st backends.Store, o Options, inner []contained)
 			}
 			batch = append(batch, c.obj)
 		}
-		same, differ, read, err := compareContained(ctx, st, in, batch)
+		same, differ, read, err := compareContained(ctx, st, in, batch, o.Identities)
 		res.read += read
 		res.conflicts = append(res.conflicts, differ...)
 		if err != nil {
@@ -88,8 +88,8 @@ func clean(ctx context.Context, st backends.Store, o Options, inner []contained)
 // itself was read to its end and passed every check) and those that
 // differ. A contained segment that fails its own checks is neither: it is
 // left for verify to report.
-func compareContained(ctx context.Context, st backends.Store, container object, batch []object) (same, differ []string, read int64, err error) {
-	cr, cc, err := openSegment(ctx, st, container)
+func compareContained(ctx context.Context, st backends.Store, container object, batch []object, ids []*crypt.Identity) (same, differ []string, read int64, err error) {
+	cr, cc, err := openSegment(ctx, st, container, ids)
 	if err != nil {
 		if backends.IsNotFound(err) {
 			return nil, nil, 0, nil // pruned or merged meanwhile: the next pass sees
@@ -113,7 +113,7 @@ func compareContained(ctx context.Context, st backends.Store, container object, 
 		return nil
 	}
 	for _, o := range batch {
-		equal, err := compareOne(ctx, st, o, advance, &ce)
+		equal, err := compareOne(ctx, st, o, advance, &ce, ids)
 		if err != nil {
 			return nil, nil, read, err
 		}
@@ -139,8 +139,8 @@ func compareContained(ctx context.Context, st backends.Store, container object, 
 // compareOne compares one contained segment with the container's entries:
 // 1 equal, -1 different, 0 unreadable or gone (kept). Only a failure of the
 // container is an error.
-func compareOne(ctx context.Context, st backends.Store, o object, advance func(uint64) error, ce *segments.Entry) (int, error) {
-	r, c, err := openSegment(ctx, st, o)
+func compareOne(ctx context.Context, st backends.Store, o object, advance func(uint64) error, ce *segments.Entry, ids []*crypt.Identity) (int, error) {
+	r, c, err := openSegment(ctx, st, o, ids)
 	if err != nil {
 		if ctx.Err() != nil {
 			return 0, ctx.Err()

@@ -52,4 +52,13 @@
 // (inputs, output, or both); the next pass finishes the work. An output
 // that already exists (an earlier pass stored it and died) is compared
 // with the one just built and kept if equal.
+//
+// # Encrypted segments
+//
+// A run holding an encrypted segment merges only with Options.Identities
+// that open each of its segments and Options.Recipients to seal the output
+// to (format 2); the comparison before deleting opens the container with
+// the same identities. Without them the run is skipped (the agent, which
+// holds only public keys, never merges encrypted segments), so encrypted
+// entries are never written plain.
 package compact

@@ -42,6 +42,22 @@ func putV2(t *testing.T, st backends.Store, t0 time.Time, first, last uint64, rs
 	return key
 }
 
+// timelineOne returns a memory store holding timeline 1's record, and an
+// hour three hours ago to write its segments from.
+func timelineOne(t *testing.T) (backends.Store, time.Time) {
+	t.Helper()
+	st := mem.New()
+	t0 := time.Now().Add(-3 * time.Hour).Truncate(time.Hour)
+	rec, err := segments.EncodeTimeline(segments.Timeline{ID: 1, StartIndex: 1, Reason: "test", Time: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Put(context.Background(), segments.TimelineKey(1), bytes.NewReader(rec), int64(len(rec))); err != nil {
+		t.Fatal(err)
+	}
+	return st, t0
+}
+
 type sinkBuf struct{ b []byte }
 
 func (s *sinkBuf) Write(p []byte) (int, error) { s.b = append(s.b, p...); return len(p), nil }
@@ -56,15 +72,7 @@ func (s *sinkBuf) WriteAt(p []byte, off int64) (int, error) {
 // version 1 ones.
 func TestCompactionSkipsEncrypted(t *testing.T) {
 	ctx := context.Background()
-	st := mem.New()
-	t0 := time.Now().Add(-3 * time.Hour).Truncate(time.Hour)
-	rec, err := segments.EncodeTimeline(segments.Timeline{ID: 1, StartIndex: 1, Reason: "test", Time: t0})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Put(ctx, segments.TimelineKey(1), bytes.NewReader(rec), int64(len(rec))); err != nil {
-		t.Fatal(err)
-	}
+	st, t0 := timelineOne(t)
 	id, err := crypt.GenerateIdentity()
 	if err != nil {
 		t.Fatal(err)

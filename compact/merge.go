@@ -16,12 +16,12 @@ import (
 // openSegment fetches a segment and checks its header against its key.
 // The caller reads it to io.EOF (which checks the count and the payload's
 // SHA-256) and closes both.
-func openSegment(ctx context.Context, st backends.Store, o object) (segments.Reader, io.Closer, error) {
+func openSegment(ctx context.Context, st backends.Store, o object, ids []*crypt.Identity) (segments.Reader, io.Closer, error) {
 	rc, err := st.Get(ctx, o.Key, 0, -1)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read segment %s: %w", o.Key, err)
 	}
-	r, err := segments.NewReader(bufio.NewReaderSize(rc, 256<<10))
+	r, err := segments.NewReaderWith(bufio.NewReaderSize(rc, 256<<10), segments.ReadOptions{Identities: ids})
 	if err != nil {
 		rc.Close()
 		return nil, nil, fmt.Errorf("read segment %s: %w", o.Key, err)
@@ -43,7 +43,9 @@ func closeBoth(r segments.Reader, c io.Closer) {
 
 // merge reads a run's inputs in index order, each checked in full, writes
 // their entries as one segment to a temporary file and stores it
-// create-only. It returns the output; read counts the input bytes.
+// create-only: sealed to o.Recipients when given, else plain version 1
+// (and then no input may be encrypted). It returns the output; read counts
+// the input bytes.
 func merge(ctx context.Context, st backends.Store, o Options, tl uint32, run []object) (out object, read int64, err error) {
 	f, err := os.CreateTemp(o.TempDir, "walship-compact-*.tmp")
 	if err != nil {
@@ -53,7 +55,7 @@ func merge(ctx context.Context, st backends.Store, o Options, tl uint32, run []o
 		f.Close()
 		os.Remove(f.Name())
 	}()
-	var w *segments.Writer
+	var w segments.SegmentWriter
 	var format uint8
 	defer func() {
 		if w != nil && err != nil {
@@ -61,7 +63,7 @@ func merge(ctx context.Context, st backends.Store, o Options, tl uint32, run []o
 		}
 	}()
 	for _, in := range run {
-		r, c, err := openSegment(ctx, st, in)
+		r, c, err := openSegment(ctx, st, in, o.Identities)
 		if backends.IsNotFound(err) {
 			return out, read, fmt.Errorf("%w: %v", errGone, err)
 		}
@@ -72,9 +74,13 @@ func merge(ctx context.Context, st backends.Store, o Options, tl uint32, run []o
 			return out, read, err
 		}
 		h := r.Header()
+		if h.Encrypted() && len(o.Recipients) == 0 {
+			closeBoth(r, c)
+			return out, read, fmt.Errorf("%w: segment %s (no recipients given to seal the merged segment to)", errSealed, in.Key)
+		}
 		if w == nil {
 			format = h.SourceFormat
-			if w, err = segments.NewWriter(f, tl, format, o.Codec); err != nil {
+			if w, err = newOutput(f, tl, format, o); err != nil {
 				closeBoth(r, c)
 				return out, read, err
 			}
@@ -122,8 +128,17 @@ func merge(ctx context.Context, st backends.Store, o Options, tl uint32, run []o
 	return out, read, nil
 }
 
+// newOutput starts a merged segment: format 2 sealed to o.Recipients, or
+// plain version 1 without.
+func newOutput(f *os.File, tl uint32, format uint8, o Options) (segments.SegmentWriter, error) {
+	if len(o.Recipients) > 0 {
+		return segments.NewWriterV2(f, tl, format, o.Codec, o.Recipients)
+	}
+	return segments.NewWriter(f, tl, format, o.Codec)
+}
+
 // copyEntries appends every entry of r to w, to r's io.EOF.
-func copyEntries(w *segments.Writer, r segments.Reader) error {
+func copyEntries(w segments.SegmentWriter, r segments.Reader) error {
 	for {
 		e, err := r.Next()
 		if errors.Is(err, io.EOF) {
@@ -142,8 +157,7 @@ func copyEntries(w *segments.Writer, r segments.Reader) error {
 // or another compactor). Not a failure: the next pass lists again.
 var errGone = errors.New("a segment of the run is gone")
 
-// errSealed: an input is encrypted, and compaction holds no identity (the
-// agent holds only public keys). The run is skipped, not retried: whether
-// and how encrypted segments are compacted is for the agent's encryption
-// config to decide.
-var errSealed = errors.New("a segment of the run is encrypted; compaction holds no identity to open it")
+// errSealed: an input is encrypted, and compaction holds no identity that
+// opens it (the agent holds only public keys) or no recipients to seal the
+// output to. The run is skipped, not retried in this pass.
+var errSealed = errors.New("a segment of the run is encrypted; compaction holds no identity to open it or no recipients to seal the merged segment to")

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/walship/walship/crypt"
 	"github.com/walship/walship/segments"
 )
 
@@ -27,6 +28,15 @@ type Options struct {
 	Grace time.Duration
 	// Codec of the outputs (the zero value is CodecNone: callers choose).
 	Codec segments.Codec
+	// Identities open encrypted segments (inputs, and containers compared
+	// before their contents are deleted). Recipients, when given, seal
+	// every output (segment format 2, encrypted to them). A run holding an
+	// encrypted segment is merged only with both: an identity that opens
+	// each of its segments and recipients to seal the output to (never
+	// into plaintext); otherwise it is skipped for good, as by an agent,
+	// which holds no identity.
+	Identities []*crypt.Identity
+	Recipients []*crypt.Recipient
 	// TempDir holds an output while it is built. Default os.TempDir().
 	TempDir string
 	// DryRun plans and reports, reads and writes nothing.
@@ -94,8 +104,22 @@ func (o Options) Validate() error {
 	if o.MaxBytes < 0 || o.Delay < 0 {
 		return fmt.Errorf("compaction: max_bytes and delay must not be negative")
 	}
+	if len(o.Recipients) > 0 && !opens(o.Identities, o.Recipients) {
+		return fmt.Errorf("compaction: sealing merged segments to %v needs an identity for one of them: without it the merged segments cannot be compared with what they hold, which then is never deleted", crypt.Fingerprints(o.Recipients))
+	}
 	if slices.Contains([]segments.Codec{segments.CodecNone, segments.CodecZstd}, o.Codec) {
 		return nil
 	}
 	return fmt.Errorf("compaction: unknown codec %d", o.Codec)
+}
+
+// opens reports whether ids hold an identity for one of rs.
+func opens(ids []*crypt.Identity, rs []*crypt.Recipient) bool {
+	sealed := crypt.Fingerprints(rs)
+	for _, fp := range crypt.IdentityFingerprints(ids) {
+		if slices.Contains(sealed, fp) {
+			return true
+		}
+	}
+	return false
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/walship/walship/agent"
 	"github.com/walship/walship/compact"
 	"github.com/walship/walship/config"
+	"github.com/walship/walship/crypt"
 	"github.com/walship/walship/segments"
 )
 
@@ -37,13 +38,19 @@ func agentCompaction(cfg *config.Config, codec segments.Codec) agent.CompactionO
 }
 
 func cmdCompact(args []string, stdout io.Writer) error {
-	fs := newFlagSet("compact", "compact STORE_URL [--dry-run] [--grace D] [--json] | compact --config FILE [--store NAME] [--dry-run]")
+	fs := newFlagSet("compact", "compact STORE_URL [--dry-run] [--grace D] [--json] [--identity FILE --encrypt-to FILE] | compact --config FILE [--store NAME] [--dry-run] [--identity FILE]")
 	cfgPath := fs.String("config", "", "YAML config `file`: compact each of its stores by its compaction: section")
 	dryRun := fs.Bool("dry-run", false, "report what a pass would merge and delete; read and change nothing")
 	grace := fs.Duration("grace", compact.DefaultGrace, "delete merged segments only once the segment that holds them is this old (0: at once)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	only := fs.String("store", "", "with --config: compact only the store of this `name`")
+	encryptTo := fs.String("encrypt-to", "", "age recipients `file` (age1... lines) to seal merged segments to, as the store's segments are; with --identity, encrypted segments are merged too (with --config, each store's encryption is used)")
+	idFlags := addIdentityFlags(fs)
 	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	ids, err := idFlags.load()
 	if err != nil {
 		return err
 	}
@@ -56,6 +63,9 @@ func cmdCompact(args []string, stdout io.Writer) error {
 	}
 	defer tg.stop()
 	cfg := tg.cfg
+	if err := sealMerged(tg, cfg, *encryptTo); err != nil {
+		return err
+	}
 	o := compact.Options{Codec: segments.CodecZstd}
 	if cfg != nil {
 		codec := segments.CodecZstd
@@ -72,8 +82,16 @@ func cmdCompact(args []string, stdout io.Writer) error {
 			o.Grace = -1 // at once
 		}
 	}
+	o.Identities = ids
 	if err := o.Validate(); err != nil {
 		return usageError("%v", err)
+	}
+	for _, s := range tg.stores {
+		so := o
+		so.Recipients = s.Recipients
+		if err := so.Validate(); err != nil {
+			return usageError("store %s: %v", s.Name, err)
+		}
 	}
 
 	results := map[string]compact.Result{}
@@ -83,7 +101,9 @@ func cmdCompact(args []string, stdout io.Writer) error {
 	}
 	err = tg.each("compaction", out, func(s agent.Store) error {
 		start := time.Now()
-		res, err := compact.Pass(tg.ctx, s.Store, o, nil)
+		so := o
+		so.Recipients = s.Recipients // merged segments sealed like the store's
+		res, err := compact.Pass(tg.ctx, s.Store, so, nil)
 		results[s.Name] = res
 		if !*asJSON {
 			describeCompaction(stdout, res, o.DryRun, time.Since(start))
@@ -100,6 +120,29 @@ func cmdCompact(args []string, stdout io.Writer) error {
 		}
 	}
 	return err
+}
+
+// sealMerged gives each store the recipients its merged segments are
+// sealed to: the config's encryption of the store, or --encrypt-to.
+func sealMerged(tg *targets, cfg *config.Config, encryptTo string) error {
+	if cfg != nil {
+		if encryptTo != "" {
+			return usageError("--encrypt-to: with --config the config's encryption names the recipients")
+		}
+		resolveRecipients(tg.stores, cfg)
+		return nil
+	}
+	if encryptTo == "" {
+		return nil
+	}
+	rs, err := crypt.ReadRecipientsFile(encryptTo)
+	if err != nil {
+		return usageError("--encrypt-to: %v", err)
+	}
+	for i := range tg.stores {
+		tg.stores[i].Recipients = rs
+	}
+	return nil
 }
 
 func describeCompaction(w io.Writer, res compact.Result, dry bool, took time.Duration) {

@@ -41,6 +41,9 @@ func (f *errFixture) addEncrypted(t *testing.T) {
 	f.write(t, "id-loose", string(a))
 	f.write(t, "id-other", other.SecretText()+"\n")
 	f.write(t, "id-garbage", "# a comment, then\nnot a key\n")
+	_, ids := keyFile(t, goldenIDA, 0o600)
+	r, _ := ids[0].Recipient()
+	f.write(t, "recipients-a", r.Text()+"\n")
 	if err := os.Chmod(filepath.Join(f.root, "id-loose"), 0o644); err != nil {
 		t.Fatal(err)
 	}

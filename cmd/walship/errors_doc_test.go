@@ -201,6 +201,7 @@ var errScenarios = []errScenario{
 	{args: "restore $ENC $OUT --identity $ROOT/id-other --time 2026-01-02T03:04:05.15Z", code: 1, entries: []string{"No identity opens the segments (encrypted store)"}},
 	{args: "mark $ENC p --identity $ROOT/id-other", code: 1, entries: []string{"No identity opens the segments (encrypted store)"}},
 	{args: "mark $ENC p --identity $ROOT/id-a", code: 1, entries: []string{"Restore point would be plain in an encrypted store"}},
+	{args: "compact $ENC --identity $ROOT/id-other --encrypt-to $ROOT/recipients-a", code: 2, entries: []string{"Compact: recipients without an identity"}},
 	{args: "restore $ENC_DAMAGED $OUT --identity $ROOT/id-a", code: 1, entries: []string{"Corrupt object"}},
 	{args: "restore $ENC_BASE $OUT --index 150", code: 1, entries: []string{"No identity opens the base snapshot (encrypted store)"}},
 	{args: "restore $ENC_BASE $OUT --index 150 --identity $ROOT/id-other", code: 1, entries: []string{"No identity opens the base snapshot (encrypted store)"}},
