@@ -212,3 +212,32 @@ func fuzzChunkV2(t *testing.T, obj, raw []byte, id *crypt.Identity, namer *crypt
 		t.Fatalf("CheckChunk error %v is neither ErrCorrupt nor ErrUnknownVersion", serr)
 	}
 }
+
+// TestReadChunkHeader: the header alone says how each version is stored;
+// a flipped header byte is damage.
+func TestReadChunkHeader(t *testing.T) {
+	raw := bytes.Repeat([]byte("header "), 500)
+	id, err := crypt.GenerateIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := id.Recipient()
+	for _, rs := range [][]*crypt.Recipient{nil, {r}} {
+		obj, err := EncodeChunkFor(nil, raw, CodecZstd, rs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := ReadChunkHeader(bytes.NewReader(obj[:min(len(obj), MaxChunkHeaderSize)]))
+		wantV := ChunkVersion1
+		if len(rs) > 0 {
+			wantV = ChunkVersion2
+		}
+		if err != nil || info.Version != wantV || info.RawLen != uint64(len(raw)) || len(info.Recipients) != len(rs) || info.Opened {
+			t.Fatalf("%d recipients: %+v, %v", len(rs), info, err)
+		}
+		obj[12] ^= 1
+		if _, err := ReadChunkHeader(bytes.NewReader(obj)); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("flipped header byte: %v", err)
+		}
+	}
+}

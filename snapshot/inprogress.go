@@ -115,7 +115,7 @@ func ReadInProgress(ctx context.Context, st backends.Store, key string) (InProgr
 
 // beginUpload stores a fresh in-progress marker and returns its key.
 func beginUpload(ctx context.Context, st backends.Store) (string, error) {
-	id, err := newID()
+	id, err := NewID()
 	if err != nil {
 		return "", err
 	}

@@ -73,7 +73,7 @@ func upload(ctx context.Context, st backends.Store, dir string, t tree, index ui
 	if err != nil {
 		return Manifest{}, Stats{}, fmt.Errorf("snapshot %s: %w", dir, err)
 	}
-	id, err := newID()
+	id, err := NewID()
 	if err != nil {
 		return Manifest{}, Stats{}, err
 	}
@@ -111,11 +111,11 @@ func upload(ctx context.Context, st backends.Store, dir string, t tree, index ui
 	return first, total, nil
 }
 
-// ensureKeyRecord makes sure st holds the key record sealing s to rs
+// EnsureKeyRecord makes sure st holds the key record sealing s to rs
 // (create-only): one already there is fine when its clear part names the
 // same secret and recipients (its key says as much; the agent, holding no
-// identity, cannot open it).
-func ensureKeyRecord(ctx context.Context, st backends.Store, s *crypt.ChunkSecret, rs []*crypt.Recipient) error {
+// identity, cannot open it). Upload and walship migrate write records so.
+func EnsureKeyRecord(ctx context.Context, st backends.Store, s *crypt.ChunkSecret, rs []*crypt.Recipient) error {
 	fps := crypt.Fingerprints(rs)
 	key := crypt.KeyRecordKey(s.ID(), fps)
 	if _, err := st.Stat(ctx, key); err == nil {
@@ -137,7 +137,7 @@ func ensureKeyRecord(ctx context.Context, st backends.Store, s *crypt.ChunkSecre
 }
 
 func checkKeyRecord(ctx context.Context, st backends.Store, key string, id crypt.SecretID, fps []crypt.Fingerprint) error {
-	b, err := readKeyRecord(ctx, st, key)
+	b, err := ReadKeyRecord(ctx, st, key)
 	if err != nil {
 		return err
 	}
@@ -151,7 +151,9 @@ func checkKeyRecord(ctx context.Context, st backends.Store, key string, id crypt
 	return nil
 }
 
-func readKeyRecord(ctx context.Context, st backends.Store, key string) ([]byte, error) {
+// ReadKeyRecord reads the key record at key, at most
+// crypt.MaxKeyRecordSize bytes (more: ErrCorrupt).
+func ReadKeyRecord(ctx context.Context, st backends.Store, key string) ([]byte, error) {
 	rc, err := st.Get(ctx, key, 0, -1)
 	if err != nil {
 		return nil, fmt.Errorf("read key record %s: %w", key, err)
@@ -194,7 +196,7 @@ func Namer(ctx context.Context, st backends.Store, id crypt.SecretID, ids []*cry
 	var recorded []crypt.Fingerprint
 	var errs []error
 	for _, key := range keys {
-		b, err := readKeyRecord(ctx, st, key)
+		b, err := ReadKeyRecord(ctx, st, key)
 		if err != nil {
 			errs = append(errs, err)
 			continue

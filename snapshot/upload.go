@@ -83,7 +83,7 @@ func uploadOne(ctx context.Context, tg Target, dir string, t tree, index uint64,
 	}
 	u.stats.Skipped = t.skipped
 	if tg.encrypted() {
-		if err := ensureKeyRecord(ctx, st, tg.ChunkSecret, tg.Recipients); err != nil {
+		if err := EnsureKeyRecord(ctx, st, tg.ChunkSecret, tg.Recipients); err != nil {
 			return Manifest{}, u.stats, fmt.Errorf("snapshot %s: %w", dir, err)
 		}
 	}
@@ -347,7 +347,8 @@ func (u *uploader) writeManifest(ctx context.Context, m Manifest) (Manifest, err
 	return m, nil
 }
 
-func newID() (string, error) {
+// NewID returns a fresh random snapshot (or marker) id.
+func NewID() (string, error) {
 	var b [segments.SnapshotIDLen / 2]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", fmt.Errorf("snapshot id: %w", err)
