@@ -11,9 +11,9 @@ import (
 	"github.com/walship/walship/segments"
 )
 
-// ErrMismatch: a segment migrate wrote does not read back as the source
-// it was made from. Its source is not deleted.
-var ErrMismatch = errors.New("migrated segment does not match its source")
+// ErrMismatch: a segment or base migrate wrote does not read back as the
+// source it was made from. Its source is not deleted.
+var ErrMismatch = errors.New("migrated object does not match its source")
 
 // check reads a new segment back from the store into a scratch file and
 // compares it with its source: every byte with what was uploaded (sum,

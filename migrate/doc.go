@@ -2,7 +2,10 @@
 // and for the current recipients (walship migrate): every segment into
 // format 2 (sealed to Options.Recipients, or plain with none), every
 // timeline record and restore point into record version 2 sealed to the
-// recipients (or version 1, the plain record, with none). Objects already
+// recipients (or version 1, the plain record, with none), every base
+// snapshot into a manifest of record version 2 and chunks of format 2
+// under keyed names (version 1 manifest and chunks with none), and every
+// key record sealed to the recipients (none with none). Objects already
 // in that form are left alone, so a run that was killed continues where it
 // stopped: the store itself is the only state.
 //
@@ -51,6 +54,35 @@
 // before anything is written, naming the fingerprints (crypt.ErrNoIdentity).
 // An identity for the target recipients lets step 4 compare entries.
 //
-// Base snapshots (manifests and chunks) are not rewritten by this version:
-// Result.Bases counts what was left as it is.
+// Bases. A base is current when its manifest and every chunk it names are
+// in the target form. Any other is stored again as a new base of the same
+// position under a new id derived from the old id and the target's
+// fingerprints (newBaseID; the manifest key is create-only):
+//
+//  1. plan: read every manifest without an identity, the header of every
+//     chunk a manifest in the target form names; an encrypted source no
+//     identity opens fails the plan (crypt.ErrNoIdentity), as does a key
+//     record that must be re-sealed and none opens
+//  2. encrypted target: pick the chunk secret (a key record's an identity
+//     opens, unless a base being rewritten uses it; else a new one) and
+//     store its record for the target (create-only) before any chunk
+//  3. per file, in order: read each chunk of the source (the file's size
+//     and SHA-256 checked at the end), Put it in the target form
+//     (create-only; one already there is checked the same), read it back:
+//     stored SHA-256, header in the target form, and with an identity for
+//     the target its bytes equal the source's
+//  4. Put the manifest, read it back (target form, clear fields, chunk
+//     list, every chunk present; opened: every file), else delete it
+//  5. delete the old manifest
+//  6. cleanup, unless a fresh in-progress marker says an upload is under
+//     way: delete every chunk no manifest names (prune's rule) and the key
+//     records of secrets no base uses; re-seal the records of secrets
+//     target-form bases use (the target's written, read back) and delete
+//     those of other recipients
+//
+// A kill before 4 leaves unreferenced chunks, deleted by the rerun's (or a
+// prune's) cleanup; between 4 and 5 two whole bases of one position, which
+// planning, verify and prune accept; the rerun finds the derived id stored
+// and current and deletes the old manifest. Migrate writes no in-progress
+// marker, so that a killed run's chunks are not held back.
 package migrate

@@ -40,20 +40,18 @@ func run(t *testing.T, st backends.Store, o Options) *Result {
 	return res
 }
 
-// TestMigrateEncrypts: a v1 store with a fork, a gap, points and a base
-// becomes v2 sealed to one recipient; every target restores exactly with
-// its identity and none without; a second run has nothing to do.
+// TestMigrateEncrypts: a v1 store with a fork, a gap, points and two
+// plain bases sharing chunks becomes v2 sealed to one recipient: segments,
+// records, manifests (record version 2) and chunks (version 2, keyed
+// names, a key record); no object holds a base's file names or data; every
+// target (the bases' included) restores exactly with its identity and none
+// without; a second run has nothing to do.
 func TestMigrateEncrypts(t *testing.T) {
 	st := mem.New()
 	w := migratetest.Build(t, st)
 	id, r := identity(t)
 	before := migratetest.Objects(t, st)
-	nseg := 0
-	for _, o := range before {
-		if strings.HasPrefix(o.Key, segments.SegmentsPrefix) {
-			nseg++
-		}
-	}
+	nseg, nchunks := count(before, segments.SegmentsPrefix), count(before, segments.ChunksPrefix)
 	res := run(t, st, Options{Recipients: []*crypt.Recipient{r}})
 	if res.Segments.Rewrite != nseg || res.Segments.Deleted != nseg || res.Timelines.Rewrite != 3 || res.Points.Rewrite != 3 {
 		t.Fatalf("result %+v, want %d segments, 3 timelines, 3 points", res, nseg)
@@ -61,10 +59,12 @@ func TestMigrateEncrypts(t *testing.T) {
 	if res.Verified.Headers != nseg || res.Verified.Entries != 0 {
 		t.Fatalf("verified %+v: without an identity every segment is checked by header", res.Verified)
 	}
-	if res.Bases != 1 || res.Chunks == 0 || !strings.Contains(strings.Join(res.Notes, "\n"), "1 base snapshot(s)") {
-		t.Fatalf("bases left %d, chunks %d, notes %q", res.Bases, res.Chunks, res.Notes)
+	if res.Bases.Rewrite != 2 || res.Bases.Deleted != 2 || res.Chunks.Rewrite != nchunks || res.Chunks.Written != nchunks ||
+		res.Chunks.Deleted != nchunks || res.Bases.Left != 0 || len(res.Notes) != 0 {
+		t.Fatalf("bases %+v, chunks %+v (want 2 bases, %d chunks), notes %q", res.Bases, res.Chunks, nchunks, res.Notes)
 	}
 	migratetest.CheckTarget(t, st, []*crypt.Recipient{r}, nil)
+	migratetest.CheckSealed(t, w, st)
 	if _, err := w.Restore(context.Background(), st, pitr.Target{Timeline: 2}); !errors.Is(err, crypt.ErrNoIdentity) {
 		t.Fatalf("restore without an identity: %v, want ErrNoIdentity", err)
 	}
@@ -72,13 +72,15 @@ func TestMigrateEncrypts(t *testing.T) {
 	migratetest.RestoreAll(t, w, st)
 
 	again := run(t, st, Options{Recipients: []*crypt.Recipient{r}, Identities: []*crypt.Identity{id}})
-	if again.Segments.Rewrite != 0 || again.Segments.Current != nseg || again.Timelines.Current != 3 || again.Points.Current != 3 {
+	if again.Segments.Rewrite != 0 || again.Segments.Current != nseg || again.Timelines.Current != 3 || again.Points.Current != 3 ||
+		again.Bases.Current != 2 || again.Bases.Rewrite != 0 || again.KeyRecords.Current != 1 || again.Chunks.Deleted != 0 {
 		t.Fatalf("second run: %+v", again)
 	}
 }
 
 // TestMigrateVerifiesEntries: with an identity for the target, every new
-// segment is opened and compared entry by entry.
+// segment is opened and compared entry by entry, every new chunk opened
+// and compared with the source's bytes.
 func TestMigrateVerifiesEntries(t *testing.T) {
 	st := mem.New()
 	w := migratetest.Build(t, st)
@@ -110,20 +112,35 @@ func TestMigrateDryRun(t *testing.T) {
 	migratetest.Build(t, st)
 	_, r := identity(t)
 	before := migratetest.Objects(t, st)
-	var bytes int64
-	nseg := 0
-	for _, o := range before {
-		if strings.HasPrefix(o.Key, segments.SegmentsPrefix) {
-			nseg++
-			bytes += int64(len(o.Data))
-		}
-	}
+	nseg, bytes := count(before, segments.SegmentsPrefix), size(before, segments.SegmentsPrefix)
+	nbases, nchunks := count(before, segments.SnapshotsPrefix), count(before, segments.ChunksPrefix)
 	res := run(t, st, Options{Recipients: []*crypt.Recipient{r}, DryRun: true})
 	if !migratetest.Same(before, migratetest.Objects(t, st)) {
 		t.Fatal("a dry run changed the store")
 	}
 	if !res.DryRun || res.Segments.Rewrite != nseg || res.Segments.Bytes != bytes || res.Segments.Deleted != 0 ||
-		res.Timelines.Rewrite != 3 || res.Points.Rewrite != 3 {
-		t.Fatalf("dry run result %+v, want %d segments of %d bytes", res, nseg, bytes)
+		res.Timelines.Rewrite != 3 || res.Points.Rewrite != 3 || res.Bases.Rewrite != nbases || res.Bases.Bytes != size(before, segments.SnapshotsPrefix) ||
+		res.Chunks.Rewrite != nchunks || res.Chunks.Bytes != size(before, segments.ChunksPrefix) || res.Chunks.Written != 0 {
+		t.Fatalf("dry run result %+v, want %d segments of %d bytes, %d bases, %d chunks", res, nseg, bytes, nbases, nchunks)
 	}
+}
+
+func count(objs []migratetest.Object, prefix string) int {
+	n := 0
+	for _, o := range objs {
+		if strings.HasPrefix(o.Key, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+func size(objs []migratetest.Object, prefix string) int64 {
+	var n int64
+	for _, o := range objs {
+		if strings.HasPrefix(o.Key, prefix) {
+			n += int64(len(o.Data))
+		}
+	}
+	return n
 }

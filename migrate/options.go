@@ -68,6 +68,7 @@ type Kind struct {
 	Deleted   int   `json:"deleted"`   // objects deleted (sources and lower generations)
 	Left      int   `json:"left"`      // left as they are (see Result.Notes)
 	Encrypted int   `json:"encrypted"` // of Rewrite: sealed to other recipients (needed an identity)
+	Written   int   `json:"written"`   // chunks: new objects stored (not there already)
 }
 
 // Result is what a run did, or with DryRun would do.
@@ -79,8 +80,9 @@ type Result struct {
 	Segments   Kind                `json:"segments"`
 	Timelines  Kind                `json:"timelines"`
 	Points     Kind                `json:"points"`
-	Bases      int                 `json:"bases_left"`  // base snapshot manifests left as they are
-	Chunks     int                 `json:"chunks_left"` // chunks left as they are
+	Bases      Kind                `json:"bases"`       // base snapshot manifests
+	Chunks     Kind                `json:"chunks"`      // Rewrite: the rewritten bases' chunks; Written: new ones stored
+	KeyRecords Kind                `json:"key_records"` // Rewrite: re-sealed to the target
 	Problems   []Problem           `json:"problems"`    // objects not migrated and why
 	Notes      []string            `json:"notes"`
 	Verified   Verified            `json:"verified"`

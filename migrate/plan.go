@@ -42,6 +42,8 @@ type plan struct {
 	locked  []string                   // keys of objects no identity given opens
 	lockFPs map[crypt.Fingerprint]bool // their recipients
 	clear   []string                   // encrypted objects a plain target would decrypt, without Options.Decrypt
+	bases   *basePlan                  // base snapshots
+	keys    []keyRecord                // key records as planned
 }
 
 // ErrWouldDecrypt: the target is plain, the store holds encrypted objects,
@@ -140,22 +142,31 @@ func (m *migrator) readHeaders(ctx context.Context, fams []*family) ([]*family, 
 }
 
 func (m *migrator) readHeader(ctx context.Context, key string) (segments.Header, error) {
-	ctx, cancel := context.WithTimeout(ctx, m.o.CallTimeout)
-	defer cancel()
-	rc, err := m.st.Get(ctx, key, 0, segments.MaxHeaderSize)
+	b, err := m.head(ctx, key, segments.MaxHeaderSize)
 	if err != nil {
-		return segments.Header{}, fmt.Errorf("read header of %s: %w", key, err)
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(rc)
-	if err != nil {
-		return segments.Header{}, fmt.Errorf("read header of %s: %w", key, err)
+		return segments.Header{}, err
 	}
 	h, _, err := segments.ReadHeader(bytes.NewReader(b))
 	if err != nil {
 		return h, fmt.Errorf("segment %s: %w", key, err)
 	}
 	return h, nil
+}
+
+// head reads the first n bytes of key (all of a shorter object).
+func (m *migrator) head(ctx context.Context, key string, n int64) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, m.o.CallTimeout)
+	defer cancel()
+	rc, err := m.st.Get(ctx, key, 0, n)
+	if err != nil {
+		return nil, fmt.Errorf("read header of %s: %w", key, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, fmt.Errorf("read header of %s: %w", key, err)
+	}
+	return b, nil
 }
 
 // classify decides each family: current (nothing to do), finish (delete

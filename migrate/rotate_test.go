@@ -47,10 +47,12 @@ func (s *memSink) WriteAt(p []byte, off int64) (int, error) {
 	return len(p), nil
 }
 
-// TestMigrateRotation: segments and records sealed to A, later segments
-// sealed to B; migrated to B it needs A's identity (without it: an error
-// naming A's fingerprint, nothing changed), and then every object opens
-// with B, none with A, and every target restores exactly with B alone.
+// TestMigrateRotation: segments, records and bases (manifests, chunks, a
+// key record) sealed to A, later segments sealed to B; migrated to B it
+// needs A's identity (without it: an error naming A's fingerprint, nothing
+// changed), and then every object opens with B, none with A (the bases
+// under a new chunk secret, A's key record gone), and every target
+// restores exactly with B alone.
 func TestMigrateRotation(t *testing.T) {
 	st := mem.New()
 	w := migratetest.Build(t, st)
@@ -80,7 +82,8 @@ func TestMigrateRotation(t *testing.T) {
 	// A's identity alone: the new objects are checked without opening them.
 	res := run(t, st, Options{Recipients: []*crypt.Recipient{rB}, Identities: []*crypt.Identity{idA}})
 	if res.Segments.Encrypted == 0 || res.Segments.Current == 0 || res.Timelines.Encrypted != 3 || res.Points.Encrypted != 3 ||
-		res.Timelines.Rewrite != 3 || res.Points.Rewrite != 3 || res.Verified.Headers != res.Segments.Rewrite {
+		res.Timelines.Rewrite != 3 || res.Points.Rewrite != 3 || res.Verified.Headers != res.Segments.Rewrite ||
+		res.Bases.Rewrite != 2 || res.Bases.Encrypted != 2 || res.KeyRecords.Deleted != 1 {
 		t.Fatalf("result %+v: want A's objects rewritten and B's left", res)
 	}
 	migratetest.CheckTarget(t, st, []*crypt.Recipient{rB}, []*crypt.Identity{idA})

@@ -56,7 +56,10 @@ func Run(ctx context.Context, st backends.Store, o Options) (*Result, error) {
 	if err := m.planRecords(ctx, p); err != nil {
 		return nil, err
 	}
-	if err := m.countBases(ctx); err != nil {
+	if err := m.planBases(ctx, p); err != nil {
+		return nil, err
+	}
+	if err := m.planKeys(ctx, p); err != nil {
 		return nil, err
 	}
 	if err := m.lockedError(p); err != nil {
@@ -81,7 +84,10 @@ func (m *migrator) execute(ctx context.Context, p *plan) error {
 	for _, r := range p.records {
 		total += r.size
 	}
-	m.o.Progress.Total(int64(len(p.rewrite)+len(p.records)), total)
+	for _, b := range p.bases.rewrite {
+		total += b.size
+	}
+	m.o.Progress.Total(int64(len(p.rewrite)+len(p.records)+len(p.bases.rewrite)), total)
 	m.res.Segments.Rewrite, m.res.Segments.Bytes = 0, 0
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(m.o.Parallel)
@@ -103,6 +109,14 @@ func (m *migrator) execute(ctx context.Context, p *plan) error {
 	if err := g.Wait(); err != nil {
 		return err
 	}
+	if err := m.executeRecords(ctx, p); err != nil {
+		return err
+	}
+	return m.executeBases(ctx, p)
+}
+
+// executeRecords swaps the planned records (backends.Swapper).
+func (m *migrator) executeRecords(ctx context.Context, p *plan) error {
 	if len(p.records) == 0 {
 		return nil
 	}
@@ -215,30 +229,6 @@ func (m *migrator) deleteAll(ctx context.Context, objs []member) error {
 		m.mu.Lock()
 		m.res.Segments.Deleted++
 		m.mu.Unlock()
-	}
-	return nil
-}
-
-// countBases counts the base snapshots and chunks this version leaves as
-// they are, and says so.
-func (m *migrator) countBases(ctx context.Context) error {
-	err := m.list(ctx, segments.SnapshotsPrefix, func(oi backends.ObjectInfo) {
-		if _, err := segments.ParseSnapshotKey(oi.Key); err == nil {
-			m.res.Bases++
-		}
-	})
-	if err == nil {
-		err = m.list(ctx, segments.ChunksPrefix, func(oi backends.ObjectInfo) {
-			if _, err := segments.ParseChunkKey(oi.Key); err == nil {
-				m.res.Chunks++
-			}
-		})
-	}
-	if err != nil {
-		return err
-	}
-	if m.res.Bases > 0 || m.res.Chunks > 0 {
-		m.note(fmt.Sprintf("%d base snapshot(s) and %d chunk(s) were left as they are: this walship does not migrate bases yet", m.res.Bases, m.res.Chunks))
 	}
 	return nil
 }

@@ -13,7 +13,8 @@ import (
 // recipients file no golden object is sealed to (rcpt-other), a config
 // that keeps the encrypted golden store plain (migrate-plain.yml), and a
 // copy of the store with a damaged segment ($MIGRATE_CORRUPT: migrate
-// changes the stores it runs on).
+// changes the stores it runs on), and a copy of the encrypted base store
+// that lost a chunk ($MIGRATE_BASE: its base cannot be rewritten).
 func (f *errFixture) addMigrate(t *testing.T) {
 	t.Helper()
 	id, err := crypt.GenerateIdentity()
@@ -28,4 +29,13 @@ func (f *errFixture) addMigrate(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.vars["MIGRATE_CORRUPT"] = dir
+	base := copyStore(t, goldenEncryptedBase)
+	chunks, err := filepath.Glob(filepath.Join(base, "chunks", "*", "*"))
+	if err != nil || len(chunks) == 0 {
+		t.Fatalf("no chunk in the encrypted base store (%v)", err)
+	}
+	if err := os.Remove(chunks[0]); err != nil {
+		t.Fatal(err)
+	}
+	f.vars["MIGRATE_BASE"] = base
 }

@@ -222,6 +222,7 @@ var errScenarios = []errScenario{
 	{args: "migrate $ENC --to 2 --encrypt-to $ROOT/rcpt-other --scratch $OUT", code: 1, entries: []string{"Migrate needs an identity"}},
 	{args: "migrate --config $ROOT/migrate-plain.yml --to 2 --identity $ROOT/id-a --scratch $OUT", code: 1, entries: []string{"Migrate would decrypt"}},
 	{args: "migrate $MIGRATE_CORRUPT --to 2 --plain --scratch $OUT", code: 1, entries: []string{"Objects not migrated"}},
+	{args: "migrate $MIGRATE_BASE --to 2 --encrypt-to $ROOT/rcpt-other --identity $ROOT/id-a --scratch $OUT", code: 1, entries: []string{"Objects not migrated"}},
 	// The running agent.
 	{args: "status --addr $DEAD", code: 1, entries: []string{"No agent answers"}},
 	{args: "snapshot --addr $DEAD", code: 1, entries: []string{"Snapshot needs the admin token"}, env: map[string]string{"WALSHIP_TOKEN": ""}},

@@ -108,7 +108,8 @@ func cmdMigrate(args []string, stdout io.Writer) error {
 			return migrateHint(err)
 		}
 		slog.Info("migrate done", "store", s.Name, "dry_run", res.DryRun, "segments", res.Segments.Rewrite, "timelines", res.Timelines.Rewrite,
-			"points", res.Points.Rewrite, "bytes", res.Segments.Bytes+res.Timelines.Bytes+res.Points.Bytes, "problems", len(res.Problems), "elapsed", res.Elapsed)
+			"points", res.Points.Rewrite, "bases", res.Bases.Rewrite, "chunks", res.Chunks.Written, "key_records", res.KeyRecords.Rewrite,
+			"bytes", res.Segments.Bytes+res.Timelines.Bytes+res.Points.Bytes+res.Bases.Bytes+res.Chunks.Bytes, "problems", len(res.Problems), "elapsed", res.Elapsed)
 		return nil
 	})
 	if *asJSON {
@@ -152,10 +153,13 @@ func printMigrate(w io.Writer, r *migrate.Result) {
 	for _, k := range []struct {
 		name string
 		k    migrate.Kind
-	}{{"segments", r.Segments}, {"timelines", r.Timelines}, {"points", r.Points}} {
+	}{{"segments", r.Segments}, {"timelines", r.Timelines}, {"points", r.Points}, {"bases", r.Bases}, {"chunks", r.Chunks}, {"keys", r.KeyRecords}} {
 		fmt.Fprintf(w, "  %-9s %d listed, %d current, %s %d (%s)", k.name, k.k.Objects, k.k.Current, verb, k.k.Rewrite, sizeText(k.k.Bytes))
 		if k.k.Encrypted > 0 {
 			fmt.Fprintf(w, ", %d of them re-keyed", k.k.Encrypted)
+		}
+		if k.k.Written > 0 {
+			fmt.Fprintf(w, ", %d new stored", k.k.Written)
 		}
 		if k.k.Finished > 0 {
 			fmt.Fprintf(w, ", %d finished from an interrupted run", k.k.Finished)

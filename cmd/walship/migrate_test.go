@@ -32,13 +32,13 @@ func TestMigrateDryRunCLI(t *testing.T) {
 	before := migratetest.Objects(t, st)
 	code, out, errOut := walship(t, "migrate", dir, "--to", "2", "--encrypt-to", pub, "--dry-run", "--scratch", t.TempDir())
 	if code != 0 || !strings.Contains(out, "segments  33 listed, 0 current, would rewrite 33 (") ||
-		!strings.Contains(out, "timelines 3 listed, 0 current, would rewrite 3") || !strings.Contains(out, "1 base snapshot(s) and") {
+		!strings.Contains(out, "timelines 3 listed, 0 current, would rewrite 3") || !strings.Contains(out, "bases     2 listed, 0 current, would rewrite 2 (") {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
 	code, out, errOut = walship(t, "migrate", dir, "--to", "2", "--encrypt-to", pub, "--dry-run", "--json", "--scratch", t.TempDir())
 	var doc migrateSummary
 	if code != 0 || json.Unmarshal([]byte(out), &doc) != nil || len(doc.Stores) != 1 || doc.Stores[0].Segments.Rewrite != 33 ||
-		doc.Stores[0].Points.Rewrite != 3 || doc.Stores[0].Bases != 1 || !doc.Stores[0].DryRun {
+		doc.Stores[0].Points.Rewrite != 3 || doc.Stores[0].Bases.Rewrite != 2 || doc.Stores[0].Chunks.Rewrite == 0 || !doc.Stores[0].DryRun {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
 	if !migratetest.Same(before, migratetest.Objects(t, st)) {

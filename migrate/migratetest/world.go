@@ -34,6 +34,7 @@ func Build(t testing.TB, st backends.Store) *retentiontest.World {
 	w.Point("pinned", 2, 120, true)
 	w.Point("after-gap", 3, 160, false)
 	w.Base(1, 30)
+	w.Base(2, 100)
 	return w
 }
 
@@ -46,9 +47,11 @@ func Targets() []pitr.Target {
 }
 
 // RestoreAll restores every target of Targets from st with w's identities
-// and compares each with the model, byte for byte.
+// and compares each with the model, byte for byte (a base migrate wrote
+// is compared with the data directory of the base at its position).
 func RestoreAll(t testing.TB, w *retentiontest.World, st backends.Store) {
 	t.Helper()
+	Adopt(t, w, st)
 	for _, tgt := range Targets() {
 		if _, err := w.Restore(context.Background(), st, tgt); err != nil {
 			t.Fatalf("restore %s: %v", tgt, err)
@@ -89,14 +92,20 @@ func Same(a, b []Object) bool {
 }
 
 // CheckTarget fails unless every segment of st is version 2 sealed to
-// exactly rs (plain with none), one generation each, and every timeline
-// record and point is in rs's form; and, given retired identities, that
-// none of them opens any of those objects.
+// exactly rs (plain with none), one generation each, every timeline
+// record, point and manifest is in rs's form, every chunk is version 2
+// sealed to rs (version 1 with none) and referenced by a manifest, every
+// key record is sealed to rs (none when plain), and no in-progress marker
+// is left; and, given retired identities, that none of them opens any of
+// those objects.
 func CheckTarget(t testing.TB, st backends.Store, rs []*crypt.Recipient, retired []*crypt.Identity) {
 	t.Helper()
 	fps := crypt.Fingerprints(rs)
 	seen := map[segments.SegmentName]string{}
-	for _, o := range Objects(t, st) {
+	refs := map[string]bool{}
+	objs := Objects(t, st)
+	for _, o := range objs {
+		checkBaseObject(t, o, fps, retired, refs)
 		switch {
 		case bytes.HasPrefix([]byte(o.Key), []byte(segments.SegmentsPrefix)):
 			n, err := segments.ParseSegmentKey(o.Key)
@@ -126,6 +135,7 @@ func CheckTarget(t testing.TB, st backends.Store, rs []*crypt.Recipient, retired
 			checkRecord(t, o.Key, info, err, fps, len(retired) > 0)
 		}
 	}
+	checkRefs(t, objs, refs)
 }
 
 func checkRecord(t testing.TB, key string, info segments.RecordInfo, err error, fps []crypt.Fingerprint, retired bool) {
