@@ -3,6 +3,7 @@ package migrate
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/walship/walship/backends"
@@ -17,7 +18,7 @@ import (
 func (m *migrator) executeBases(ctx context.Context, p *plan) error {
 	bp := p.bases
 	for _, b := range bp.finish {
-		if err := m.step(ctx, b.key, func() error { return m.deleteObject(ctx, b.key, &m.res.Bases) }, func() { m.res.Bases.Finished++ }); err != nil {
+		if err := m.step(ctx, b.key, func() error { return m.finishBase(ctx, b) }, func() { m.res.Bases.Finished++ }); err != nil {
 			return err
 		}
 	}
@@ -42,6 +43,34 @@ func (m *migrator) executeBases(ctx context.Context, p *plan) error {
 		}
 	}
 	return m.cleanup(ctx)
+}
+
+// finishBase deletes b, whose rewrite a killed run stored (the plan found
+// it current: manifest and chunks in the target form, all present). When
+// the identities open both, their files must be the same (paths, types,
+// modes, sizes, SHA-256) first.
+func (m *migrator) finishBase(ctx context.Context, b *base) error {
+	if m.opensBase(b.m) && m.opensBase(b.new.m) {
+		lctx, cancel := context.WithTimeout(ctx, m.o.CallTimeout)
+		defer cancel()
+		src, err := snapshot.LoadWith(lctx, m.st, b.key, m.o.Identities)
+		if err != nil {
+			return err
+		}
+		nm, err := snapshot.LoadWith(lctx, m.st, b.new.key, m.o.Identities)
+		if err != nil {
+			return err
+		}
+		if !slices.EqualFunc(src.Files, nm.Files, sameContent) {
+			return fmt.Errorf("%w: its rewrite %s holds other files; delete the one that is wrong and run migrate again", ErrMismatch, b.new.key)
+		}
+	}
+	return m.deleteObject(ctx, b.key, &m.res.Bases)
+}
+
+// opensBase says whether the identities open a manifest read without them.
+func (m *migrator) opensBase(mf snapshot.Manifest) bool {
+	return mf.Encryption == nil || checkOpens(mf.Encryption.Recipients, m.o.Identities) == nil
 }
 
 // cleanup deletes, unless an upload may be under way (a fresh in-progress

@@ -83,6 +83,7 @@
 // A kill before 4 leaves unreferenced chunks, deleted by the rerun's (or a
 // prune's) cleanup; between 4 and 5 two whole bases of one position, which
 // planning, verify and prune accept; the rerun finds the derived id stored
-// and current and deletes the old manifest. Migrate writes no in-progress
+// and current and deletes the old manifest (when the identities open both,
+// once their files compare equal). Migrate writes no in-progress
 // marker, so that a killed run's chunks are not held back.
 package migrate

@@ -11,12 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/walship/walship/backends"
 	"github.com/walship/walship/backends/file"
 	"github.com/walship/walship/crypt"
 	"github.com/walship/walship/migrate/migratetest"
 	"github.com/walship/walship/pitr"
-	"github.com/walship/walship/retention"
 )
 
 // testKeys makes an identity, its 0600 identity file and a recipients
@@ -90,7 +88,7 @@ func TestKill9DuringMigrate(t *testing.T) {
 			}
 			kills++
 			migratetest.RestoreAll(t, w, st) // the store as the kill left it
-			checkKilledStore(t, st, w.Identities)
+			migratetest.CheckInterrupted(t, st, w.Identities)
 			continue
 		}
 		t.Logf("finished on run %d after %d kills:\n%s", attempt+1, kills, out.String())
@@ -106,18 +104,4 @@ func TestKill9DuringMigrate(t *testing.T) {
 		t.Fatalf("verify: %v, damage %+v, gaps %+v, conflicts %+v", err, rep.Damaged, rep.Gaps, rep.Conflicts)
 	}
 	migratetest.RestoreAll(t, w, st)
-}
-
-// checkKilledStore: the store a kill left verifies without damage and
-// prune plans on it.
-func checkKilledStore(t *testing.T, st backends.Store, ids []*crypt.Identity) {
-	t.Helper()
-	ctx := context.Background()
-	rep, err := pitr.VerifyWith(ctx, st, pitr.VerifyOptions{Identities: ids})
-	if err != nil || len(rep.Damaged) > 0 {
-		t.Fatalf("verify after a kill: %v, damage %+v", err, rep.Damaged)
-	}
-	if _, err := retention.Plan(ctx, st, retention.Policy{Snapshots: 1}, time.Now()); err != nil {
-		t.Fatalf("prune plan after a kill: %v", err)
-	}
 }

@@ -8,9 +8,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/walship/walship/backends"
 	"github.com/walship/walship/crypt"
+	"github.com/walship/walship/pitr"
+	"github.com/walship/walship/retention"
 	"github.com/walship/walship/retention/retentiontest"
 	"github.com/walship/walship/segments"
 	"github.com/walship/walship/snapshot"
@@ -127,5 +130,20 @@ func CheckSealed(t testing.TB, w *retentiontest.World, st backends.Store) {
 				t.Fatalf("%s holds %q of a base's data directory", o.Key, mk[:min(len(mk), 24)])
 			}
 		}
+	}
+}
+
+// CheckInterrupted fails unless a store an interrupted migrate left (a
+// base and its rewrite may stand side by side) verifies without damage
+// with ids and prune plans on it.
+func CheckInterrupted(t testing.TB, st backends.Store, ids []*crypt.Identity) {
+	t.Helper()
+	ctx := context.Background()
+	rep, err := pitr.VerifyWith(ctx, st, pitr.VerifyOptions{Identities: ids})
+	if err != nil || len(rep.Damaged) > 0 {
+		t.Fatalf("verify after an interrupted migrate: %v, damage %+v", err, rep.Damaged)
+	}
+	if _, err := retention.Plan(ctx, st, retention.Policy{Snapshots: 1}, time.Now()); err != nil {
+		t.Fatalf("prune plan after an interrupted migrate: %v", err)
 	}
 }
