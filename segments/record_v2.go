@@ -124,13 +124,23 @@ func sameClear(stored []byte, fromFull any) bool {
 	if err != nil {
 		return false
 	}
-	var a, c any
-	if json.Unmarshal(stored, &a) != nil || json.Unmarshal(b, &c) != nil {
-		return false
+	x, okx := canonicalJSON(stored)
+	y, oky := canonicalJSON(b)
+	return okx && oky && bytes.Equal(x, y)
+}
+
+// canonicalJSON re-encodes a JSON value with its object keys sorted and
+// its numbers as written (json.Number: no float rounding, so two indexes
+// that differ in any digit stay different).
+func canonicalJSON(b []byte) ([]byte, bool) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if dec.Decode(&v) != nil || dec.More() {
+		return nil, false
 	}
-	x, _ := json.Marshal(a)
-	y, _ := json.Marshal(c)
-	return bytes.Equal(x, y)
+	out, err := json.Marshal(v)
+	return out, err == nil
 }
 
 // RecordInfo says how a record is stored: its version and, for an

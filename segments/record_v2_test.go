@@ -135,3 +135,18 @@ func FuzzRecordV2Open(f *testing.F) {
 		}
 	})
 }
+
+// sameClear keeps numbers exact: two indexes past 2^53 that differ only
+// in their last digit are different.
+func TestSameClearExactNumbers(t *testing.T) {
+	a := timelineClear{ID: 2, Parent: 1, ForkIndex: 1<<60 + 1, StartIndex: 1<<60 + 2}
+	b := a
+	b.ForkIndex++
+	stored, err := json.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameClear(stored, a) || sameClear(stored, b) {
+		t.Fatalf("sameClear(%s): equal %v, off by one %v", stored, sameClear(stored, a), sameClear(stored, b))
+	}
+}
