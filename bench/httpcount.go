@@ -17,7 +17,8 @@ import (
 type httpCounter struct {
 	mu   sync.Mutex
 	n    map[string]int64
-	addr string // host:port to point the clients at
+	held chan struct{} // while not nil, PUTs and POSTs wait for it to close
+	addr string        // host:port to point the clients at
 	srv  *http.Server
 }
 
@@ -38,7 +39,15 @@ func newHTTPCounter(target string, setHost bool) (*httpCounter, error) {
 	c.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c.mu.Lock()
 		c.n[r.Method]++
+		held := c.held
 		c.mu.Unlock()
+		if held != nil && (r.Method == http.MethodPut || r.Method == http.MethodPost) {
+			select {
+			case <-held:
+			case <-r.Context().Done():
+				return
+			}
+		}
 		if setHost {
 			r.Host = u.Host
 		}
@@ -57,7 +66,25 @@ func (c *httpCounter) take() map[string]int64 {
 	return n
 }
 
-func (c *httpCounter) close() { c.srv.Close() }
+// hold makes uploads wait (not fail) until release: a store that stops
+// answering for a while, so that a backlog builds up in the agent's spool.
+func (c *httpCounter) hold() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.held = make(chan struct{})
+}
+
+// release lets the held uploads and every later one through.
+func (c *httpCounter) release() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.held != nil {
+		close(c.held)
+		c.held = nil
+	}
+}
+
+func (c *httpCounter) close() { c.release(); c.srv.Close() }
 
 // perObject formats counts divided by n objects, e.g. "PUT 1.00, total 1.00".
 func perObject(counts map[string]int64, n int) string {

@@ -6,7 +6,7 @@
 // AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN; the service URL defaults to
 // https://ACCOUNT.blob.core.windows.net/. Never from a store URL.
 //
-// Objects up to BlockSize go in one Put Blob with a Content-MD5 the service
+// Objects up to SinglePutMax (64 MiB) go in one Put Blob with a Content-MD5 the service
 // verifies; larger ones are staged as blocks (Put Block, each with its own
 // Content-MD5) and committed with one Put Block List, so nothing is visible until the
 // commit and a failed upload leaves only uncommitted blocks, which the
@@ -46,7 +46,12 @@ import (
 const (
 	DefaultBlockSize   = 8 << 20
 	DefaultConcurrency = 4
-	checkRetries       = 1
+	// DefaultSinglePutMax is the largest object sent in one Put Blob by
+	// default: above a sealed segment's size (16 MiB of entries and its
+	// header, more when compression is off), so that shipping one costs
+	// one request, not staged blocks and a commit (three or more).
+	DefaultSinglePutMax = 64 << 20
+	checkRetries        = 1
 )
 
 // Options configure a Store. Container is required; credentials come from
@@ -63,9 +68,13 @@ type Options struct {
 	// http://127.0.0.1:10000/devstoreaccount1. Not combinable with a
 	// connection string, which names its own.
 	Endpoint string
-	// BlockSize: objects up to this size go in one request, larger ones in
-	// staged blocks of this size (default DefaultBlockSize, at least 1 MiB).
-	// Each large upload buffers up to Concurrency*BlockSize bytes.
+	// SinglePutMax: objects up to this size go in one Put Blob, streamed
+	// from the body (default DefaultSinglePutMax; never below BlockSize;
+	// at most 5000 MiB, the service's limit).
+	SinglePutMax int64
+	// BlockSize: larger objects go in staged blocks of this size (default
+	// DefaultBlockSize, at least 1 MiB). Each large upload buffers up to
+	// Concurrency*BlockSize bytes.
 	BlockSize int64
 	// Concurrency is the number of blocks staged at once.
 	Concurrency int
@@ -125,6 +134,13 @@ func New(opt Options) (*Store, error) {
 	}
 	if opt.BlockSize < 1<<20 || opt.BlockSize > 4000<<20 {
 		return nil, backends.Permanent(fmt.Errorf("azblob: block size %d outside 1 MiB..4000 MiB", opt.BlockSize))
+	}
+	if opt.SinglePutMax == 0 {
+		opt.SinglePutMax = DefaultSinglePutMax
+	}
+	opt.SinglePutMax = max(opt.SinglePutMax, opt.BlockSize)
+	if opt.SinglePutMax > 5000<<20 {
+		return nil, backends.Permanent(fmt.Errorf("azblob: single put limit %d above the service's 5000 MiB", opt.SinglePutMax))
 	}
 	if opt.Concurrency <= 0 {
 		opt.Concurrency = DefaultConcurrency

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -61,6 +63,7 @@ func fresh(t *testing.T, opt azure.Options) *azure.Store {
 	opt.Container = c
 	opt.Prefix = storetest.RandomName("t-")
 	opt.BlockSize = blockSize
+	opt.SinglePutMax = blockSize // larger objects go in blocks
 	return newStore(t, srv, opt)
 }
 
@@ -281,4 +284,28 @@ func (m *mutatingReader) Read(p []byte) (int, error) {
 		p[0] ^= 0xff
 	}
 	return n, err
+}
+
+// With the default options, an uncompressed sealed segment (16 MiB of
+// entries and a header, past the default block size) from a spool file is
+// one Put Blob, not staged blocks and a commit.
+func TestSegmentSizedPutIsOneRequest(t *testing.T) {
+	srv, c := azurite(t)
+	u, err := url.Parse(srv.endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy, reqs := storetest.CountingProxy(t, u.Scheme+"://"+u.Host)
+	st := newStore(t, server{proxy + u.Path, srv.account, srv.key}, azure.Options{Container: c, Prefix: storetest.RandomName("t-")})
+	big := storetest.RandBytes(t, 17<<20+100)
+	f := storetest.FileBody(t, big)
+	if err := st.Put(context.Background(), "seg/big", f, int64(len(big))); err != nil {
+		t.Fatal(err)
+	}
+	if got := reqs.Take(); fmt.Sprint(got) != fmt.Sprint(map[string]int{"PUT": 1}) {
+		t.Fatalf("a put of %d bytes made %v requests, want 1 PUT", len(big), got)
+	}
+	if got := storetest.ReadAll(t, st, "seg/big"); !bytes.Equal(got, big) {
+		t.Fatalf("seg/big reads back %d bytes, not the %d put", len(got), len(big))
+	}
 }

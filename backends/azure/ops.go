@@ -40,7 +40,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.ReadSeeker, size int64
 	ctx, cancel := objio.WithTimeout(ctx, s.opt.Timeout)
 	defer cancel()
 	bb := s.container.NewBlockBlobClient(s.prefix + key)
-	if size <= s.opt.BlockSize {
+	if size <= s.opt.SinglePutMax {
 		sum, err := objio.CheckedMD5(ctx, r, size)
 		if err != nil {
 			if errors.Is(err, objio.ErrShortBody) {

@@ -19,7 +19,9 @@
 // a body of the wrong length before any byte goes out), and the service
 // refuses an object whose bytes do not match it. Objects up to ChunkSize go
 // in one request (uploadType=multipart, buffered by the client so it can
-// retry); larger ones in a resumable upload of ChunkSize chunks, which
+// retry); up to SinglePutMax (64 MiB) in one request streamed from the body
+// (not buffered, so not retried by the client: walship retries the whole
+// Put); larger ones in a resumable upload of ChunkSize chunks, which
 // creates no object until its last chunk is accepted. A failed or
 // cancelled Put therefore leaves no object; an abandoned resumable session
 // holds no visible data and the service forgets it (after a week).
@@ -53,6 +55,11 @@ import (
 const (
 	// DefaultChunkSize is the client's own default chunk.
 	DefaultChunkSize = 16 << 20
+	// DefaultSinglePutMax is the largest object sent in one request by
+	// default: above a sealed segment's size (16 MiB of entries and its
+	// header, more when compression is off), so that shipping one costs
+	// one request, not a resumable session (three or more).
+	DefaultSinglePutMax = 64 << 20
 	// MinChunkSize is the granularity of resumable chunks: ChunkSize must
 	// be a multiple of it.
 	MinChunkSize = googleapi.MinUploadChunkSize // 256 KiB
@@ -71,11 +78,15 @@ type Options struct {
 	// credentials. Empty: Google Cloud Storage with Application Default
 	// Credentials.
 	Endpoint string
-	// ChunkSize: objects up to this size go in one request, larger ones in
-	// a resumable upload of chunks of this size (a multiple of
-	// MinChunkSize; default DefaultChunkSize). Each upload buffers up to
-	// this many bytes.
+	// ChunkSize: objects up to this size go in one request the client
+	// buffers and may retry; objects over SinglePutMax in a resumable
+	// upload of chunks of this size (a multiple of MinChunkSize; default
+	// DefaultChunkSize). Each upload buffers up to this many bytes.
 	ChunkSize int64
+	// SinglePutMax: objects up to this size go in one request, those over
+	// ChunkSize streamed from the body (default DefaultSinglePutMax; never
+	// below ChunkSize).
+	SinglePutMax int64
 	// StorageClass of new objects ("" = the bucket's default), e.g.
 	// STANDARD, NEARLINE, COLDLINE, ARCHIVE.
 	StorageClass string
@@ -127,6 +138,10 @@ func New(ctx context.Context, opt Options) (*Store, error) {
 	if opt.ChunkSize < MinChunkSize || opt.ChunkSize%MinChunkSize != 0 || opt.ChunkSize > 1<<30 {
 		return nil, backends.Permanent(fmt.Errorf("gs: chunk size %d must be a multiple of 256 KiB, up to 1 GiB", opt.ChunkSize))
 	}
+	if opt.SinglePutMax == 0 {
+		opt.SinglePutMax = DefaultSinglePutMax
+	}
+	opt.SinglePutMax = max(opt.SinglePutMax, opt.ChunkSize)
 	if opt.MaxAttempts <= 0 {
 		opt.MaxAttempts = DefaultMaxAttempts
 	}

@@ -65,6 +65,7 @@ func fresh(t *testing.T, opt gcs.Options) *gcs.Store {
 	opt.Bucket = bucket
 	opt.Prefix = storetest.RandomName("t-")
 	opt.ChunkSize = chunkSize
+	opt.SinglePutMax = chunkSize // larger objects go in resumable uploads
 	return newStore(t, ep, opt)
 }
 
@@ -86,7 +87,7 @@ func TestConformance(t *testing.T) {
 func TestOnePutOneRequest(t *testing.T) {
 	ep, bucket := emulator(t)
 	proxy, reqs := storetest.CountingProxy(t, ep)
-	opt := gcs.Options{Bucket: bucket, Prefix: storetest.RandomName("t-"), ChunkSize: chunkSize}
+	opt := gcs.Options{Bucket: bucket, Prefix: storetest.RandomName("t-"), ChunkSize: chunkSize, SinglePutMax: chunkSize}
 	st := newStore(t, proxy, opt)
 	ctx := context.Background()
 	for i := range 10 {
@@ -130,7 +131,7 @@ func TestOnePutOneRequest(t *testing.T) {
 func TestCancelResumable(t *testing.T) {
 	ep, bucket := emulator(t)
 	proxy, reqs := storetest.CountingProxy(t, ep)
-	st := newStore(t, proxy, gcs.Options{Bucket: bucket, Prefix: storetest.RandomName("t-"), ChunkSize: chunkSize})
+	st := newStore(t, proxy, gcs.Options{Bucket: bucket, Prefix: storetest.RandomName("t-"), ChunkSize: chunkSize, SinglePutMax: chunkSize})
 	data := storetest.RandBytes(t, 6*chunkSize)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -422,7 +423,7 @@ func TestBlackHole(t *testing.T) {
 		}
 		mu.Unlock()
 	})
-	st, err := gcs.New(context.Background(), gcs.Options{Bucket: "b-1", Endpoint: "http://" + ln.Addr().String(), ChunkSize: gcs.MinChunkSize})
+	st, err := gcs.New(context.Background(), gcs.Options{Bucket: "b-1", Endpoint: "http://" + ln.Addr().String(), ChunkSize: gcs.MinChunkSize, SinglePutMax: gcs.MinChunkSize})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -454,6 +455,43 @@ func TestBlackHole(t *testing.T) {
 		}
 		if err == nil || !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("%s against a black hole: %v, want an error wrapping context.DeadlineExceeded", op, err)
+		}
+	}
+}
+
+// With the default options, an uncompressed sealed segment (16 MiB of
+// entries and a header, past the default chunk size) is one request,
+// streamed from the body; an upload of that kind cancelled halfway, or
+// whose body changes under it, leaves no object.
+func TestSegmentSizedPutIsOneRequest(t *testing.T) {
+	ep, bucket := emulator(t)
+	proxy, reqs := storetest.CountingProxy(t, ep)
+	opt := gcs.Options{Bucket: bucket, Prefix: storetest.RandomName("t-")}
+	st := newStore(t, proxy, opt)
+	big := storetest.RandBytes(t, 17<<20+100)
+	if err := st.Put(context.Background(), "seg/big", bytes.NewReader(big), int64(len(big))); err != nil {
+		t.Fatal(err)
+	}
+	if got := reqs.Take(); fmt.Sprint(got) != fmt.Sprint(map[string]int{"POST": 1}) {
+		t.Fatalf("a put of %d bytes made %v requests, want 1 POST", len(big), got)
+	}
+	if got := storetest.ReadAll(t, newStore(t, ep, opt), "seg/big"); !bytes.Equal(got, big) {
+		t.Fatal("seg/big read back differs")
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := &passReader{Reader: bytes.NewReader(big), onPass: 1, after: 8 << 20, fn: cancel}
+	if err := st.Put(ctx, "seg/cancelled", r, int64(len(big))); err == nil {
+		t.Fatal("cancelled streamed put succeeded")
+	}
+	r = &passReader{Reader: bytes.NewReader(big), onPass: 1, after: 8 << 20, truncate: true}
+	if err := st.Put(context.Background(), "seg/short", r, int64(len(big))); err == nil || !backends.IsPermanent(err) {
+		t.Fatalf("body cut short on the upload pass: %v, want a permanent error", err)
+	}
+	for _, key := range []string{"seg/cancelled", "seg/short"} {
+		if _, err := st.Stat(context.Background(), key); !backends.IsNotFound(err) {
+			t.Fatalf("stat %s after a failed put: %v, want not found", key, err)
 		}
 	}
 }

@@ -56,7 +56,8 @@ func checkedCRC32C(ctx context.Context, r io.ReadSeeker, size int64) (uint32, er
 
 // write uploads size bytes of r (already checked to hold exactly that, with
 // CRC32C crc) to name under cond, and returns the new object's attributes.
-// Up to ChunkSize bytes go in one request; more in a resumable upload. If
+// Up to ChunkSize bytes go in one buffered request, up to SinglePutMax in
+// one streamed request; more in a resumable upload. If
 // copying the body fails, the upload's context is cancelled before the
 // writer is closed, so nothing is committed.
 func (s *Store) write(ctx context.Context, name string, r io.Reader, size int64, crc uint32,
@@ -67,11 +68,16 @@ func (s *Store) write(ctx context.Context, name string, r io.Reader, size int64,
 	w.ContentType = contentType
 	w.StorageClass = s.opt.StorageClass
 	w.CRC32C, w.SendCRC32C = crc, true
-	if size <= s.opt.ChunkSize {
+	switch {
+	case size <= s.opt.ChunkSize:
 		// One buffered chunk larger than the body: the client sees its end
 		// and sends a single request it can retry.
 		w.ChunkSize = int(size + 1)
-	} else {
+	case size <= s.opt.SinglePutMax:
+		// One request streamed from the body: nothing buffered, no retry
+		// by the client (a failed Put leaves no object; the caller retries).
+		w.ChunkSize = 0
+	default:
 		w.ChunkSize = int(s.opt.ChunkSize)
 	}
 	body := &readRecorder{r: r}

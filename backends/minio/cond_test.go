@@ -16,7 +16,7 @@ func TestOnePutOneRequest(t *testing.T) {
 	srv, bucket := testServer(t)
 	proxy, reqs := storetest.CountingProxy(t, "http://"+srv.endpoint)
 	st := newStore(t, server{strings.TrimPrefix(proxy, "http://"), srv.access, srv.secret},
-		minio.Options{Bucket: bucket, Prefix: storetest.RandomName("t-"), PartSize: partSize, Region: "us-east-1"})
+		minio.Options{Bucket: bucket, Prefix: storetest.RandomName("t-"), Region: "us-east-1"})
 	storetest.RunOnePutOneRequest(t, st, reqs)
 	if m := minio.Cond(st); m != objio.CondHonoured {
 		t.Fatalf("MinIO's conditions: %v, want honoured", m)

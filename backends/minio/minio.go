@@ -13,8 +13,8 @@
 // (objio.CondProbe: three requests under probe/, once); on one that
 // ignores it (or rejects it, then it is not sent) a StatObject before each
 // upload keeps re-shipping an existing object safe, and a warning names
-// the store. Single PUTs carry a
-// Content-MD5 the server verifies. A failed multipart upload is removed
+// the store. Objects up to SinglePutMax (64 MiB) go in one PUT with a
+// Content-MD5 the server verifies, larger ones in parts. A failed multipart upload is removed
 // with RemoveIncompleteUpload on a fresh context, because minio-go's own
 // abort uses the caller's context, which may be the reason it failed.
 package minio
@@ -40,9 +40,14 @@ import (
 const (
 	DefaultPartSize    = 16 << 20
 	DefaultConcurrency = 4
-	MinPartSize        = 5 << 20
-	abortTimeout       = 30 * time.Second
-	checkRetries       = 2
+	// DefaultSinglePutMax is the largest object sent in one PUT by
+	// default: above a sealed segment's size (16 MiB of entries and its
+	// header, more when compression is off), so that shipping one costs
+	// one request, not an upload in parts (four or more).
+	DefaultSinglePutMax = 64 << 20
+	MinPartSize         = 5 << 20
+	abortTimeout        = 30 * time.Second
+	checkRetries        = 2
 )
 
 // Options configure a Store. Endpoint and Bucket are required.
@@ -57,8 +62,11 @@ type Options struct {
 	Region string
 	// AccessKey and SecretKey override the environment.
 	AccessKey, SecretKey, SessionToken string
-	// PartSize: objects up to this size go in one PUT, larger ones in parts
-	// of this size (at least MinPartSize; default DefaultPartSize).
+	// SinglePutMax: objects up to this size go in one PUT, streamed from
+	// the body (default DefaultSinglePutMax; never below PartSize).
+	SinglePutMax int64
+	// PartSize: larger objects go in parts of this size (at least
+	// MinPartSize; default DefaultPartSize).
 	PartSize int64
 	// Concurrency is the number of parts uploaded at once.
 	Concurrency int
@@ -113,6 +121,10 @@ func New(opt Options) (*Store, error) {
 	if opt.PartSize < MinPartSize {
 		return nil, backends.Permanent(fmt.Errorf("minio: part size %d is below the S3 minimum of %d bytes (5 MiB)", opt.PartSize, MinPartSize))
 	}
+	if opt.SinglePutMax == 0 {
+		opt.SinglePutMax = DefaultSinglePutMax
+	}
+	opt.SinglePutMax = max(opt.SinglePutMax, opt.PartSize)
 	if opt.Concurrency <= 0 {
 		opt.Concurrency = DefaultConcurrency
 	}

@@ -61,6 +61,7 @@ func fresh(t *testing.T, opt minio.Options) *minio.Store {
 	opt.Bucket = bucket
 	opt.Prefix = storetest.RandomName("t-")
 	opt.PartSize = partSize
+	opt.SinglePutMax = partSize // larger objects go in parts
 	return newStore(t, srv, opt)
 }
 

@@ -53,7 +53,7 @@ func (s *Store) put(ctx context.Context, key, full string, r io.ReadSeeker, size
 	if cond {
 		opts.SetMatchETagExcept("*") // If-None-Match: *
 	}
-	multipart := size > s.opt.PartSize
+	multipart := size > s.opt.SinglePutMax
 	if err := objio.CheckLen(r, size); err != nil {
 		return backends.Permanent(fmt.Errorf("put %s: %w", key, err))
 	}

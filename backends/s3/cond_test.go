@@ -25,7 +25,7 @@ import (
 func TestOnePutOneRequest(t *testing.T) {
 	srv, bucket := minio(t)
 	proxy, reqs := storetest.CountingProxy(t, srv.endpoint)
-	st := newStore(t, server{proxy, srv.access, srv.secret}, s3.Options{Bucket: bucket, Prefix: storetest.RandomName("t-"), PartSize: partSize})
+	st := newStore(t, server{proxy, srv.access, srv.secret}, s3.Options{Bucket: bucket, Prefix: storetest.RandomName("t-")})
 	storetest.RunOnePutOneRequest(t, st, reqs)
 	if m := s3.Cond(st); m != objio.CondHonoured {
 		t.Fatalf("MinIO's conditions: %v, want honoured", m)

@@ -47,7 +47,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.ReadSeeker, size int64
 		}
 	}
 	cond := mode != objio.CondRejected
-	if size <= s.opt.PartSize {
+	if size <= s.opt.SinglePutMax {
 		return s.putSingle(ctx, key, full, r, size, cond)
 	}
 	return s.putMultipart(ctx, key, full, r, size, cond)

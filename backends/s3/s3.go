@@ -12,7 +12,7 @@
 // the header (objio.CondProbe: three requests under probe/, once); on a
 // server that ignores it (or rejects it, then it is not sent) a HeadObject
 // before each upload keeps the common case of re-shipping an object that is
-// already there safe, and a warning names the store. Objects up to PartSize go in one PutObject with a Content-MD5 the
+// already there safe, and a warning names the store. Objects up to SinglePutMax (64 MiB) go in one PutObject with a Content-MD5 the
 // server verifies; larger ones go through the multipart uploader with
 // per-part CRC32C checksums, and a failed or cancelled multipart upload is
 // aborted (with a fresh context when the caller's is gone) so no parts stay
@@ -42,6 +42,11 @@ import (
 const (
 	DefaultPartSize    = 16 << 20
 	DefaultConcurrency = 4
+	// DefaultSinglePutMax is the largest object sent in one PutObject by
+	// default: above a sealed segment's size (16 MiB of entries and its
+	// header, more when compression is off), so that shipping one costs
+	// one request, not an upload in parts (four or more).
+	DefaultSinglePutMax = 64 << 20
 	// MinPartSize is S3's smallest multipart part.
 	MinPartSize = manager.MinUploadPartSize
 )
@@ -61,9 +66,12 @@ type Options struct {
 	Region string
 	// PathStyle addresses the bucket in the path instead of the host name.
 	PathStyle bool
-	// PartSize: objects up to this size go in one PutObject, larger ones in
-	// parts of this size (at least MinPartSize; default DefaultPartSize).
-	// Each multipart upload buffers up to (Concurrency+1)*PartSize bytes.
+	// SinglePutMax: objects up to this size go in one PutObject, streamed
+	// from the body (default DefaultSinglePutMax; never below PartSize).
+	SinglePutMax int64
+	// PartSize: larger objects go in parts of this size (at least
+	// MinPartSize; default DefaultPartSize). Each multipart upload buffers
+	// up to (Concurrency+1)*PartSize bytes.
 	PartSize int64
 	// Concurrency is the number of parts uploaded at once (default
 	// DefaultConcurrency).
@@ -118,6 +126,10 @@ func New(ctx context.Context, opt Options) (*Store, error) {
 	if opt.PartSize < MinPartSize {
 		return nil, backends.Permanent(fmt.Errorf("s3: part size %d is below S3's minimum of %d bytes (5 MiB)", opt.PartSize, MinPartSize))
 	}
+	if opt.SinglePutMax == 0 {
+		opt.SinglePutMax = DefaultSinglePutMax
+	}
+	opt.SinglePutMax = max(opt.SinglePutMax, opt.PartSize)
 	if opt.Concurrency <= 0 {
 		opt.Concurrency = DefaultConcurrency
 	}

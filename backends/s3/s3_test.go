@@ -72,6 +72,7 @@ func fresh(t *testing.T, opt s3.Options) *s3.Store {
 	opt.Bucket = bucket
 	opt.Prefix = storetest.RandomName("t-")
 	opt.PartSize = partSize
+	opt.SinglePutMax = partSize // larger objects go in parts
 	return newStore(t, srv, opt)
 }
 

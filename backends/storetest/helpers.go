@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"io"
 	"net"
+	"os"
 	"testing"
 
 	"github.com/walship/walship/backends"
@@ -33,6 +34,25 @@ func RandBytes(t testing.TB, n int) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// FileBody returns b in a temporary file, positioned at its start: a body
+// with ReadAt and Seek, as the agent's spool files are (SDKs stream such
+// bodies instead of buffering them).
+func FileBody(t testing.TB, b []byte) *os.File {
+	t.Helper()
+	f, err := os.CreateTemp(t.TempDir(), "body")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	if _, err := f.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	return f
 }
 
 // ReadAll reads a whole object.

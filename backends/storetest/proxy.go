@@ -56,7 +56,8 @@ func CountingProxy(t testing.TB, target string) (string, *Requests) {
 // conditional creates makes a Put one HTTP request, reqs counting them (a
 // CountingProxy the store talks through): its first Put may also probe
 // (two conditional PUTs and a DELETE under backends.ProbePrefix, once);
-// then ten Puts are ten PUTs, a Put over an existing key is one refused
+// then ten Puts are ten PUTs, so is one of a sealed segment's size from a
+// file, a Put over an existing key is one refused
 // PUT, and the probe leaves nothing behind.
 func RunOnePutOneRequest(t *testing.T, st backends.Store, reqs *Requests) {
 	t.Helper()
@@ -76,6 +77,20 @@ func RunOnePutOneRequest(t *testing.T, st backends.Store, reqs *Requests) {
 	if got := reqs.Take(); fmt.Sprint(got) != fmt.Sprint(map[string]int{"PUT": 10}) {
 		t.Fatalf("10 puts made %v requests, want 10 PUTs", got)
 	}
+	// An uncompressed sealed segment (16 MiB of entries and a header) from
+	// a spool file, past the default part size: still one PUT.
+	big := RandBytes(t, 17<<20+100)
+	f := FileBody(t, big)
+	if err := st.Put(ctx, "seg/big", f, int64(len(big))); err != nil {
+		t.Fatal(err)
+	}
+	if got := reqs.Take(); fmt.Sprint(got) != fmt.Sprint(map[string]int{"PUT": 1}) {
+		t.Fatalf("a put of %d bytes made %v requests, want 1 PUT", len(big), got)
+	}
+	if got := ReadAll(t, st, "seg/big"); !bytes.Equal(got, big) {
+		t.Fatalf("seg/big reads back %d bytes, not the %d put", len(got), len(big))
+	}
+	reqs.Take()
 	if err := st.Put(ctx, "seg/3", bytes.NewReader([]byte("other")), 5); !backends.IsExists(err) {
 		t.Fatalf("put over an existing key: %v, want ErrExists", err)
 	}
