@@ -21,7 +21,7 @@ func openSegment(ctx context.Context, st backends.Store, o object, ids []*crypt.
 	if err != nil {
 		return nil, nil, fmt.Errorf("read segment %s: %w", o.Key, err)
 	}
-	r, err := segments.NewReaderWith(bufio.NewReaderSize(rc, 256<<10), segments.ReadOptions{Identities: ids})
+	r, err := segments.NewReaderWith(bufio.NewReaderSize(rc, segments.ReadBuffer(o.Size)), segments.ReadOptions{Identities: ids})
 	if err != nil {
 		rc.Close()
 		return nil, nil, fmt.Errorf("read segment %s: %w", o.Key, err)

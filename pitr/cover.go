@@ -186,7 +186,7 @@ func readEntries(ctx context.Context, st backends.Store, s SegmentInfo, ids []*c
 	}
 	defer rc.Close()
 	cr := &countReader{r: &ctxReader{ctx: ctx, r: rc}}
-	rd, err := segments.NewReaderWith(bufio.NewReaderSize(cr, 256<<10), segments.ReadOptions{Identities: ids})
+	rd, err := segments.NewReaderWith(bufio.NewReaderSize(cr, segments.ReadBuffer(s.Size)), segments.ReadOptions{Identities: ids})
 	if err != nil {
 		return fmt.Errorf("segment %s: %w", s.Key, readProblem(cr, s.Key, err))
 	}

@@ -64,13 +64,13 @@ func (s *streamed) run(ctx context.Context, path string, to, last uint64, batchB
 	defer close(s.done)
 	defer os.Remove(path)
 	defer close(s.ch)
-	f, err := os.Open(path)
+	f, br, err := openBuffered(path)
 	if err != nil {
 		s.end = err
 		return
 	}
 	defer f.Close()
-	rd, err := segments.NewReaderWith(bufio.NewReaderSize(f, 256<<10), segments.ReadOptions{Identities: ids})
+	rd, err := segments.NewReaderWith(br, segments.ReadOptions{Identities: ids})
 	if err != nil {
 		s.end = err
 		return
@@ -141,14 +141,29 @@ func openEntries(key string, r fetched, ids []*crypt.Identity) (entrySource, fun
 	if r.dec != nil {
 		return r.dec, r.dec.Close, nil
 	}
-	f, err := os.Open(r.path)
+	f, br, err := openBuffered(r.path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("segment %s: %w", key, err)
 	}
-	rd, err := segments.NewReaderWith(bufio.NewReaderSize(f, 256<<10), segments.ReadOptions{Identities: ids})
+	rd, err := segments.NewReaderWith(br, segments.ReadOptions{Identities: ids})
 	if err != nil {
 		f.Close()
 		return nil, nil, fmt.Errorf("segment %s: %w", key, err)
 	}
 	return rd, func() { rd.Close(); f.Close() }, nil
+}
+
+// openBuffered opens a fetched segment file with a read buffer sized to it
+// (segments.ReadBuffer).
+func openBuffered(path string) (*os.File, *bufio.Reader, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, bufio.NewReaderSize(f, segments.ReadBuffer(fi.Size())), nil
 }

@@ -65,7 +65,10 @@ func fetchFrom(ctx context.Context, st backends.Store, dir string, ps PlannedSeg
 	if err != nil {
 		return "", hdr, fetchError(ps.Key, err)
 	}
-	n, err := io.Copy(f, &ctxReader{ctx: ctx, r: io.LimitReader(rc, ps.Size+1)})
+	// A buffer sized to the object (os.File's ReadFrom would take 32 KiB
+	// for each small segment).
+	buf := make([]byte, segments.ReadBuffer(ps.Size))
+	n, err := io.CopyBuffer(struct{ io.Writer }{f}, &ctxReader{ctx: ctx, r: io.LimitReader(rc, ps.Size+1)}, buf)
 	rc.Close()
 	if err != nil {
 		return "", hdr, fmt.Errorf("fetch %s: %w", ps.Key, err)
@@ -76,7 +79,7 @@ func fetchFrom(ctx context.Context, st backends.Store, dir string, ps PlannedSeg
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return "", hdr, fmt.Errorf("fetch %s: %w", ps.Key, err)
 	}
-	hdr, err = segments.CheckStoredWith(bufio.NewReaderSize(f, 256<<10), segments.ReadOptions{Identities: ids})
+	hdr, err = segments.CheckStoredWith(bufio.NewReaderSize(f, segments.ReadBuffer(ps.Size)), segments.ReadOptions{Identities: ids})
 	if err != nil {
 		return "", hdr, fmt.Errorf("segment %s: %w", ps.Key, err)
 	}

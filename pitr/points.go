@@ -245,7 +245,7 @@ func entryTime(ctx context.Context, st backends.Store, ps PlannedSegment, n uint
 		return 0, fetchError(ps.Key, err)
 	}
 	defer rc.Close()
-	r, err := segments.NewReaderWith(bufio.NewReaderSize(rc, 256<<10), segments.ReadOptions{Identities: ids})
+	r, err := segments.NewReaderWith(bufio.NewReaderSize(rc, segments.ReadBuffer(ps.Size)), segments.ReadOptions{Identities: ids})
 	if err != nil {
 		return 0, fmt.Errorf("segment %s: %w", ps.Key, err)
 	}

@@ -78,7 +78,7 @@ func firstAfter(ctx context.Context, st backends.Store, ps PlannedSegment, ns in
 		return 0, 0, false, fetchError(ps.Key, err)
 	}
 	defer rc.Close()
-	r, err := segments.NewReaderWith(bufio.NewReaderSize(rc, 256<<10), segments.ReadOptions{Identities: ids})
+	r, err := segments.NewReaderWith(bufio.NewReaderSize(rc, segments.ReadBuffer(ps.Size)), segments.ReadOptions{Identities: ids})
 	if err != nil {
 		return 0, 0, false, fmt.Errorf("segment %s: %w", ps.Key, err)
 	}

@@ -314,7 +314,7 @@ func verifySegment(ctx context.Context, st backends.Store, s SegmentInfo, ids []
 	}
 	defer rc.Close()
 	cr := &countReader{r: &ctxReader{ctx: ctx, r: rc}}
-	br := bufio.NewReaderSize(cr, 256<<10)
+	br := bufio.NewReaderSize(cr, segments.ReadBuffer(s.Size))
 	if h, _, err := segments.ReadHeader(bytes.NewReader(peek(br, segments.MaxHeaderSize))); err == nil && h.CheckIdentities(ids) != nil {
 		entries, err := sealedSegment(cr, br, s)
 		return entries, true, err

@@ -176,7 +176,7 @@ func newFramesReader(h Header, src, stored io.Reader, sha hash.Hash) (*readerV1,
 	rd := &readerV1{hdr: h, src: src, sha: sha, next: h.First, rawLeft: h.RawLen, stored: stored}
 	switch h.Codec {
 	case CodecNone:
-		rd.raw = bufio.NewReaderSize(rd.stored, 64<<10)
+		rd.raw = bufio.NewReaderSize(rd.stored, rawBuffer(h.RawLen))
 	case CodecZstd:
 		rd.dec = decoders.Get()
 		if err := rd.dec.Reset(rd.stored); err != nil {
@@ -186,7 +186,7 @@ func newFramesReader(h Header, src, stored io.Reader, sha hash.Hash) (*readerV1,
 		// Decode no more than the header's raw length and one byte (to
 		// see that the payload ends there): a small hostile payload cannot
 		// make the reader decompress without end.
-		rd.raw = bufio.NewReaderSize(io.LimitReader(rd.dec, int64(h.RawLen)+1), 64<<10)
+		rd.raw = bufio.NewReaderSize(io.LimitReader(rd.dec, int64(h.RawLen)+1), rawBuffer(h.RawLen))
 	}
 	return rd, nil
 }
