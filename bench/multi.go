@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -168,9 +167,15 @@ func lagRun(ctx context.Context, dir string, urls map[string]string, o multiOpti
 		return nil, err
 	}
 	defer w.log.Close()
+	logPath := filepath.Join(dir, "agent.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close()
 	a, err := agent.New(agent.Options{WALDir: walDir, StateDir: filepath.Join(dir, "state"), Codec: segments.CodecZstd,
 		Stores: stores, RetryAttempts: 3, RetryMaxBackoff: time.Second, ReconcileMaxBackoff: 5 * time.Second,
-		DrainTimeout: 3 * time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		DrainTimeout: 3 * time.Second, Logger: slog.New(slog.NewTextHandler(logFile, nil))})
 	if err != nil {
 		return nil, err
 	}
@@ -260,7 +265,8 @@ func lagRun(ctx context.Context, dir string, urls map[string]string, o multiOpti
 				break
 			}
 			if now.Sub(winTo) > 60*time.Second {
-				return nil, fmt.Errorf("stores did not catch up within 60s of the writer's end: %+v", st.Stores)
+				return nil, fmt.Errorf("stores did not catch up within 60s of the writer's end (last written %d): %+v\nthe agent's log ends:\n%s",
+					last, st, tail(logPath, 30))
 			}
 		}
 	}
@@ -308,15 +314,20 @@ func plain(xs []float64) []weighted {
 }
 
 func printLag(o multiOptions, up, down *lagResult) {
-	fmt.Printf("\nshipping lag, one agent -> file + MinIO + Azurite, source written at a steady %.1f MB/s for %v (statistics over the\n"+
+	fmt.Printf("\nshipping lag, one agent -> file + MinIO + Azurite, source paced at %.1f MB/s for %v (statistics over the\n"+
 		"entries written from %v on), 16 MiB / 1 s seal (the defaults), zstd:\n", float64(o.rate)/1e6, o.lagSecs, o.warm)
 	for _, r := range []struct {
 		name string
 		r    *lagResult
 	}{{"all up", up}, {"MinIO stopped", down}} {
+		got := float64(r.r.writeBytes) / r.r.writeSecs
 		fmt.Printf("  %-14s wrote %s in %.1fs = %.1f MB/s, %d entries (%.0f/s); measured window %d entries\n", r.name,
-			human(r.r.writeBytes), r.r.writeSecs, float64(r.r.writeBytes)/1e6/r.r.writeSecs, r.r.writeEntries,
+			human(r.r.writeBytes), r.r.writeSecs, got/1e6, r.r.writeEntries,
 			float64(r.r.writeEntries)/r.r.writeSecs, r.r.window)
+		if got < 0.95*float64(o.rate) {
+			fmt.Printf("  %-14s NOTE: the writer held only %.0f%% of the paced rate: this machine could not write the source\n"+
+				"  %-14s that fast beside the agent and the servers; the lags below are at %.1f MB/s\n", "", 100*got/float64(o.rate), "", got/1e6)
+		}
 	}
 	fmt.Printf("  entry lag: from an entry's write (WriteBatch returned) until the store's shipped index (agent.Status,\n" +
 		"  polled every 10 ms) covers it, weighted by entries; status lag: StoreStatus.LagSeconds (age of the oldest\n" +
@@ -354,4 +365,14 @@ func printLag(o multiOptions, up, down *lagResult) {
 		fmt.Printf("  %s: window entries covered: all up %d/%d, MinIO stopped %d/%d\n", name,
 			up.stores[i].covered, up.window, down.stores[i].covered, down.window)
 	}
+}
+
+// tail returns the last n lines of the file at path.
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }

@@ -202,7 +202,8 @@ func TestStartWithUnreachableStore(t *testing.T) {
 		t.Fatalf("single unreachable store: exit %d: %s", code, stderr)
 	}
 	store := filepath.Join(root, "store")
-	cmd := exec.Command(walshipBin(t), "replicate", walDir, "file://"+store, dead, "--state", filepath.Join(root, "s2"), "--seal-interval", "20ms")
+	cmd := exec.Command(walshipBin(t), "replicate", walDir, "file://"+store, dead, "--state", filepath.Join(root, "s2"), "--seal-interval", "20ms",
+		"--drain-timeout", "2s") // the dead store never drains: do not wait the default 30 s for it
 	var errb bytes.Buffer
 	cmd.Stderr = &errb
 	if err := cmd.Start(); err != nil {
