@@ -59,11 +59,12 @@ func (a *Agent) runSealer(ctx context.Context) (err error) {
 					return err
 				}
 			}
-			if err := seg.spill.add(segments.Entry{Index: e.Index, Time: e.Time.UnixNano(), Data: e.Data}); err != nil {
+			crc := segments.CRC32C(e.Data)
+			if err := seg.spill.add(segments.Entry{Index: e.Index, Time: e.Time.UnixNano(), Data: e.Data}, crc); err != nil {
 				return err
 			}
 			seg.raw += segments.RawSize(len(e.Data))
-			seg.last = Position{Index: e.Index, CRC: segments.CRC32C(e.Data), HasCRC: true}
+			seg.last = Position{Index: e.Index, CRC: crc, HasCRC: true}
 			seg.crcs = append(seg.crcs, seg.last.CRC)
 			if int64(seg.raw) >= a.opt.SealSize {
 				err, seg = seal(seg), nil

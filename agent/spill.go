@@ -14,21 +14,23 @@ import (
 // file of the spool (open-N.tmp) rather than on the heap: the agent's
 // memory stays flat however many segments wait for a compression worker,
 // and the bytes mostly live and die in the page cache (the file is never
-// fsynced and is removed once the segment is compressed). Each entry:
+// fsynced and is removed once the segment is compressed). Each entry, with
+// the CRC32C of its data as the sealer read it from the source:
 //
-//	+----------+----------+---------+------------+
-//	| index u64| time i64 | len u32 | data (len) |   big-endian
-//	+----------+----------+---------+------------+
+//	+----------+----------+---------+-----------+------------+
+//	| index u64| time i64 | len u32 | crc32c u32| data (len) |   big-endian
+//	+----------+----------+---------+-----------+------------+
 //
 // It is discarded on restart like any open file; its entries are read
 // again from the source.
 type spill struct {
 	f *os.File
 	w *bufio.Writer
-	n int // entries
+	n int               // entries
+	h [spillHeader]byte // add's frame header (a local would escape: an allocation per entry)
 }
 
-const spillHeader = 20
+const spillHeader = 24
 
 func (s *spool) newSpill() (*spill, error) {
 	f, err := s.create()
@@ -38,12 +40,13 @@ func (s *spool) newSpill() (*spill, error) {
 	return &spill{f: f, w: bufio.NewWriterSize(f, 256<<10)}, nil
 }
 
-// add appends an entry.
-func (sp *spill) add(e segments.Entry) error {
-	var h [spillHeader]byte
+// add appends an entry and the CRC32C of its data.
+func (sp *spill) add(e segments.Entry, crc uint32) error {
+	h := &sp.h
 	binary.BigEndian.PutUint64(h[0:], e.Index)
 	binary.BigEndian.PutUint64(h[8:], uint64(e.Time))
 	binary.BigEndian.PutUint32(h[16:], uint32(len(e.Data)))
+	binary.BigEndian.PutUint32(h[20:], crc)
 	if _, err := sp.w.Write(h[:]); err != nil {
 		return fmt.Errorf("spill entry %d: %w", e.Index, err)
 	}
@@ -62,9 +65,9 @@ func (sp *spill) finish() error {
 	return nil
 }
 
-// each calls fn for every entry in order; Data is only valid during the
-// call.
-func (sp *spill) each(fn func(segments.Entry) error) error {
+// each calls fn for every entry, with its CRC32C, in order; Data is only
+// valid during the call.
+func (sp *spill) each(fn func(segments.Entry, uint32) error) error {
 	if _, err := sp.f.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("spill %s: %w", sp.f.Name(), err)
 	}
@@ -87,7 +90,7 @@ func (sp *spill) each(fn func(segments.Entry) error) error {
 			return fmt.Errorf("spill %s: %w", sp.f.Name(), err)
 		}
 		e := segments.Entry{Index: binary.BigEndian.Uint64(h[0:]), Time: int64(binary.BigEndian.Uint64(h[8:])), Data: buf}
-		if err := fn(e); err != nil {
+		if err := fn(e, binary.BigEndian.Uint32(h[20:])); err != nil {
 			return err
 		}
 	}

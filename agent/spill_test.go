@@ -14,6 +14,7 @@ import (
 // being written, of this walship or an older one) are gone at the next
 // start, and sealed items stay.
 func TestSpillAndOpenFiles(t *testing.T) {
+	crcOf := func(i int) uint32 { return 0x9e3779b9 * uint32(i+1) } // any value: the spill carries it as given
 	dir := filepath.Join(t.TempDir(), "spool")
 	sp, err := openSpool(dir, quietLogger())
 	if err != nil {
@@ -31,7 +32,7 @@ func TestSpillAndOpenFiles(t *testing.T) {
 		}
 		e := segments.Entry{Index: uint64(1000 + i), Time: int64(i) - 5, Data: d}
 		want = append(want, e)
-		if err := s.add(e); err != nil {
+		if err := s.add(e, crcOf(i)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -39,10 +40,10 @@ func TestSpillAndOpenFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	i := 0
-	if err := s.each(func(e segments.Entry) error {
+	if err := s.each(func(e segments.Entry, crc uint32) error {
 		w := want[i]
-		if e.Index != w.Index || e.Time != w.Time || !bytes.Equal(e.Data, w.Data) {
-			t.Fatalf("entry %d: got index %d time %d %d bytes", i, e.Index, e.Time, len(e.Data))
+		if e.Index != w.Index || e.Time != w.Time || !bytes.Equal(e.Data, w.Data) || crc != crcOf(i) {
+			t.Fatalf("entry %d: got index %d time %d %d bytes crc %#x", i, e.Index, e.Time, len(e.Data), crc)
 		}
 		i++
 		return nil

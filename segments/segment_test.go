@@ -250,3 +250,40 @@ func TestTimelineRecord(t *testing.T) {
 	}
 	_ = fmt.Sprint()
 }
+
+// AppendCRC seals the CRC it is given: an entry whose data no longer
+// matches the CRC its reader computed (damaged between the two) makes a
+// segment that fails its check, never one that restores the damage.
+func TestAppendCRCKeepsTheReadersCRC(t *testing.T) {
+	es := makeEntries(20, 1, 3)
+	for _, codec := range []Codec{CodecNone, CodecZstd} {
+		var good, bad memSink
+		wg, _ := NewWriter(&good, 1, 1, codec)
+		wb, _ := NewWriter(&bad, 1, 1, codec)
+		for i, e := range es {
+			crc := CRC32C(e.Data)
+			if err := wg.AppendCRC(e, crc); err != nil {
+				t.Fatal(err)
+			}
+			if i == 7 { // the data changed after it was read and checksummed
+				e.Data = append([]byte("damaged"), e.Data...)
+			}
+			if err := wb.AppendCRC(e, crc); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := wg.Finish(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := wb.Finish(); err != nil {
+			t.Fatal(err)
+		}
+		got, _, err := decodeAll(good.b)
+		if err != nil || !reflect.DeepEqual(got, es) {
+			t.Fatalf("codec %v: the segment sealed with the readers' CRCs: %v", codec, err)
+		}
+		if _, _, err := decodeAll(bad.b); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("codec %v: a segment holding data its CRC does not match: %v, want ErrCorrupt", codec, err)
+		}
+	}
+}

@@ -60,7 +60,13 @@ func NewWriter(sink Sink, timeline uint32, sourceFormat uint8, codec Codec) (*Wr
 }
 
 // Append adds the next entry. Indexes must be consecutive.
-func (w *Writer) Append(e Entry) error {
+func (w *Writer) Append(e Entry) error { return w.AppendCRC(e, CRC32C(e.Data)) }
+
+// AppendCRC is Append with the entry's CRC32C computed by the caller, from
+// the data as it read it (the agent, from the source): data damaged on its
+// way to the writer then fails the segment's check at restore instead of
+// being sealed under a CRC of its own.
+func (w *Writer) AppendCRC(e Entry, crc uint32) error {
 	if w.done {
 		return errors.New("segment writer: append after finish")
 	}
@@ -76,7 +82,7 @@ func (w *Writer) Append(e Entry) error {
 	binary.BigEndian.PutUint64(w.frame[0:], e.Index)
 	binary.BigEndian.PutUint64(w.frame[8:], uint64(e.Time))
 	binary.BigEndian.PutUint32(w.frame[16:], uint32(len(e.Data)))
-	binary.BigEndian.PutUint32(w.frame[20:], CRC32C(e.Data))
+	binary.BigEndian.PutUint32(w.frame[20:], crc)
 	if _, err := w.raw.Write(w.frame[:]); err != nil {
 		return fmt.Errorf("segment writer: entry %d: %w", e.Index, err)
 	}
