@@ -153,7 +153,36 @@ type readerV1 struct {
 	next    uint64 // index of the next entry
 	rawLeft uint64
 	frame   [frameHeaderSize]byte
-	err     error // sticky
+	slab    []byte // where small entries' data is cut from (see data)
+	err     error  // sticky
+}
+
+// Small entries' data is cut from slabs of slabSize bytes: one allocation
+// per slab instead of one per entry (a log of 150-byte records restored
+// spent a tenth of its CPU allocating them); a slab is never larger than
+// what is left of the segment. Each entry's Data is capped at
+// its own length, so appending to it never writes into the next one; a
+// slab is freed once no entry cut from it is held.
+const (
+	slabSize  = 64 << 10
+	slabEntry = 4 << 10 // entries up to this size come from a slab
+)
+
+// data reads the n bytes of an entry's data.
+func (r *readerV1) data(n int) ([]byte, error) {
+	if n > slabEntry {
+		return readAtMost(r.raw, n)
+	}
+	if r.slab == nil || cap(r.slab)-len(r.slab) < n {
+		// No larger than what is left of the segment: a small segment
+		// takes what it holds, not a whole slab.
+		r.slab = make([]byte, 0, max(n, int(min(slabSize, r.rawLeft))))
+	}
+	at := len(r.slab)
+	r.slab = r.slab[:at+n]
+	data := r.slab[at : at+n : at+n]
+	_, err := io.ReadFull(r.raw, data)
+	return data, err
 }
 
 func openV1(prefix []byte, r io.Reader) (Reader, error) {
@@ -250,7 +279,7 @@ func (r *readerV1) next1() (Entry, error) {
 	if uint64(n)+frameHeaderSize > r.rawLeft || n > MaxEntrySize {
 		return Entry{}, r.corrupt("entry %d: length %d exceeds the payload", idx, n)
 	}
-	data, err := readAtMost(r.raw, int(n))
+	data, err := r.data(int(n))
 	if err != nil {
 		return Entry{}, r.corrupt("entry %d: data: %v", idx, err)
 	}
