@@ -65,23 +65,26 @@ func fetchFrom(ctx context.Context, st backends.Store, dir string, ps PlannedSeg
 	if err != nil {
 		return "", hdr, fetchError(ps.Key, err)
 	}
-	// A buffer sized to the object (os.File's ReadFrom would take 32 KiB
-	// for each small segment).
-	buf := make([]byte, segments.ReadBuffer(ps.Size))
-	n, err := io.CopyBuffer(struct{ io.Writer }{f}, &ctxReader{ctx: ctx, r: io.LimitReader(rc, ps.Size+1)}, buf)
+	// One pass: the body goes to the file as the check reads it (header,
+	// payload SHA-256, nothing after the payload), not downloaded and then
+	// read back.
+	body := &countReader{r: &ctxReader{ctx: ctx, r: io.LimitReader(rc, ps.Size+1)}}
+	out := &writeRecorder{w: f}
+	tee := io.TeeReader(body, out)
+	hdr, cerr := segments.CheckStoredWith(bufio.NewReaderSize(tee, segments.ReadBuffer(ps.Size)), segments.ReadOptions{Identities: ids})
+	if cerr != nil && body.err == nil && out.err == nil {
+		io.Copy(io.Discard, tee) // a check that stopped early: the size still decides what went wrong
+	}
 	rc.Close()
-	if err != nil {
-		return "", hdr, fmt.Errorf("fetch %s: %w", ps.Key, err)
-	}
-	if n != ps.Size {
-		return "", hdr, fmt.Errorf("segment %s: %w: fetched %d bytes, the listing said %d (object changed or truncated)", ps.Key, ErrCorrupt, n, ps.Size)
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return "", hdr, fmt.Errorf("fetch %s: %w", ps.Key, err)
-	}
-	hdr, err = segments.CheckStoredWith(bufio.NewReaderSize(f, segments.ReadBuffer(ps.Size)), segments.ReadOptions{Identities: ids})
-	if err != nil {
-		return "", hdr, fmt.Errorf("segment %s: %w", ps.Key, err)
+	switch {
+	case out.err != nil:
+		return "", hdr, fmt.Errorf("fetch %s: %w", ps.Key, out.err)
+	case body.err != nil:
+		return "", hdr, fmt.Errorf("fetch %s: %w", ps.Key, body.err)
+	case body.n != ps.Size:
+		return "", hdr, fmt.Errorf("segment %s: %w: fetched %d bytes, the listing said %d (object changed or truncated)", ps.Key, ErrCorrupt, body.n, ps.Size)
+	case cerr != nil:
+		return "", hdr, fmt.Errorf("segment %s: %w", ps.Key, cerr)
 	}
 	if err := checkName(ps.Key, ps.Name, hdr); err != nil {
 		return "", hdr, err
@@ -144,4 +147,19 @@ func (v *verifiedChunks) Get(ctx context.Context, key string, offset, length int
 		errs = append(errs, fmt.Errorf("%s: %w", r.Name, err))
 	}
 	return nil, fmt.Errorf("no intact copy of %s in any store: %w", key, errors.Join(errs...))
+}
+
+// writeRecorder writes to w and keeps the first error, so that a failure
+// to write the local copy is told apart from one to read the object.
+type writeRecorder struct {
+	w   io.Writer
+	err error
+}
+
+func (r *writeRecorder) Write(p []byte) (int, error) {
+	n, err := r.w.Write(p)
+	if err != nil && r.err == nil {
+		r.err = err
+	}
+	return n, err
 }
