@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -41,9 +40,7 @@ func newPacedWriter(dir string, rate int64) (*pacedWriter, error) {
 	rng := rand.New(rand.NewPCG(7, 7))
 	var pool [][]byte
 	for n := 0; n < poolBytes; {
-		rec := fmt.Appendf(nil, `{"op":"put","table":"orders","key":"k%08d","ts":%d,"value":{"customer":%d,"amount":%d.%02d,"status":"%s","note":"%x"}}`,
-			rng.IntN(1e8), time.Now().UnixNano()+int64(len(pool)), rng.IntN(1e6), rng.IntN(10000), rng.IntN(100),
-			[]string{"new", "paid", "shipped", "returned"}[rng.IntN(4)], rng.Uint64())
+		rec := record(rng, uint64(len(pool)+1))
 		pool = append(pool, rec)
 		n += len(rec)
 	}
