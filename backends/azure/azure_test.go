@@ -309,3 +309,17 @@ func TestSegmentSizedPutIsOneRequest(t *testing.T) {
 		t.Fatalf("seg/big reads back %d bytes, not the %d put", len(got), len(big))
 	}
 }
+
+// A server that hangs halfway through a streamed Put Blob: the Put times
+// out and no blob appears.
+func TestStalledPutLeavesNothing(t *testing.T) {
+	srv, c := azurite(t)
+	u, err := url.Parse(srv.endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := azure.Options{Container: c, Prefix: storetest.RandomName("t-")}
+	addr, drop := storetest.StallingProxy(t, u.Host, 8<<20)
+	stalled := newStore(t, server{u.Scheme + "://" + addr + u.Path, srv.account, srv.key}, opt)
+	storetest.RunStalledPut(t, stalled, newStore(t, srv, opt), drop)
+}

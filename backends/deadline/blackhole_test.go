@@ -4,58 +4,20 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
-	"net"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/walship/walship/backends"
 	"github.com/walship/walship/backends/deadline"
+	"github.com/walship/walship/backends/storetest"
 	"github.com/walship/walship/backends/storeurl"
 )
-
-// blackHole accepts TCP connections and never answers: what a frozen server
-// (SIGSTOP) or a black-holed network looks like to a client that got in.
-func blackHole(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			go io.Copy(io.Discard, c) // read the request, answer nothing
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	})
-	return ln.Addr().String()
-}
 
 // TestRealClientsAgainstABlackHole drives the real SDK clients (aws-sdk-go-v2,
 // minio-go, azblob) at a server that accepts and never answers: every call
 // must come back with ErrTimeout within its bound, not hang.
 func TestRealClientsAgainstABlackHole(t *testing.T) {
-	addr := blackHole(t)
+	addr := storetest.BlackHole(t)
 	t.Setenv("AWS_ACCESS_KEY_ID", "walship-test")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "walship-test-secret")
 	t.Setenv("AWS_REGION", "us-east-1")

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -494,4 +495,17 @@ func TestSegmentSizedPutIsOneRequest(t *testing.T) {
 			t.Fatalf("stat %s after a failed put: %v, want not found", key, err)
 		}
 	}
+}
+
+// A server that hangs halfway through a streamed single request: the Put
+// times out and no object appears.
+func TestStalledPutLeavesNothing(t *testing.T) {
+	ep, bucket := emulator(t)
+	opt := gcs.Options{Bucket: bucket, Prefix: storetest.RandomName("t-")}
+	u, err := url.Parse(ep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, drop := storetest.StallingProxy(t, u.Host, 8<<20)
+	storetest.RunStalledPut(t, newStore(t, "http://"+addr, opt), newStore(t, ep, opt), drop)
 }

@@ -22,3 +22,14 @@ func TestOnePutOneRequest(t *testing.T) {
 		t.Fatalf("MinIO's conditions: %v, want honoured", m)
 	}
 }
+
+// A server that hangs halfway through a streamed single PUT: the Put
+// times out and no object appears.
+func TestStalledPutLeavesNothing(t *testing.T) {
+	srv, bucket := testServer(t)
+	opt := minio.Options{Bucket: bucket, Prefix: storetest.RandomName("t-"), Region: "us-east-1"}
+	direct := newStore(t, srv, opt)
+	addr, drop := storetest.StallingProxy(t, srv.endpoint, 8<<20)
+	stalled := newStore(t, server{addr, srv.access, srv.secret}, opt)
+	storetest.RunStalledPut(t, stalled, direct, drop)
+}
