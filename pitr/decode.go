@@ -70,7 +70,7 @@ func (s *streamed) run(ctx context.Context, path string, to, last uint64, batchB
 		return
 	}
 	defer f.Close()
-	rd, err := segments.NewReaderWith(br, segments.ReadOptions{Identities: ids})
+	rd, err := segments.NewReaderWith(br, segments.ReadOptions{Identities: ids, Checked: true}) // fetch checked it whole
 	if err != nil {
 		s.end = err
 		return
@@ -145,7 +145,7 @@ func openEntries(key string, r fetched, ids []*crypt.Identity) (entrySource, fun
 	if err != nil {
 		return nil, nil, fmt.Errorf("segment %s: %w", key, err)
 	}
-	rd, err := segments.NewReaderWith(br, segments.ReadOptions{Identities: ids})
+	rd, err := segments.NewReaderWith(br, segments.ReadOptions{Identities: ids, Checked: true}) // fetch checked it whole
 	if err != nil {
 		f.Close()
 		return nil, nil, fmt.Errorf("segment %s: %w", key, err)

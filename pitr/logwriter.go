@@ -57,6 +57,7 @@ type logWriter struct {
 	files   int
 	bytes   int64
 	buf     []byte
+	syncer  *fileSyncer // started with the first finished file
 }
 
 // newLogWriter prepares an empty directory dir for a log whose first entry
@@ -143,7 +144,8 @@ func (w *logWriter) openFile(first uint64) error {
 	return nil
 }
 
-// closeFile flushes, fsyncs and closes the open file.
+// closeFile flushes the open file and hands it to the syncer, which
+// fsyncs and closes it while the next file fills.
 func (w *logWriter) closeFile() error {
 	f := w.f
 	w.f = nil
@@ -151,18 +153,15 @@ func (w *logWriter) closeFile() error {
 		f.Close()
 		return fmt.Errorf("write log file %s: %w", f.Name(), err)
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("fsync log file %s: %w", f.Name(), err)
+	if w.syncer == nil {
+		w.syncer = startSyncer()
 	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("close log file %s: %w", f.Name(), err)
-	}
-	return nil
+	return w.syncer.add(f)
 }
 
-// Close finishes the open file and fsyncs the directory. A log without
-// entries gets its one empty file, named by the next index.
+// Close finishes the open file, waits until every file is fsynced and
+// closed, and fsyncs the directory. A log without entries gets its one
+// empty file, named by the next index.
 func (w *logWriter) Close() error {
 	if w.files == 0 {
 		if err := w.openFile(w.next); err != nil {
@@ -171,18 +170,30 @@ func (w *logWriter) Close() error {
 	}
 	if w.f != nil {
 		if err := w.closeFile(); err != nil {
+			w.abort()
+			return err
+		}
+	}
+	if w.syncer != nil {
+		s := w.syncer
+		w.syncer = nil
+		if err := s.wait(); err != nil {
 			return err
 		}
 	}
 	return syncDir(w.dir)
 }
 
-// abort closes the open file without caring about its content; the caller
+// abort closes the files without caring about their content; the caller
 // removes the directory.
 func (w *logWriter) abort() {
 	if w.f != nil {
 		w.f.Close()
 		w.f = nil
+	}
+	if w.syncer != nil {
+		w.syncer.wait()
+		w.syncer = nil
 	}
 }
 

@@ -69,14 +69,21 @@ func FuzzSegmentReader(f *testing.F) {
 		var h Header
 		var err error
 		alloc := allocated(func() { es, h, err = decodeAll(obj) })
-		var decoded int64
-		if len(obj) > HeaderSizeV1 && Codec(obj[10]) == CodecZstd {
-			decoded = zstdOutput(obj[HeaderSizeV1:], 1<<30)
-		}
-		if limit := uint64(fuzzAllocSlack + 4*len(obj) + 4*int(decoded)); alloc > limit {
-			t.Fatalf("decoding %d bytes (%d decompressed) allocated %d, limit %d", len(obj), decoded, alloc, limit)
+		if limit := limitFor(obj); alloc > limit {
+			t.Fatalf("decoding %d bytes allocated %d, limit %d", len(obj), alloc, limit)
 		}
 		_, cerr := CheckStored(bytes.NewReader(obj))
+		// The reader a restore uses on bytes fetch checked: on any bytes no
+		// panic and no allocation beyond the full reader's bound; on bytes
+		// CheckStored accepts, exactly what the full reader decodes.
+		var ces []Entry
+		var cherr error
+		if alloc := allocated(func() { ces, _, cherr = decodeOpts(obj, ReadOptions{Checked: true}) }); alloc > limitFor(obj) {
+			t.Fatalf("checked reader: decoding %d bytes allocated %d, limit %d", len(obj), alloc, limitFor(obj))
+		}
+		if cerr == nil && ((err == nil) != (cherr == nil) || !sameEntries(es, ces)) {
+			t.Fatalf("checked reader: %d entries, err %v; full reader: %d entries, err %v", len(ces), cherr, len(es), err)
+		}
 		if err != nil {
 			if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrUnknownVersion) {
 				t.Fatalf("error %v is neither ErrCorrupt nor ErrUnknownVersion", err)
@@ -100,6 +107,16 @@ func FuzzSegmentReader(f *testing.F) {
 			t.Fatalf("re-encoded segment: %v", err)
 		}
 	})
+}
+
+// limitFor is the most decoding obj may allocate: a few times its size and
+// what its zstd payload decompresses to.
+func limitFor(obj []byte) uint64 {
+	var decoded int64
+	if len(obj) > HeaderSizeV1 && Codec(obj[10]) == CodecZstd {
+		decoded = zstdOutput(obj[HeaderSizeV1:], 1<<30)
+	}
+	return uint64(fuzzAllocSlack + 4*len(obj) + 4*int(decoded))
 }
 
 func reencode(t *testing.T, es []Entry, h Header) []byte {

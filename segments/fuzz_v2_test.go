@@ -41,8 +41,19 @@ func fuzzV2Object(t *testing.T, obj []byte, id *crypt.Identity) {
 		var err error
 		alloc := allocated(func() { es, h, err = decodeWith(obj, ids...) })
 		decoded := decompressedSize(obj, ids)
-		if limit := uint64(fuzzAllocSlack + 8*len(obj) + 4*int(decoded)); alloc > limit {
+		limit := uint64(fuzzAllocSlack + 8*len(obj) + 4*int(decoded))
+		if alloc > limit {
 			t.Fatalf("decoding %d bytes (%d decompressed) allocated %d, limit %d", len(obj), decoded, alloc, limit)
+		}
+		// The reader a restore uses on bytes fetch checked: bounded on any
+		// bytes; where CheckStoredWith accepts them, the full reader's result.
+		var ces []Entry
+		var cherr error
+		if alloc := allocated(func() { ces, _, cherr = decodeOpts(obj, ReadOptions{Identities: ids, Checked: true}) }); alloc > limit {
+			t.Fatalf("checked reader: decoding %d bytes allocated %d, limit %d", len(obj), alloc, limit)
+		}
+		if _, cerr := CheckStoredWith(bytes.NewReader(obj), ReadOptions{Identities: ids}); cerr == nil && ((err == nil) != (cherr == nil) || !sameEntries(es, ces)) {
+			t.Fatalf("checked reader: %d entries, err %v; full reader: %d entries, err %v", len(ces), cherr, len(es), err)
 		}
 		if err != nil {
 			if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrUnknownVersion) && !errors.Is(err, crypt.ErrNoIdentity) {

@@ -31,7 +31,7 @@ type versionReader func(prefix []byte, r io.Reader, o ReadOptions) (Reader, erro
 // version adds an entry here (and in headerReaders) and a file beside v1's;
 // v1's reader stays.
 var readers = map[uint16]versionReader{
-	Version1: func(prefix []byte, r io.Reader, _ ReadOptions) (Reader, error) { return openV1(prefix, r) },
+	Version1: openV1,
 	Version2: openV2,
 }
 
@@ -147,7 +147,7 @@ type readerV1 struct {
 	hdr     Header
 	src     io.Reader
 	stored  io.Reader // the payload bytes, hashed as they are read
-	sha     hash.Hash
+	sha     hash.Hash // nil: checked by the caller (ReadOptions.Checked)
 	dec     *zstd.Decoder
 	raw     *bufio.Reader
 	next    uint64 // index of the next entry
@@ -185,17 +185,29 @@ func (r *readerV1) data(n int) ([]byte, error) {
 	return data, err
 }
 
-func openV1(prefix []byte, r io.Reader) (Reader, error) {
+func openV1(prefix []byte, r io.Reader, o ReadOptions) (Reader, error) {
 	h, err := readHeaderV1(prefix, r)
 	if err != nil {
 		return nil, err
 	}
-	sha := sha256.New()
-	rd, err := newFramesReader(h, r, io.TeeReader(io.LimitReader(r, int64(h.PayloadLen)), sha), sha)
+	stored, sha := payloadOf(r, h, o)
+	rd, err := newFramesReader(h, r, stored, sha)
 	if err != nil {
 		return nil, err
 	}
 	return rd, nil
+}
+
+// payloadOf returns the stored payload of the segment with header h that
+// r is positioned at, and the hash its bytes are fed to as they are read:
+// nil when o.Checked (the caller hashed them already).
+func payloadOf(r io.Reader, h Header, o ReadOptions) (io.Reader, hash.Hash) {
+	payload := io.LimitReader(r, int64(h.PayloadLen))
+	if o.Checked {
+		return payload, nil
+	}
+	sha := sha256.New()
+	return io.TeeReader(payload, sha), sha
 }
 
 // newFramesReader reads the frames of a segment with header h from stored,
@@ -306,8 +318,10 @@ func (r *readerV1) finish() error {
 	if _, err := io.Copy(io.Discard, r.stored); err != nil {
 		return fmt.Errorf("read segment payload: %w", err)
 	}
-	if err := checkSum(r.sha, r.hdr); err != nil {
-		return err
+	if r.sha != nil {
+		if err := checkSum(r.sha, r.hdr); err != nil {
+			return err
+		}
 	}
 	if err := checkEnd(r.src); err != nil {
 		return err

@@ -2,7 +2,6 @@ package segments
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +16,14 @@ type ReadOptions struct {
 	// fails with an error matching crypt.ErrNoIdentity that names the
 	// recorded fingerprints. Plain segments need none.
 	Identities []*crypt.Identity
+	// Checked says the caller has checked these very bytes whole with
+	// CheckStored (or CheckStoredWith) already, payload SHA-256 included,
+	// and reads them back from a file it wrote and no one else changes (a
+	// restore's fetched copy): the reader then does not hash the payload
+	// a second time. Every other check still runs: the header CRC, the
+	// index of every frame, every entry's CRC32C, the raw length and the
+	// end of the payload; an encrypted payload is still authenticated.
+	Checked bool
 }
 
 // ReadHeader reads exactly one segment header of any version from r and
@@ -57,8 +64,7 @@ func openV2(prefix []byte, r io.Reader, o ReadOptions) (Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	sha := sha256.New()
-	stored := io.TeeReader(io.LimitReader(r, int64(h.PayloadLen)), sha)
+	stored, sha := payloadOf(r, h, o)
 	if !h.Encrypted() {
 		rd, err := newFramesReader(h, r, stored, sha)
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -285,5 +286,31 @@ func TestAppendCRCKeepsTheReadersCRC(t *testing.T) {
 		if _, _, err := decodeAll(bad.b); !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("codec %v: a segment holding data its CRC does not match: %v, want ErrCorrupt", codec, err)
 		}
+	}
+}
+
+// A reader told the bytes are checked (ReadOptions.Checked) skips only the
+// payload SHA-256: damage to an entry's data still fails its CRC32C, and
+// damage the SHA-256 alone would see (an entry's time, which a restore does
+// not write) passes, as documented.
+func TestCheckedReaderSkipsOnlyTheHash(t *testing.T) {
+	es := makeEntries(20, 7, 1)
+	b, _ := encode(t, es, CodecNone)
+	got, _, err := decodeOpts(b, ReadOptions{Checked: true})
+	if err != nil || !sameEntries(got, es) {
+		t.Fatalf("checked reader on a good segment: %d entries, %v", len(got), err)
+	}
+	data := bytes.Clone(b)
+	data[len(data)-1] ^= 1 // the last entry's last data byte
+	if _, _, err := decodeOpts(data, ReadOptions{Checked: true}); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "CRC32C") {
+		t.Fatalf("checked reader, damaged data: %v, want a CRC32C error", err)
+	}
+	tm := bytes.Clone(b)
+	tm[HeaderSizeV1+15] ^= 1 // first entry's time
+	if _, _, err := decodeAll(tm); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "SHA-256") {
+		t.Fatalf("full reader, damaged time: %v, want a SHA-256 error", err)
+	}
+	if _, _, err := decodeOpts(tm, ReadOptions{Checked: true}); err != nil {
+		t.Fatalf("checked reader, damaged time: %v, want no error (the hash is the caller's)", err)
 	}
 }

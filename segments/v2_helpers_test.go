@@ -76,7 +76,11 @@ func writeAll(tb testing.TB, w SegmentWriter, es []Entry, s *memSink) ([]byte, H
 
 // decodeWith is decodeAll with identities.
 func decodeWith(b []byte, ids ...*crypt.Identity) ([]Entry, Header, error) {
-	r, err := NewReaderWith(bytes.NewReader(b), ReadOptions{Identities: ids})
+	return decodeOpts(b, ReadOptions{Identities: ids})
+}
+
+func decodeOpts(b []byte, o ReadOptions) ([]Entry, Header, error) {
+	r, err := NewReaderWith(bytes.NewReader(b), o)
 	if err != nil {
 		return nil, Header{}, err
 	}
