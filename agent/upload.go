@@ -14,8 +14,8 @@ import (
 
 // ship uploads one spool item: one request in the steady state. A Put that
 // returns nil has had the service check every byte against the local copy
-// (Store's contract: Content-MD5, per-part checksums, or a local fsync), so
-// nothing is read back. Only when the key exists already (uploaded before
+// (Store's contract: a CRC32C or Content-MD5, per-part checksums, or a
+// local fsync), so nothing is read back. Only when the key exists already (uploaded before
 // a crash, cursor not yet saved; or another writer) is the stored object
 // compared with the local copy (verifyExisting). An encrypted store gets
 // its recipient set's copy of the segment (uploadPath). The newest segment goes at high priority; a backlog being

@@ -30,11 +30,12 @@ type Store interface {
 	//
 	// Remote stores refuse a body that does not hold exactly size bytes
 	// before sending it where they can (they measure r with Seek), and make
-	// the service verify what arrived (Content-MD5 or per-part checksums).
+	// the service verify what arrived (a CRC32C or Content-MD5, or
+	// per-part checksums).
 	//
 	// When Put returns nil the stored object is exactly the size bytes read
-	// from r: remote stores have the service check them (Content-MD5, or a
-	// checksum per part), local ones wrote and fsynced them, so callers
+	// from r: remote stores have the service check them (a digest of the
+	// whole body, or a checksum per part), local ones wrote and fsynced them, so callers
 	// need not read an object back after a successful Put.
 	//
 	// It is atomic: until Put returns nil no reader can see the object, and a

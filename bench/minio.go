@@ -55,18 +55,19 @@ const restoreParallel = 4
 
 // clientResult is one client's measurements.
 type clientResult struct {
-	client                 string
-	segments               int
-	storedBytes            int64
-	shipSecs, rawPutSecs   float64
-	drainSecs              float64 // uploads of a sealed backlog (see drain)
-	restoreSecs, rawGetSec float64
-	estimate               estimated
-	ship, restore          metered.Counts
-	shipCPU, restoreCPU    float64 // CPU seconds of this process
-	shipTimes              times   // time inside store calls
-	restoreTimes           times
-	shipHTTP, restoreHTTP  map[string]int64 // HTTP requests by method
+	client                     string
+	segments                   int
+	storedBytes                int64
+	shipSecs, rawPutSecs       float64
+	rawPutDirect, rawGetDirect float64 // the raw calls without the HTTP counter
+	drainSecs                  float64 // uploads of a sealed backlog (see drain)
+	restoreSecs, rawGetSec     float64
+	estimate                   estimated
+	ship, restore              metered.Counts
+	shipCPU, restoreCPU        float64 // CPU seconds of this process
+	shipTimes                  times   // time inside store calls
+	restoreTimes               times
+	shipHTTP, restoreHTTP      map[string]int64 // HTTP requests by method
 }
 
 // benchMinIO generates one WAL and, for each client, ships it to a MinIO
@@ -249,32 +250,26 @@ func benchClient(ctx context.Context, client string, srv minioServer, minioBucke
 			return r, err
 		}
 	}
-	rawPrefix := client + "-raw/"
-	start = time.Now()
-	var pg errgroup.Group // the agent's uploads in flight
-	pg.SetLimit(uploadsInFlight)
-	for i, f := range files {
-		key := fmt.Sprintf("%s%06d", rawPrefix, i)
-		pg.Go(func() error { return tg.put(ctx, key, f) })
+	// Through the HTTP counter, as walship's requests go: the ratios'
+	// basis. Straight to the server: for reference.
+	rawPrefix, directPrefix := client+"-raw/", client+"-raw-direct/"
+	if r.rawPutSecs, err = rawPuts(ctx, tg.proxied, rawPrefix, files); err != nil {
+		return r, err
 	}
-	if err := pg.Wait(); err != nil {
-		return r, fmt.Errorf("raw put: %w", err)
+	if r.rawPutDirect, err = rawPuts(ctx, tg.direct, directPrefix, files); err != nil {
+		return r, err
 	}
-	r.rawPutSecs = time.Since(start).Seconds()
+	hc.take() // the baseline's requests are not walship's
 	if r.drainSecs, err = drain(ctx, client, hc, bucket, srv, dir, walDir, last, codec); err != nil {
 		return r, fmt.Errorf("drain: %w", err)
 	}
-	start = time.Now()
-	var g errgroup.Group
-	g.SetLimit(restoreParallel)
-	for i := range files {
-		key := fmt.Sprintf("%s%06d", rawPrefix, i)
-		g.Go(func() error { return tg.get(ctx, key) })
+	if r.rawGetSec, err = rawGets(ctx, tg.proxied, rawPrefix, len(files)); err != nil {
+		return r, err
 	}
-	if err := g.Wait(); err != nil {
-		return r, fmt.Errorf("raw get: %w", err)
+	if r.rawGetDirect, err = rawGets(ctx, tg.direct, directPrefix, len(files)); err != nil {
+		return r, err
 	}
-	r.rawGetSec = time.Since(start).Seconds()
+	hc.take()
 
 	fmt.Printf("  %-14s ship %.2fs, restore %.2fs; raw put %.2fs, raw get %.2fs; %d segments, %s stored (%.3f of source)\n",
 		clientNames[client], r.shipSecs, r.restoreSecs, r.rawPutSecs, r.rawGetSec, r.segments, human(r.storedBytes),
@@ -287,9 +282,41 @@ func benchClient(ctx context.Context, client string, srv minioServer, minioBucke
 	return r, nil
 }
 
+// rawPuts puts files under prefix, uploadsInFlight at a time (as the
+// agent ships), and returns the seconds it took.
+func rawPuts(ctx context.Context, rc rawClient, prefix string, files []string) (float64, error) {
+	start := time.Now()
+	var g errgroup.Group
+	g.SetLimit(uploadsInFlight)
+	for i, f := range files {
+		key := fmt.Sprintf("%s%06d", prefix, i)
+		g.Go(func() error { return rc.put(ctx, key, f) })
+	}
+	if err := g.Wait(); err != nil {
+		return 0, fmt.Errorf("raw put: %w", err)
+	}
+	return time.Since(start).Seconds(), nil
+}
+
+// rawGets reads back what rawPuts put, restoreParallel at a time (as pitr
+// restores), and returns the seconds it took.
+func rawGets(ctx context.Context, rc rawClient, prefix string, n int) (float64, error) {
+	start := time.Now()
+	var g errgroup.Group
+	g.SetLimit(restoreParallel)
+	for i := range n {
+		key := fmt.Sprintf("%s%06d", prefix, i)
+		g.Go(func() error { return rc.get(ctx, key) })
+	}
+	if err := g.Wait(); err != nil {
+		return 0, fmt.Errorf("raw get: %w", err)
+	}
+	return time.Since(start).Seconds(), nil
+}
+
 // rawS3Client is a plain aws-sdk-go-v2 client for MinIO: path style, and
 // checksums only where required (see DESIGN.md).
-func rawS3Client(ctx context.Context, srv minioServer) (*awss3.Client, error) {
+func rawS3Client(ctx context.Context, srv minioServer, hostport string) (*awss3.Client, error) {
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion("us-east-1"),
 		awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(srv.access, srv.secret, "")),
 		awsconfig.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
@@ -298,7 +325,7 @@ func rawS3Client(ctx context.Context, srv minioServer) (*awss3.Client, error) {
 		return nil, err
 	}
 	return awss3.NewFromConfig(cfg, func(o *awss3.Options) {
-		o.BaseEndpoint = aws.String("http://" + srv.endpoint)
+		o.BaseEndpoint = aws.String("http://" + hostport)
 		o.UsePathStyle = true
 	}), nil
 }
@@ -387,11 +414,13 @@ func printMinIO(rs []clientResult, walBytes int64) {
 	fmt.Printf("ship = the agent from the source log to every segment shipped; drain = the same log sealed\n" +
 		"into the spool while the store held every upload, from the release to the last segment shipped;\n")
 	fmt.Printf("raw = plain PUTs (%d streams, as the agent ships) / GETs (%d streams, as pitr restores) of the\n"+
-		"same stored segment objects; on the wire that is:\n", uploadsInFlight, restoreParallel)
+		"same stored segment objects, through the bench's HTTP counter as walship's requests go;\n"+
+		"on the wire that is (direct = the same calls straight to the server, without the counter):\n", uploadsInFlight, restoreParallel)
 	for _, r := range rs {
-		fmt.Printf("  %-14s %d objects, %s: raw put %.1f MB/s, raw get %.1f MB/s; walship put %.1f MB/s of stored bytes\n",
-			clientNames[r.client], r.segments, human(r.storedBytes), float64(r.storedBytes)/1e6/r.rawPutSecs,
-			float64(r.storedBytes)/1e6/r.rawGetSec, float64(r.storedBytes)/1e6/r.shipSecs)
+		mb := func(secs float64) float64 { return float64(r.storedBytes) / 1e6 / secs }
+		fmt.Printf("  %-14s %d objects, %s: raw put %.1f MB/s (direct %.1f), raw get %.1f MB/s (direct %.1f); walship put %.1f MB/s of stored bytes\n",
+			clientNames[r.client], r.segments, human(r.storedBytes), mb(r.rawPutSecs), mb(r.rawPutDirect),
+			mb(r.rawGetSec), mb(r.rawGetDirect), mb(r.shipSecs))
 	}
 
 	fmt.Printf("\nstore calls (backends/metered; one Put may be several HTTP requests) per GB of source WAL\n")

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/walship/walship/backends"
 	"github.com/walship/walship/backends/internal/objio"
 	"github.com/walship/walship/backends/minio"
 	"github.com/walship/walship/backends/storetest"
@@ -32,4 +33,31 @@ func TestStalledPutLeavesNothing(t *testing.T) {
 	addr, drop := storetest.StallingProxy(t, srv.endpoint, 8<<20)
 	stalled := newStore(t, server{addr, srv.access, srv.secret}, opt)
 	storetest.RunStalledPut(t, stalled, direct, drop)
+}
+
+// A body that changes after Put computed its digest is refused by the
+// server and leaves no object, whichever digest the Put carries (the
+// CRC32C is computed before the upload, not by minio-go as it streams).
+func TestDigestVerified(t *testing.T) {
+	srv, bucket := testServer(t)
+	for _, md5 := range []bool{false, true} {
+		st := newStore(t, srv, minio.Options{Bucket: bucket, Prefix: storetest.RandomName("t-"), Region: "us-east-1"})
+		if md5 {
+			minio.UseMD5(st)
+		}
+		storetest.RunChangedBodyRefused(t, st)
+		if !md5 && minio.DigestMD5(st) {
+			t.Fatal("MinIO's answers did not confirm the CRC32C")
+		}
+	}
+}
+
+// A server whose answers do not confirm the CRC32C: the store falls back
+// to Content-MD5 and loses nothing.
+func TestUnconfirmedDigestFallsBack(t *testing.T) {
+	srv, bucket := testServer(t)
+	addr := storetest.ChecksumHidingProxy(t, "http://"+srv.endpoint)
+	storetest.RunUnconfirmedDigest(t, func(t *testing.T) backends.Store {
+		return newStore(t, server{addr, srv.access, srv.secret}, minio.Options{Bucket: bucket, Prefix: storetest.RandomName("t-"), Region: "us-east-1"})
+	}, func(st backends.Store) { minio.SkipStat(st.(*minio.Store)) }, func(st backends.Store) bool { return minio.DigestMD5(st.(*minio.Store)) })
 }

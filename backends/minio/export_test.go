@@ -15,3 +15,10 @@ func SkipStat(s *Store) { s.cond.Set(objio.CondHonoured) }
 func Cond(s *Store) objio.CondMode {
 	return s.cond.Mode(context.Background(), s.String(), s.condOps())
 }
+
+// DigestMD5 reports whether single-request uploads carry a Content-MD5
+// (the server did not confirm a CRC32C).
+func DigestMD5(s *Store) bool { return s.digest.MD5() }
+
+// UseMD5 makes single-request uploads carry a Content-MD5.
+func UseMD5(s *Store) { s.digest.SetMD5() }

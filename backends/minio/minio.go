@@ -14,9 +14,12 @@
 // ignores it (or rejects it, then it is not sent) a StatObject before each
 // upload keeps re-shipping an existing object safe, and a warning names
 // the store. Objects up to SinglePutMax (64 MiB) go in one PUT with a
-// Content-MD5 the server verifies, larger ones in parts. A failed multipart upload is removed
-// with RemoveIncompleteUpload on a fresh context, because minio-go's own
-// abort uses the caller's context, which may be the reason it failed.
+// CRC32C (x-amz-checksum-crc32c, computed before the upload) the server
+// verifies and names in its answer, or, on a server that does not, a
+// Content-MD5 (objio.DigestMode); larger ones in parts. A failed multipart
+// upload is removed with RemoveIncompleteUpload on a fresh context,
+// because minio-go's own abort uses the caller's context, which may be the
+// reason it failed.
 package minio
 
 import (
@@ -94,6 +97,9 @@ type Store struct {
 	// cond is what the server does with If-None-Match: *, learned on the
 	// first Put.
 	cond objio.CondProbe
+	// digest is the digest single-request uploads carry: CRC32C until
+	// the server fails to confirm one.
+	digest objio.DigestMode
 }
 
 var (
@@ -156,11 +162,12 @@ func New(opt Options) (*Store, error) {
 	}
 	newClient := func(retries int) (*minio.Client, error) { // minio-go's own default is 10
 		return minio.New(opt.Endpoint, &minio.Options{
-			Creds:        credentials.NewStaticV4(opt.AccessKey, opt.SecretKey, opt.SessionToken),
-			Secure:       !opt.DisableTLS,
-			Region:       opt.Region,
-			BucketLookup: minio.BucketLookupPath,
-			MaxRetries:   retries,
+			Creds:           credentials.NewStaticV4(opt.AccessKey, opt.SecretKey, opt.SessionToken),
+			Secure:          !opt.DisableTLS,
+			Region:          opt.Region,
+			BucketLookup:    minio.BucketLookupPath,
+			MaxRetries:      retries,
+			TrailingHeaders: true,
 		})
 	}
 	retries := opt.MaxRetries

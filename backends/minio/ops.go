@@ -38,11 +38,12 @@ func (s *Store) Put(ctx context.Context, key string, r io.ReadSeeker, size int64
 			return err
 		}
 	}
-	return s.put(ctx, key, full, r, size, mode != objio.CondRejected)
+	return s.put(ctx, key, full, r, size, mode != objio.CondRejected, false)
 }
 
-// put sends the object, with If-None-Match: * when cond.
-func (s *Store) put(ctx context.Context, key, full string, r io.ReadSeeker, size int64, cond bool) error {
+// put sends the object, with If-None-Match: * when cond. A probe's put
+// (probe) teaches the digest mode and fails only as any request does.
+func (s *Store) put(ctx context.Context, key, full string, r io.ReadSeeker, size int64, cond, probe bool) error {
 	opts := minio.PutObjectOptions{
 		PartSize:             uint64(s.opt.PartSize),
 		NumThreads:           uint(s.opt.Concurrency),
@@ -57,16 +58,33 @@ func (s *Store) put(ctx context.Context, key, full string, r io.ReadSeeker, size
 	if err := objio.CheckLen(r, size); err != nil {
 		return backends.Permanent(fmt.Errorf("put %s: %w", key, err))
 	}
+	var sum string
+	useMD5 := s.digest.MD5()
 	if !multipart {
+		// One request carrying the digest the server checks
+		// (objio.DigestMode): a CRC32C computed here, not by minio-go
+		// as it streams, so that bytes changed after this pass are
+		// refused, not stored under their own checksum.
 		opts.DisableMultipart = true
-		opts.SendContentMd5 = true
+		if useMD5 {
+			opts.SendContentMd5 = true
+		} else {
+			var err error
+			if sum, err = objio.Checked(ctx, r, size, false); err != nil {
+				return fmt.Errorf("put %s: %w", key, err)
+			}
+			opts.UserMetadata = map[string]string{"x-amz-checksum-crc32c": sum}
+		}
 	}
 	info, err := s.client.PutObject(ctx, s.opt.Bucket, full, objio.Body(r, size), size, opts)
 	if err == nil && info.Size != size {
 		err = fmt.Errorf("server stored %d bytes, want %d", info.Size, size)
 	}
 	if err == nil {
-		return nil
+		if multipart || useMD5 {
+			return nil
+		}
+		return s.digest.Confirm(s.String(), key, sum, info.ChecksumCRC32C, probe)
 	}
 	if multipart {
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
@@ -85,7 +103,7 @@ func (s *Store) put(ctx context.Context, key, full string, r io.ReadSeeker, size
 func (s *Store) condOps() objio.CondOps {
 	return objio.CondOps{
 		Put: func(ctx context.Context, key string, body []byte, cond bool) error {
-			return s.put(ctx, key, s.prefix+key, bytes.NewReader(body), int64(len(body)), cond)
+			return s.put(ctx, key, s.prefix+key, bytes.NewReader(body), int64(len(body)), cond, true)
 		},
 		Delete: s.Delete,
 		Rejected: func(err error) bool {

@@ -21,3 +21,10 @@ func Cond(s *Store) objio.CondMode {
 
 // PutInput exposes the PutObject input a Put would send.
 var PutInput = (*Store).putInput
+
+// DigestMD5 reports whether single-request uploads carry a Content-MD5
+// (the server did not confirm a CRC32C).
+func DigestMD5(s *Store) bool { return s.digest.MD5() }
+
+// UseMD5 makes single-request uploads carry a Content-MD5.
+func UseMD5(s *Store) { s.digest.SetMD5() }

@@ -12,11 +12,13 @@
 // the header (objio.CondProbe: three requests under probe/, once); on a
 // server that ignores it (or rejects it, then it is not sent) a HeadObject
 // before each upload keeps the common case of re-shipping an object that is
-// already there safe, and a warning names the store. Objects up to SinglePutMax (64 MiB) go in one PutObject with a Content-MD5 the
-// server verifies; larger ones go through the multipart uploader with
-// per-part CRC32C checksums, and a failed or cancelled multipart upload is
-// aborted (with a fresh context when the caller's is gone) so no parts stay
-// billed.
+// already there safe, and a warning names the store. Objects up to
+// SinglePutMax (64 MiB) go in one PutObject with a CRC32C
+// (x-amz-checksum-crc32c) the server verifies and names in its answer, or,
+// on a server that does not, a Content-MD5 (objio.DigestMode); larger ones
+// go through the multipart uploader with per-part CRC32C checksums, and a
+// failed or cancelled multipart upload is aborted (with a fresh context
+// when the caller's is gone) so no parts stay billed.
 package s3
 
 import (
@@ -105,6 +107,9 @@ type Store struct {
 	// cond is what the server does with If-None-Match: *, learned on the
 	// first Put.
 	cond objio.CondProbe
+	// digest is the digest single-request uploads carry: CRC32C until
+	// the service fails to confirm one.
+	digest objio.DigestMode
 }
 
 var (

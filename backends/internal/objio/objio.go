@@ -86,18 +86,7 @@ func (s *SizedReader) Len() int64 { return s.size - s.pos }
 // single-request uploads: the server verifies the digest, and a body of the
 // wrong length is refused before any byte goes out.
 func CheckedMD5(ctx context.Context, r io.ReadSeeker, size int64) ([]byte, error) {
-	h := md5.New()
-	n, err := io.Copy(h, &ctxReader{ctx: ctx, r: io.LimitReader(r, size+1)})
-	if err != nil {
-		return nil, fmt.Errorf("read body: %w", err)
-	}
-	if n != size {
-		return nil, fmt.Errorf("body has %d bytes, want %d: %w", n, size, ErrShortBody)
-	}
-	if _, err := r.Seek(0, io.SeekStart); err != nil {
-		return nil, fmt.Errorf("rewind body: %w", err)
-	}
-	return h.Sum(nil), nil
+	return checkedSum(ctx, r, size, md5.New())
 }
 
 type ctxReader struct {
