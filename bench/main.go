@@ -65,6 +65,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"strings"
 	"time"
 
@@ -84,6 +85,7 @@ func main() {
 	limitsFlag := flag.String("limits", "2MiB,8MiB,32MiB", "with -store multi: upload limits (per second) to measure")
 	limitSecs := flag.Duration("limit-secs", 30*time.Second, "with -store multi: measurement window per limit")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this `file`")
+	traceFile := flag.String("trace", "", "write an execution trace of the whole run to this `file` (go tool trace): where the pipeline waits")
 	shipDir := flag.String("ship", "", "internal: run only the agent on this WAL dir and print the seconds it took")
 	shipTo := flag.String("ship-to", "", "internal: the file store dir for -ship")
 	shipRecipient := flag.String("ship-recipient", "", "internal: with -ship, encrypt the store's segments to this age recipient (a public key)")
@@ -96,6 +98,16 @@ func main() {
 		pprof.StartCPUProfile(f)
 		defer pprof.StopCPUProfile()
 	}
+	if *traceFile != "" {
+		f, err := os.Create(*traceFile)
+		if err != nil {
+			fail(err)
+		}
+		if err := trace.Start(f); err != nil {
+			fail(err)
+		}
+		defer trace.Stop()
+	}
 	size, err := config.ParseSize(*sizeFlag)
 	if err != nil {
 		fail(err)
@@ -107,6 +119,7 @@ func main() {
 		}
 		fmt.Println(secs, vmHWM())
 		pprof.StopCPUProfile()
+		trace.Stop()
 		return
 	}
 	var runFile, runMinIO, runMulti, runHistory, runCrypt bool

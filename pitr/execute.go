@@ -252,52 +252,54 @@ type executor struct {
 // run fetches with at most x.par downloads at once (errgroup SetLimit) and
 // at most x.par+1 segments downloaded (or downloading) but not yet written:
 // a window token is taken before a download starts and given back once the
-// writer is done with that segment. The writer consumes segments strictly in
-// plan order, so the error reported is that of the first bad segment in
-// index order; a fetch error does not cancel the others, the writer's
-// return does.
+// writer is done with that segment. Each download reports through a
+// channel of its own, made when it starts and handed to the writer in plan
+// order through order, so at most x.par+1 exist at a time whatever the
+// plan's length. The writer consumes segments strictly in plan order, so
+// the error reported is that of the first bad segment in index order; a
+// fetch error does not cancel the others, the writer's return does.
 func (x *executor) run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	results := make([]chan fetched, len(x.p.Segments))
-	for i := range results {
-		results[i] = make(chan fetched, 1) // a download never waits for the writer
-	}
 	window := make(chan struct{}, x.par+1)
-	var g errgroup.Group // downloads report through results, never through Wait
+	order := make(chan chan fetched, x.par+1) // never full: a window token per channel in it
+	var g errgroup.Group                      // downloads report through their channels, never through Wait
 	g.SetLimit(x.par)
-	dispatched := make(chan struct{})
-	go func() { // owned by run, which waits for it before g.Wait
-		defer close(dispatched)
-		for i, ps := range x.p.Segments {
+	go func() { // owned by run, which drains order (closed here) after g.Wait
+		defer close(order)
+		for _, ps := range x.p.Segments {
 			select {
 			case window <- struct{}{}:
 			case <-ctx.Done():
 				return
 			}
 			x.track(+1)
+			ch := make(chan fetched, 1) // a download never waits for the writer
+			order <- ch
 			g.Go(func() error {
 				path, hdr, err := fetch(ctx, x.st, x.dl, ps, x.p.Format, x.ids)
 				r := fetched{path: path, hdr: hdr, err: err}
 				if err == nil && decodeAheadBytes > 0 {
 					r.path, r.dec = "", decodeStream(ctx, path, ps.To, hdr.Last, decodeAheadBytes, x.ids)
 				}
-				results[i] <- r
+				ch <- r
 				return nil
 			})
 		}
 	}()
-	err := x.writeAll(ctx, results, window)
+	pending, err := x.writeAll(ctx, order, window)
 	cancel()
-	<-dispatched
-	g.Wait()
-	for _, ch := range results { // segments fetched and never written: their decoders end with ctx
-		select {
-		case r := <-ch:
-			if r.dec != nil {
-				r.dec.Close()
-			}
-		default:
+	var unwritten []chan fetched
+	if pending != nil {
+		unwritten = append(unwritten, pending)
+	}
+	for ch := range order { // ends once the dispatcher has returned
+		unwritten = append(unwritten, ch)
+	}
+	g.Wait()                       // every channel now holds its result
+	for _, ch := range unwritten { // segments fetched and never written: their decoders end with ctx
+		if r := <-ch; r.dec != nil {
+			r.dec.Close()
 		}
 	}
 	return err
@@ -313,16 +315,28 @@ func (x *executor) track(d int) {
 	}
 }
 
-func (x *executor) writeAll(ctx context.Context, results []chan fetched, window chan struct{}) error {
+// writeAll writes the segments in plan order as their downloads report.
+// On an early return it also returns the channel it was waiting on, if
+// any, so run can release what that download holds.
+func (x *executor) writeAll(ctx context.Context, order chan chan fetched, window chan struct{}) (chan fetched, error) {
 	for i := range x.p.Segments {
+		var ch chan fetched
+		select {
+		case ch = <-order:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if ch == nil { // closed: the dispatcher stopped (ctx ended)
+			return nil, ctx.Err()
+		}
 		var r fetched
 		select {
-		case r = <-results[i]:
+		case r = <-ch:
 		case <-ctx.Done():
-			return ctx.Err()
+			return ch, ctx.Err()
 		}
 		if r.err != nil {
-			return r.err
+			return nil, r.err
 		}
 		err := x.writeSegment(i, r)
 		if r.path != "" {
@@ -331,11 +345,11 @@ func (x *executor) writeAll(ctx context.Context, results []chan fetched, window 
 		x.track(-1)
 		<-window
 		if err != nil {
-			return err
+			return nil, err
 		}
 		x.prog.Add(1, x.p.Segments[i].Size)
 	}
-	return nil
+	return nil, nil
 }
 
 // writeSegment decodes a fetched segment (per-entry CRC32C) and writes the
