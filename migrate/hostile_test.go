@@ -43,8 +43,8 @@ func TestHostileGenerationKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range list {
-		if slices.Contains(hostile, s.Key) {
-			t.Fatalf("hostile key %s listed as a segment", s.Key)
+		if slices.Contains(hostile, s.Key()) {
+			t.Fatalf("hostile key %s listed as a segment", s.Key())
 		}
 	}
 	rep, err := pitr.Verify(ctx, st)

@@ -48,7 +48,7 @@ func cover(tl uint32, segs []SegmentInfo, from, to uint64) (used []PlannedSegmen
 		}
 		s := segs[best]
 		end := min(s.Name.Last, to)
-		used = append(used, PlannedSegment{Key: s.Key, Name: s.Name, Size: s.Size, Timeline: s.Name.Timeline, From: next, To: end})
+		used = append(used, PlannedSegment{Name: s.Name, Size: s.Size, Timeline: s.Name.Timeline, From: next, To: end})
 		if end == math.MaxUint64 {
 			break
 		}
@@ -166,7 +166,7 @@ func compareOverlaps(ctx context.Context, st backends.Store, tl uint32, segs []S
 		fa, fb := fps[p.a][p.from-need[p.a].lo:], fps[p.b][p.from-need[p.b].lo:]
 		for k := uint64(0); k <= p.to-p.from; k++ {
 			if fa[k] != fb[k] {
-				out = append(out, Conflict{Timeline: tl, A: segs[p.a].Key, B: segs[p.b].Key, Index: p.from + k})
+				out = append(out, Conflict{Timeline: tl, A: segs[p.a].Key(), B: segs[p.b].Key(), Index: p.from + k})
 				break
 			}
 		}
@@ -180,18 +180,18 @@ func compareOverlaps(ctx context.Context, st backends.Store, tl uint32, segs []S
 // readEntries decodes a whole segment, checking it as Verify does, and
 // hands each entry to fn.
 func readEntries(ctx context.Context, st backends.Store, s SegmentInfo, ids []*crypt.Identity, fn func(segments.Entry)) error {
-	rc, err := st.Get(ctx, s.Key, 0, -1)
+	rc, err := st.Get(ctx, s.Key(), 0, -1)
 	if err != nil {
-		return fetchError(s.Key, err)
+		return fetchError(s.Key(), err)
 	}
 	defer rc.Close()
 	cr := &countReader{r: &ctxReader{ctx: ctx, r: rc}}
 	rd, err := segments.NewReaderWith(bufio.NewReaderSize(cr, segments.ReadBuffer(s.Size)), segments.ReadOptions{Identities: ids})
 	if err != nil {
-		return fmt.Errorf("segment %s: %w", s.Key, readProblem(cr, s.Key, err))
+		return fmt.Errorf("segment %s: %w", s.Key(), readProblem(cr, s.Key(), err))
 	}
 	defer rd.Close()
-	if err := checkName(s.Key, s.Name, rd.Header()); err != nil {
+	if err := checkName(s.Key(), s.Name, rd.Header()); err != nil {
 		return err
 	}
 	for {
@@ -200,7 +200,7 @@ func readEntries(ctx context.Context, st backends.Store, s SegmentInfo, ids []*c
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("segment %s: %w", s.Key, readProblem(cr, s.Key, err))
+			return fmt.Errorf("segment %s: %w", s.Key(), readProblem(cr, s.Key(), err))
 		}
 		fn(e)
 	}

@@ -100,10 +100,10 @@ func (p *Plan) Measure(ctx context.Context, st backends.Store, o MeasureOptions)
 			return fmt.Errorf("measure restore speed: %w", err)
 		}
 		w1, c1 := time.Now(), cpuTime()
-		err = sampleEntries(ps.Key, path, o.Identities, nil) // decoding alone
+		err = sampleEntries(ps.Key(), path, o.Identities, nil) // decoding alone
 		w2 := time.Now()
 		if err == nil { // decoding again, and writing
-			err = sampleEntries(ps.Key, path, o.Identities, func(data []byte) error { return lw.Append(lw.next, data) })
+			err = sampleEntries(ps.Key(), path, o.Identities, func(data []byte) error { return lw.Append(lw.next, data) })
 		}
 		w3 := time.Now()
 		os.Remove(path)

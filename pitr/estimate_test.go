@@ -41,12 +41,12 @@ func TestMeasure(t *testing.T) {
 					t.Fatalf("rates %+v", r)
 				}
 				want := p.sample()
-				if r.Objects != len(want) || len(gets) != 1+len(want) || gets[0] != want[0].Key {
+				if r.Objects != len(want) || len(gets) != 1+len(want) || gets[0] != want[0].Key() {
 					t.Fatalf("sampled %d objects with GETs %v, want a header read and %d segments", r.Objects, gets, len(want))
 				}
 				for i, ps := range want {
-					if gets[i+1] != ps.Key || ps != p.Segments[i] {
-						t.Fatalf("GET %d is %s, want the plan's segment %d %s", i+1, gets[i+1], i, p.Segments[i].Key)
+					if gets[i+1] != ps.Key() || ps != p.Segments[i] {
+						t.Fatalf("GET %d is %s, want the plan's segment %d %s", i+1, gets[i+1], i, p.Segments[i].Key())
 					}
 				}
 				if p.Estimate <= 0 || p.Estimate == guess {
@@ -87,7 +87,7 @@ func TestMeasureCorruptSample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := p.Segments[0].Key
+	k := p.Segments[0].Key()
 	rc, err := f.st.Get(context.Background(), k, 0, -1)
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +115,7 @@ func TestMeasureCorruptSample(t *testing.T) {
 // skipping oversized ones; the smallest when every one is oversized.
 func TestSample(t *testing.T) {
 	seg := func(i int, size int64) PlannedSegment {
-		return PlannedSegment{Key: fmt.Sprint(i), Size: size}
+		return PlannedSegment{Name: segments.SegmentName{Timeline: 1, First: uint64(i) + 1, Last: uint64(i) + 1}, Size: size}
 	}
 	cases := []struct {
 		sizes []int64
@@ -135,7 +135,7 @@ func TestSample(t *testing.T) {
 		}
 		var got []string
 		for _, ps := range p.sample() {
-			got = append(got, ps.Key)
+			got = append(got, fmt.Sprint(ps.Name.First-1))
 		}
 		if !slices.Equal(got, c.want) {
 			t.Errorf("sizes %v: sampled %v, want %v", c.sizes, got, c.want)

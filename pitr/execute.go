@@ -371,7 +371,7 @@ func (x *executor) writeSegment(i int, r fetched) error {
 		keep = map[uint64]uint32{}
 	}
 
-	rd, done, err := openEntries(ps.Key, r, x.ids)
+	rd, done, err := openEntries(ps.Key(), r, x.ids)
 	if err != nil {
 		return err
 	}
@@ -379,15 +379,15 @@ func (x *executor) writeSegment(i int, r fetched) error {
 	for {
 		e, err := rd.Next()
 		if errors.Is(err, io.EOF) {
-			return fmt.Errorf("segment %s: %w: ends at entry %d, the plan needs up to %d", ps.Key, ErrCorrupt, x.lw.next-1, ps.To)
+			return fmt.Errorf("segment %s: %w: ends at entry %d, the plan needs up to %d", ps.Key(), ErrCorrupt, x.lw.next-1, ps.To)
 		}
 		if err != nil {
-			return fmt.Errorf("segment %s: %w", ps.Key, err)
+			return fmt.Errorf("segment %s: %w", ps.Key(), err)
 		}
 		if e.Index < ps.From {
 			if want, ok := dups[e.Index]; ok && want != segments.CRC32C(e.Data) {
 				return fmt.Errorf("segment %s: %w: entry %d differs from the same entry in %s (overlapping segments disagree); run walship verify",
-					ps.Key, ErrCorrupt, e.Index, x.p.Segments[i-1].Key)
+					ps.Key(), ErrCorrupt, e.Index, x.p.Segments[i-1].Key())
 			}
 			continue
 		}
@@ -404,7 +404,7 @@ func (x *executor) writeSegment(i int, r fetched) error {
 	if ps.To == r.hdr.Last {
 		// Read to the end so the reader's own final checks run too.
 		if _, err := rd.Next(); !errors.Is(err, io.EOF) {
-			return fmt.Errorf("segment %s: %w: after its last entry: %v", ps.Key, ErrCorrupt, err)
+			return fmt.Errorf("segment %s: %w: after its last entry: %v", ps.Key(), ErrCorrupt, err)
 		}
 	}
 	x.overlap = keep

@@ -372,7 +372,7 @@ func TestFetchWindow(t *testing.T) {
 	if len(p.Segments) < 3*par {
 		t.Fatalf("only %d segments", len(p.Segments))
 	}
-	cs := &countingStore{Store: f.st, first: p.Segments[0].Key, release: make(chan struct{}), par: par}
+	cs := &countingStore{Store: f.st, first: p.Segments[0].Key(), release: make(chan struct{}), par: par}
 	var mu sync.Mutex
 	maxBuffered := 0
 	o := Options{Parallel: par, observe: func(n int) {

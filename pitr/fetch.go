@@ -42,7 +42,7 @@ func fetch(ctx context.Context, st backends.Store, dir string, ps PlannedSegment
 	if len(errs) == 1 {
 		return "", segments.Header{}, errors.Unwrap(errs[0])
 	}
-	return "", segments.Header{}, fmt.Errorf("segment %s: no intact copy in any store: %w", ps.Key, errors.Join(errs...))
+	return "", segments.Header{}, fmt.Errorf("segment %s: no intact copy in any store: %w", ps.Key(), errors.Join(errs...))
 }
 
 // fetchFrom downloads one planned segment into a temporary file in dir and
@@ -53,7 +53,7 @@ func fetch(ctx context.Context, st backends.Store, dir string, ps PlannedSegment
 func fetchFrom(ctx context.Context, st backends.Store, dir string, ps PlannedSegment, format wal.Format, ids []*crypt.Identity) (path string, hdr segments.Header, err error) {
 	f, err := os.CreateTemp(dir, "segment-*")
 	if err != nil {
-		return "", hdr, fmt.Errorf("fetch %s: %w", ps.Key, err)
+		return "", hdr, fmt.Errorf("fetch %s: %w", ps.Key(), err)
 	}
 	defer func() {
 		f.Close()
@@ -61,9 +61,9 @@ func fetchFrom(ctx context.Context, st backends.Store, dir string, ps PlannedSeg
 			os.Remove(f.Name())
 		}
 	}()
-	rc, err := st.Get(ctx, ps.Key, 0, -1)
+	rc, err := st.Get(ctx, ps.Key(), 0, -1)
 	if err != nil {
-		return "", hdr, fetchError(ps.Key, err)
+		return "", hdr, fetchError(ps.Key(), err)
 	}
 	// One pass: the body goes to the file as the check reads it (header,
 	// payload SHA-256, nothing after the payload), not downloaded and then
@@ -78,20 +78,20 @@ func fetchFrom(ctx context.Context, st backends.Store, dir string, ps PlannedSeg
 	rc.Close()
 	switch {
 	case out.err != nil:
-		return "", hdr, fmt.Errorf("fetch %s: %w", ps.Key, out.err)
+		return "", hdr, fmt.Errorf("fetch %s: %w", ps.Key(), out.err)
 	case body.err != nil:
-		return "", hdr, fmt.Errorf("fetch %s: %w", ps.Key, body.err)
+		return "", hdr, fmt.Errorf("fetch %s: %w", ps.Key(), body.err)
 	case body.n != ps.Size:
-		return "", hdr, fmt.Errorf("segment %s: %w: fetched %d bytes, the listing said %d (object changed or truncated)", ps.Key, ErrCorrupt, body.n, ps.Size)
+		return "", hdr, fmt.Errorf("segment %s: %w: fetched %d bytes, the listing said %d (object changed or truncated)", ps.Key(), ErrCorrupt, body.n, ps.Size)
 	case cerr != nil:
-		return "", hdr, fmt.Errorf("segment %s: %w", ps.Key, cerr)
+		return "", hdr, fmt.Errorf("segment %s: %w", ps.Key(), cerr)
 	}
-	if err := checkName(ps.Key, ps.Name, hdr); err != nil {
+	if err := checkName(ps.Key(), ps.Name, hdr); err != nil {
 		return "", hdr, err
 	}
 	if wal.Format(hdr.SourceFormat) != format {
 		return "", hdr, fmt.Errorf("segment %s holds a %s log, but the restore writes %s (the plan's first segment): the store mixes log formats",
-			ps.Key, wal.Format(hdr.SourceFormat), format)
+			ps.Key(), wal.Format(hdr.SourceFormat), format)
 	}
 	return f.Name(), hdr, nil
 }

@@ -3,6 +3,7 @@ package pitr
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -16,10 +17,25 @@ import (
 // SegmentInfo is one segment object as a listing shows it: its key, its
 // size and what the key says about it. Nothing in it was read from the
 // object itself.
+//
+// The key is not kept: it is Name's canonical form (listSegments takes only
+// keys that print back from their names), so 100,000 listed segments hold
+// no 100,000 key strings.
 type SegmentInfo struct {
-	Key  string               `json:"key"`
-	Size int64                `json:"size"`
-	Name segments.SegmentName `json:"name"`
+	Size int64
+	Name segments.SegmentName
+}
+
+// Key returns the segment's object key.
+func (s SegmentInfo) Key() string { return s.Name.Key() }
+
+// MarshalJSON writes the key too: {"key","size","name"}.
+func (s SegmentInfo) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Key  string               `json:"key"`
+		Size int64                `json:"size"`
+		Name segments.SegmentName `json:"name"`
+	}{s.Key(), s.Size, s.Name})
 }
 
 // MaxTime returns the newest entry time the key names.
@@ -75,7 +91,7 @@ func listSegments(ctx context.Context, st backends.Store, prefix string) (segs [
 			ignored = append(ignored, oi.Key)
 			return nil
 		}
-		segs = append(segs, SegmentInfo{Key: oi.Key, Size: oi.Size, Name: name})
+		segs = append(segs, SegmentInfo{Size: oi.Size, Name: name})
 		return nil
 	})
 	if err != nil {

@@ -30,7 +30,7 @@ func TestList(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(two) != len(f.keys[2]) || two[0].Key != f.keys[2][0] || two[0].Name.First != 201 || two[0].Size == 0 || two[0].MaxTime().IsZero() {
+	if len(two) != len(f.keys[2]) || two[0].Key() != f.keys[2][0] || two[0].Name.First != 201 || two[0].Size == 0 || two[0].MaxTime().IsZero() {
 		t.Fatalf("timeline 2: %+v", two)
 	}
 }

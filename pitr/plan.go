@@ -118,12 +118,14 @@ type Plan struct {
 
 // PlannedSegment is a segment a restore fetches and the entries it uses.
 type PlannedSegment struct {
-	Key      string
 	Name     segments.SegmentName
 	Size     int64 // from the listing; the fetched object must match it
 	Timeline uint32
 	From, To uint64 // entries used from it
 }
+
+// Key returns the segment's object key (Name's canonical form).
+func (p PlannedSegment) Key() string { return p.Name.Key() }
 
 // Entries is the number of entries the plan restores (0 when the base
 // holds the target).
@@ -327,7 +329,7 @@ func (pl *planner) format(ctx context.Context, p *Plan) (wal.Format, error) {
 			}
 			if len(segs) > 0 {
 				s := segs[len(segs)-1]
-				ps, ok = PlannedSegment{Key: s.Key, Name: s.Name, Size: s.Size, Timeline: s.Name.Timeline, From: s.Name.First, To: s.Name.Last}, true
+				ps, ok = PlannedSegment{Name: s.Name, Size: s.Size, Timeline: s.Name.Timeline, From: s.Name.First, To: s.Name.Last}, true
 			}
 		}
 		if !ok {
@@ -340,7 +342,7 @@ func (pl *planner) format(ctx context.Context, p *Plan) (wal.Format, error) {
 	}
 	f := wal.Format(h.SourceFormat)
 	if f != wal.FormatBinary && f != wal.FormatJSON {
-		return 0, fmt.Errorf("segment %s: %w: unknown source log format %d", ps.Key, ErrCorrupt, h.SourceFormat)
+		return 0, fmt.Errorf("segment %s: %w: unknown source log format %d", ps.Key(), ErrCorrupt, h.SourceFormat)
 	}
 	return f, nil
 }
@@ -427,20 +429,20 @@ func ignoredNote(prefix string, keys []string) string {
 // first bytes are fetched (segments.MaxHeaderSize: one request, whatever
 // the version), and nothing is decrypted.
 func readHeader(ctx context.Context, st backends.Store, ps PlannedSegment) (segments.Header, error) {
-	rc, err := st.Get(ctx, ps.Key, 0, int64(segments.MaxHeaderSize))
+	rc, err := st.Get(ctx, ps.Key(), 0, int64(segments.MaxHeaderSize))
 	if err != nil {
-		return segments.Header{}, fetchError(ps.Key, err)
+		return segments.Header{}, fetchError(ps.Key(), err)
 	}
 	defer rc.Close()
 	b, err := io.ReadAll(io.LimitReader(rc, int64(segments.MaxHeaderSize)))
 	if err != nil {
-		return segments.Header{}, fmt.Errorf("read header of %s: %w", ps.Key, err)
+		return segments.Header{}, fmt.Errorf("read header of %s: %w", ps.Key(), err)
 	}
 	h, _, err := segments.ReadHeader(bytes.NewReader(b))
 	if err != nil {
-		return segments.Header{}, fmt.Errorf("segment %s: %w", ps.Key, err)
+		return segments.Header{}, fmt.Errorf("segment %s: %w", ps.Key(), err)
 	}
-	return h, checkName(ps.Key, ps.Name, h)
+	return h, checkName(ps.Key(), ps.Name, h)
 }
 
 // checkName makes sure a segment's header says what its key says: a

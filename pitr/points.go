@@ -240,26 +240,26 @@ func (pl *planner) entryAt(ctx context.Context, tl uint32, n uint64) (PlannedSeg
 
 // entryTime reads a segment up to entry n and returns that entry's time.
 func entryTime(ctx context.Context, st backends.Store, ps PlannedSegment, n uint64, ids []*crypt.Identity) (int64, error) {
-	rc, err := st.Get(ctx, ps.Key, 0, -1)
+	rc, err := st.Get(ctx, ps.Key(), 0, -1)
 	if err != nil {
-		return 0, fetchError(ps.Key, err)
+		return 0, fetchError(ps.Key(), err)
 	}
 	defer rc.Close()
 	r, err := segments.NewReaderWith(bufio.NewReaderSize(rc, segments.ReadBuffer(ps.Size)), segments.ReadOptions{Identities: ids})
 	if err != nil {
-		return 0, fmt.Errorf("segment %s: %w", ps.Key, err)
+		return 0, fmt.Errorf("segment %s: %w", ps.Key(), err)
 	}
 	defer r.Close()
-	if err := checkName(ps.Key, ps.Name, r.Header()); err != nil {
+	if err := checkName(ps.Key(), ps.Name, r.Header()); err != nil {
 		return 0, err
 	}
 	for {
 		e, err := r.Next()
 		if errors.Is(err, io.EOF) {
-			return 0, fmt.Errorf("segment %s: %w: entry %d not found in it", ps.Key, ErrCorrupt, n)
+			return 0, fmt.Errorf("segment %s: %w: entry %d not found in it", ps.Key(), ErrCorrupt, n)
 		}
 		if err != nil {
-			return 0, fmt.Errorf("segment %s: %w", ps.Key, err)
+			return 0, fmt.Errorf("segment %s: %w", ps.Key(), err)
 		}
 		if e.Index == n {
 			return e.Time, nil

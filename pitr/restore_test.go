@@ -326,7 +326,7 @@ func TestSegmentDeletedAfterPlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	victim := p.Segments[len(p.Segments)/2].Key
+	victim := p.Segments[len(p.Segments)/2].Key()
 	if err := f.st.Delete(ctx, victim); err != nil {
 		t.Fatal(err)
 	}

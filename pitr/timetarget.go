@@ -73,17 +73,17 @@ func (pl *planner) atTime(ctx context.Context, tl uint32, at time.Time) (uint64,
 // firstAfter decodes a segment and returns the first entry in ps.From..ps.To
 // whose time is after ns.
 func firstAfter(ctx context.Context, st backends.Store, ps PlannedSegment, ns int64, ids []*crypt.Identity) (idx uint64, t int64, found bool, err error) {
-	rc, err := st.Get(ctx, ps.Key, 0, -1)
+	rc, err := st.Get(ctx, ps.Key(), 0, -1)
 	if err != nil {
-		return 0, 0, false, fetchError(ps.Key, err)
+		return 0, 0, false, fetchError(ps.Key(), err)
 	}
 	defer rc.Close()
 	r, err := segments.NewReaderWith(bufio.NewReaderSize(rc, segments.ReadBuffer(ps.Size)), segments.ReadOptions{Identities: ids})
 	if err != nil {
-		return 0, 0, false, fmt.Errorf("segment %s: %w", ps.Key, err)
+		return 0, 0, false, fmt.Errorf("segment %s: %w", ps.Key(), err)
 	}
 	defer r.Close()
-	if err := checkName(ps.Key, ps.Name, r.Header()); err != nil {
+	if err := checkName(ps.Key(), ps.Name, r.Header()); err != nil {
 		return 0, 0, false, err
 	}
 	for {
@@ -92,7 +92,7 @@ func firstAfter(ctx context.Context, st backends.Store, ps PlannedSegment, ns in
 			return 0, 0, false, nil
 		}
 		if err != nil {
-			return 0, 0, false, fmt.Errorf("segment %s: %w", ps.Key, err)
+			return 0, 0, false, fmt.Errorf("segment %s: %w", ps.Key(), err)
 		}
 		if e.Index > ps.To {
 			return 0, 0, false, nil

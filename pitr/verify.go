@@ -57,7 +57,7 @@ func verify(ctx context.Context, st backends.Store, prog Progress, since time.Ti
 				r.damage(oi.Key, "not a walship segment key: foreign or hostile object under segments/ (restore ignores it)")
 				return nil
 			}
-			segs = append(segs, SegmentInfo{Key: oi.Key, Size: oi.Size, Name: name})
+			segs = append(segs, SegmentInfo{Size: oi.Size, Name: name})
 		case strings.HasPrefix(oi.Key, segments.TimelinesPrefix):
 			if _, err := segments.ParseTimelineKey(oi.Key); err != nil {
 				r.damage(oi.Key, "not a walship timeline record key: foreign or hostile object under timelines/ (restore ignores it)")
@@ -276,7 +276,7 @@ func dataProblem(err error) (string, bool) {
 // report; a store failure stops the walk and is returned.
 func (r *Report) verifySegments(ctx context.Context, st backends.Store, segs []SegmentInfo, sel sinceSelection, prog Progress, ids []*crypt.Identity) ([]bool, error) {
 	intact := make([]bool, len(segs))
-	err := r.checkAll(ctx, len(segs), func(i int) string { return segs[i].Key }, func(i int) {
+	err := r.checkAll(ctx, len(segs), func(i int) string { return segs[i].Key() }, func(i int) {
 		if sel.segment(i) {
 			prog.Add(1, segs[i].Size)
 		}
@@ -308,9 +308,9 @@ func (r *Report) verifySegments(ctx context.Context, st backends.Store, segs []S
 // encrypted segment none of ids opens is checked as stored (sealedSegment;
 // sealed is true).
 func verifySegment(ctx context.Context, st backends.Store, s SegmentInfo, ids []*crypt.Identity) (entries uint64, sealed bool, err error) {
-	rc, err := st.Get(ctx, s.Key, 0, -1)
+	rc, err := st.Get(ctx, s.Key(), 0, -1)
 	if err != nil {
-		return 0, false, fmt.Errorf("read %s: %w", s.Key, err)
+		return 0, false, fmt.Errorf("read %s: %w", s.Key(), err)
 	}
 	defer rc.Close()
 	cr := &countReader{r: &ctxReader{ctx: ctx, r: rc}}
@@ -321,10 +321,10 @@ func verifySegment(ctx context.Context, st backends.Store, s SegmentInfo, ids []
 	}
 	rd, err := segments.NewReaderWith(br, segments.ReadOptions{Identities: ids})
 	if err != nil {
-		return 0, false, readProblem(cr, s.Key, err)
+		return 0, false, readProblem(cr, s.Key(), err)
 	}
 	defer rd.Close()
-	if err := checkName(s.Key, s.Name, rd.Header()); err != nil {
+	if err := checkName(s.Key(), s.Name, rd.Header()); err != nil {
 		return 0, false, err
 	}
 	for {
@@ -333,7 +333,7 @@ func verifySegment(ctx context.Context, st backends.Store, s SegmentInfo, ids []
 			break
 		}
 		if err != nil {
-			return 0, false, readProblem(cr, s.Key, err)
+			return 0, false, readProblem(cr, s.Key(), err)
 		}
 	}
 	if cr.n != s.Size {

@@ -14,9 +14,9 @@ import (
 func sealedSegment(cr *countReader, br *bufio.Reader, s SegmentInfo) (uint64, error) {
 	h, err := segments.CheckStored(br)
 	if err != nil {
-		return 0, readProblem(cr, s.Key, err)
+		return 0, readProblem(cr, s.Key(), err)
 	}
-	if err := checkName(s.Key, s.Name, h); err != nil {
+	if err := checkName(s.Key(), s.Name, h); err != nil {
 		return 0, err
 	}
 	if cr.n != s.Size {

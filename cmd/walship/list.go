@@ -120,7 +120,7 @@ func cmdList(args []string, stdout io.Writer) error {
 		if !*asJSON {
 			fmt.Fprintln(tw, "TIMELINE\tFIRST\tLAST\tBYTES\tNEWEST ENTRY\tKEY")
 			for _, s := range segs {
-				fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%s\t%s\n", s.Name.Timeline, s.Name.First, s.Name.Last, s.Size, s.MaxTime().Format(time.RFC3339Nano), s.Key)
+				fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%s\t%s\n", s.Name.Timeline, s.Name.First, s.Name.Last, s.Size, s.MaxTime().Format(time.RFC3339Nano), s.Key())
 			}
 		}
 	}

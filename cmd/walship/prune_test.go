@@ -319,7 +319,7 @@ func planSig(p *pitr.Plan) string {
 		b.WriteString(p.Base.Key)
 	}
 	for _, s := range p.Segments {
-		fmt.Fprintf(&b, " %s[%d..%d]", s.Key, s.From, s.To)
+		fmt.Fprintf(&b, " %s[%d..%d]", s.Key(), s.From, s.To)
 	}
 	return b.String()
 }
