@@ -1,11 +1,9 @@
 package pitr
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 
 	"github.com/walship/walship/crypt"
@@ -50,26 +48,25 @@ const streamBatches = 16
 // errStopped ends a decoder whose segment the writer no longer wants.
 var errStopped = errors.New("decoding stopped")
 
-// decodeStream starts decoding the fetched segment at path, up to entry to
-// (to its end when to is its last). The goroutine owns the file and
-// removes it when it ends: at the end of the segment, on Close, or when
-// ctx ends.
-func decodeStream(ctx context.Context, path string, to, last uint64, budget int64, ids []*crypt.Identity) *streamed {
+// decodeStream starts decoding the fetched segment src, up to entry to (to
+// its end when to is its last). The goroutine owns src and removes it when
+// it ends: at the end of the segment, on Close, or when ctx ends.
+func decodeStream(ctx context.Context, src localCopy, to, last uint64, budget int64, ids []*crypt.Identity) *streamed {
 	s := &streamed{ch: make(chan []segments.Entry, streamBatches), stop: make(chan struct{}), done: make(chan struct{})}
-	go s.run(ctx, path, to, last, max(budget/streamBatches, 1), ids)
+	go s.run(ctx, src, to, last, max(budget/streamBatches, 1), ids)
 	return s
 }
 
-func (s *streamed) run(ctx context.Context, path string, to, last uint64, batchBytes int64, ids []*crypt.Identity) {
+func (s *streamed) run(ctx context.Context, src localCopy, to, last uint64, batchBytes int64, ids []*crypt.Identity) {
 	defer close(s.done)
-	defer os.Remove(path)
+	defer src.remove()
 	defer close(s.ch)
-	f, br, err := openBuffered(path)
+	br, closeSrc, err := src.open()
 	if err != nil {
 		s.end = err
 		return
 	}
-	defer f.Close()
+	defer closeSrc()
 	rd, err := segments.NewReaderWith(br, segments.ReadOptions{Identities: ids, Checked: true}) // fetch checked it whole
 	if err != nil {
 		s.end = err
@@ -136,34 +133,19 @@ func (s *streamed) Close() {
 }
 
 // openEntries returns the entries of a fetched segment: those decoded
-// ahead, or a reader over its file.
+// ahead, or a reader over its copy.
 func openEntries(key string, r fetched, ids []*crypt.Identity) (entrySource, func(), error) {
 	if r.dec != nil {
 		return r.dec, r.dec.Close, nil
 	}
-	f, br, err := openBuffered(r.path)
+	br, closeSrc, err := r.src.open()
 	if err != nil {
 		return nil, nil, fmt.Errorf("segment %s: %w", key, err)
 	}
 	rd, err := segments.NewReaderWith(br, segments.ReadOptions{Identities: ids, Checked: true}) // fetch checked it whole
 	if err != nil {
-		f.Close()
+		closeSrc()
 		return nil, nil, fmt.Errorf("segment %s: %w", key, err)
 	}
-	return rd, func() { rd.Close(); f.Close() }, nil
-}
-
-// openBuffered opens a fetched segment file with a read buffer sized to it
-// (segments.ReadBuffer).
-func openBuffered(path string) (*os.File, *bufio.Reader, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, nil, err
-	}
-	return f, bufio.NewReaderSize(f, segments.ReadBuffer(fi.Size())), nil
+	return rd, func() { rd.Close(); closeSrc() }, nil
 }

@@ -95,18 +95,18 @@ func (p *Plan) Measure(ctx context.Context, st backends.Store, o MeasureOptions)
 	var wait, writeWall time.Duration
 	for _, ps := range sample {
 		w0, c0 := time.Now(), cpuTime()
-		path, _, err := fetch(ctx, st, dir, ps, p.Format, o.Identities)
+		src, _, err := fetch(ctx, st, dir, ps, p.Format, o.Identities)
 		if err != nil {
 			return fmt.Errorf("measure restore speed: %w", err)
 		}
 		w1, c1 := time.Now(), cpuTime()
-		err = sampleEntries(ps.Key(), path, o.Identities, nil) // decoding alone
+		err = sampleEntries(ps.Key(), src, o.Identities, nil) // decoding alone
 		w2 := time.Now()
 		if err == nil { // decoding again, and writing
-			err = sampleEntries(ps.Key(), path, o.Identities, func(data []byte) error { return lw.Append(lw.next, data) })
+			err = sampleEntries(ps.Key(), src, o.Identities, func(data []byte) error { return lw.Append(lw.next, data) })
 		}
 		w3 := time.Now()
-		os.Remove(path)
+		src.remove()
 		if err != nil {
 			return fmt.Errorf("measure restore speed: %w", err)
 		}
@@ -200,10 +200,10 @@ func (r Rates) Estimate(objects int, bytes int64) time.Duration {
 	return time.Duration(d * float64(time.Second)).Round(time.Millisecond)
 }
 
-// sampleEntries decodes every entry of the fetched segment at path, passing
+// sampleEntries decodes every entry of the fetched segment src, passing
 // each one's data to fn (renumbered: a sample need not be contiguous).
-func sampleEntries(key, path string, ids []*crypt.Identity, fn func([]byte) error) error {
-	src, done, err := openEntries(key, fetched{path: path}, ids)
+func sampleEntries(key string, c localCopy, ids []*crypt.Identity, fn func([]byte) error) error {
+	src, done, err := openEntries(key, fetched{src: c}, ids)
 	if err != nil {
 		return err
 	}

@@ -277,10 +277,10 @@ func (x *executor) run(ctx context.Context) error {
 			ch := make(chan fetched, 1) // a download never waits for the writer
 			order <- ch
 			g.Go(func() error {
-				path, hdr, err := fetch(ctx, x.st, x.dl, ps, x.p.Format, x.ids)
-				r := fetched{path: path, hdr: hdr, err: err}
+				src, hdr, err := fetch(ctx, x.st, x.dl, ps, x.p.Format, x.ids)
+				r := fetched{src: src, hdr: hdr, err: err}
 				if err == nil && decodeAheadBytes > 0 {
-					r.path, r.dec = "", decodeStream(ctx, path, ps.To, hdr.Last, decodeAheadBytes, x.ids)
+					r.src, r.dec = localCopy{}, decodeStream(ctx, src, ps.To, hdr.Last, decodeAheadBytes, x.ids)
 				}
 				ch <- r
 				return nil
@@ -339,9 +339,7 @@ func (x *executor) writeAll(ctx context.Context, order chan chan fetched, window
 			return nil, r.err
 		}
 		err := x.writeSegment(i, r)
-		if r.path != "" {
-			os.Remove(r.path)
-		}
+		r.src.remove()
 		x.track(-1)
 		<-window
 		if err != nil {

@@ -81,17 +81,23 @@ func read(t *testing.T, st backends.Store, key string) []byte {
 }
 
 // bothDecodePaths runs f with segments decoded ahead by the download
-// goroutines and with every segment decoded by the writer from its file.
+// goroutines and with every segment decoded by the writer from its copy,
+// and with fetched copies in memory and in temporary files.
 func bothDecodePaths(t *testing.T, f func(t *testing.T)) {
 	t.Run("decode-ahead", f)
-	t.Run("decode-ahead-small", func(t *testing.T) { // decoders wait for the writer
-		defer func(v int64) { decodeAheadBytes = v }(decodeAheadBytes)
-		decodeAheadBytes = 512
+	t.Run("decode-ahead-small-files", func(t *testing.T) { // decoders wait for the writer
+		defer func(v, m int64) { decodeAheadBytes, memFetchMax = v, m }(decodeAheadBytes, memFetchMax)
+		decodeAheadBytes, memFetchMax = 512, 0
 		f(t)
 	})
 	t.Run("decode-in-writer", func(t *testing.T) {
 		defer func(v int64) { decodeAheadBytes = v }(decodeAheadBytes)
 		decodeAheadBytes = 0
+		f(t)
+	})
+	t.Run("decode-in-writer-files", func(t *testing.T) {
+		defer func(v, m int64) { decodeAheadBytes, memFetchMax = v, m }(decodeAheadBytes, memFetchMax)
+		decodeAheadBytes, memFetchMax = 0, 0
 		f(t)
 	})
 }

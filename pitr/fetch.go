@@ -18,58 +18,67 @@ import (
 
 // fetched is a downloaded segment, checked and waiting to be written.
 type fetched struct {
-	path string    // the checked file ("" once decoded ahead)
-	dec  *streamed // its decoder, when decoded ahead (it owns the file)
-	hdr  segments.Header
-	err  error
+	src localCopy // the checked bytes (zero once decoded ahead)
+	dec *streamed // its decoder, when decoded ahead (it owns src)
+	hdr segments.Header
+	err error
 }
 
 // fetch downloads one planned segment and checks it. With several stores
 // (multi.Store) each replica is tried in preference order until one copy is
 // present and intact; the error names every store's problem.
-func fetch(ctx context.Context, st backends.Store, dir string, ps PlannedSegment, format wal.Format, ids []*crypt.Identity) (string, segments.Header, error) {
+func fetch(ctx context.Context, st backends.Store, dir string, ps PlannedSegment, format wal.Format, ids []*crypt.Identity) (localCopy, segments.Header, error) {
 	var errs []error
 	for _, m := range multi.ReplicasOf(st) {
-		path, hdr, err := fetchFrom(ctx, m.Store, dir, ps, format, ids)
+		c, hdr, err := fetchFrom(ctx, m.Store, dir, ps, format, ids)
 		if err == nil {
-			return path, hdr, nil
+			return c, hdr, nil
 		}
 		if ctx.Err() != nil {
-			return "", hdr, err
+			return localCopy{}, hdr, err
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", m.Name, err))
 	}
 	if len(errs) == 1 {
-		return "", segments.Header{}, errors.Unwrap(errs[0])
+		return localCopy{}, segments.Header{}, errors.Unwrap(errs[0])
 	}
-	return "", segments.Header{}, fmt.Errorf("segment %s: no intact copy in any store: %w", ps.Key(), errors.Join(errs...))
+	return localCopy{}, segments.Header{}, fmt.Errorf("segment %s: no intact copy in any store: %w", ps.Key(), errors.Join(errs...))
 }
 
-// fetchFrom downloads one planned segment into a temporary file in dir and
-// checks it whole before the writer may use it: the size against the
-// listing, the header CRC and the payload SHA-256, and that ids open it when
-// it is encrypted (CheckStoredWith: else another store's copy may), the header
-// against the key, and the source format against the plan's.
-func fetchFrom(ctx context.Context, st backends.Store, dir string, ps PlannedSegment, format wal.Format, ids []*crypt.Identity) (path string, hdr segments.Header, err error) {
-	f, err := os.CreateTemp(dir, "segment-*")
-	if err != nil {
-		return "", hdr, fmt.Errorf("fetch %s: %w", ps.Key(), err)
-	}
-	defer func() {
-		f.Close()
+// fetchFrom downloads one planned segment, into memory when it is small
+// (memFetchMax) and else into a temporary file in dir, and checks it whole
+// before the writer may use it: the size against the listing, the header
+// CRC and the payload SHA-256, and that ids open it when it is encrypted
+// (CheckStoredWith: else another store's copy may), the header against the
+// key, and the source format against the plan's.
+func fetchFrom(ctx context.Context, st backends.Store, dir string, ps PlannedSegment, format wal.Format, ids []*crypt.Identity) (c localCopy, hdr segments.Header, err error) {
+	var dst io.Writer
+	var mem *bytes.Buffer
+	if ps.Size <= memFetchMax {
+		mem = bytes.NewBuffer(make([]byte, 0, ps.Size+1)) // +1: the byte that shows an object grown since the listing
+		dst = mem
+	} else {
+		f, err := os.CreateTemp(dir, "segment-*")
 		if err != nil {
-			os.Remove(f.Name())
+			return c, hdr, fmt.Errorf("fetch %s: %w", ps.Key(), err)
 		}
-	}()
+		defer func() {
+			f.Close()
+			if err != nil {
+				os.Remove(f.Name())
+			}
+		}()
+		c.path, dst = f.Name(), f
+	}
 	rc, err := st.Get(ctx, ps.Key(), 0, -1)
 	if err != nil {
-		return "", hdr, fetchError(ps.Key(), err)
+		return c, hdr, fetchError(ps.Key(), err)
 	}
-	// One pass: the body goes to the file as the check reads it (header,
+	// One pass: the body goes to its copy as the check reads it (header,
 	// payload SHA-256, nothing after the payload), not downloaded and then
 	// read back.
 	body := &countReader{r: &ctxReader{ctx: ctx, r: io.LimitReader(rc, ps.Size+1)}}
-	out := &writeRecorder{w: f}
+	out := &writeRecorder{w: dst}
 	tee := io.TeeReader(body, out)
 	hdr, cerr := segments.CheckStoredWith(bufio.NewReaderSize(tee, segments.ReadBuffer(ps.Size)), segments.ReadOptions{Identities: ids})
 	if cerr != nil && body.err == nil && out.err == nil {
@@ -78,22 +87,25 @@ func fetchFrom(ctx context.Context, st backends.Store, dir string, ps PlannedSeg
 	rc.Close()
 	switch {
 	case out.err != nil:
-		return "", hdr, fmt.Errorf("fetch %s: %w", ps.Key(), out.err)
+		return c, hdr, fmt.Errorf("fetch %s: %w", ps.Key(), out.err)
 	case body.err != nil:
-		return "", hdr, fmt.Errorf("fetch %s: %w", ps.Key(), body.err)
+		return c, hdr, fmt.Errorf("fetch %s: %w", ps.Key(), body.err)
 	case body.n != ps.Size:
-		return "", hdr, fmt.Errorf("segment %s: %w: fetched %d bytes, the listing said %d (object changed or truncated)", ps.Key(), ErrCorrupt, body.n, ps.Size)
+		return c, hdr, fmt.Errorf("segment %s: %w: fetched %d bytes, the listing said %d (object changed or truncated)", ps.Key(), ErrCorrupt, body.n, ps.Size)
 	case cerr != nil:
-		return "", hdr, fmt.Errorf("segment %s: %w", ps.Key(), cerr)
+		return c, hdr, fmt.Errorf("segment %s: %w", ps.Key(), cerr)
 	}
 	if err := checkName(ps.Key(), ps.Name, hdr); err != nil {
-		return "", hdr, err
+		return c, hdr, err
 	}
 	if wal.Format(hdr.SourceFormat) != format {
-		return "", hdr, fmt.Errorf("segment %s holds a %s log, but the restore writes %s (the plan's first segment): the store mixes log formats",
+		return c, hdr, fmt.Errorf("segment %s holds a %s log, but the restore writes %s (the plan's first segment): the store mixes log formats",
 			ps.Key(), wal.Format(hdr.SourceFormat), format)
 	}
-	return f.Name(), hdr, nil
+	if mem != nil {
+		c.data = mem.Bytes()
+	}
+	return c, hdr, nil
 }
 
 // ctxReader stops a copy when its context ends.
