@@ -35,7 +35,9 @@ type Options struct {
 	Force bool
 	// Parallel is the number of concurrent segment downloads; default 4.
 	// At most Parallel+1 segments are downloaded (or downloading) and not
-	// yet written at any time, which bounds the temporary disk use.
+	// yet written at any time, which bounds the temporary disk and memory
+	// they take (segments up to 1 MiB are kept in memory, larger ones in
+	// temporary files).
 	Parallel int
 	// SegmentSize is the size at which a restored tidwall/wal file is
 	// closed and the next begun; default 20 MiB, tidwall's default.
