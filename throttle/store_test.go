@@ -72,6 +72,41 @@ func (s retryStore) Put(ctx context.Context, key string, r io.ReadSeeker, size i
 	return s.Store.Put(ctx, key, r, size)
 }
 
+// digestStore reads the local body whole first, as a cloud store computes
+// the digest it sends with an upload, then stores the body.
+type digestStore struct{ *mem.Store }
+
+func (s digestStore) Put(ctx context.Context, key string, r io.ReadSeeker, size int64) error {
+	local := backends.Local(r)
+	if local == r {
+		return errors.New("the throttled body offers no local body")
+	}
+	if _, err := io.Copy(io.Discard, local); err != nil {
+		return err
+	}
+	if _, err := local.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	return s.Store.Put(ctx, key, r, size)
+}
+
+// A pass over the local body before the upload (a digest) sends nothing:
+// the body is paid for once, as it goes out.
+func TestDigestPassIsNotPaid(t *testing.T) {
+	const n = 1<<20 + 123
+	cfg := Config{UploadBytesPerSec: 1 << 30, BulkUploadBytesPerSec: 1 << 30, RequestsPerSec: 1000}
+	store, clk := frozen(t, cfg)
+	s := NewStore(digestStore{mem.New()}, store, nil)
+	within(t, "put", func() {
+		if err := s.Put(context.Background(), "k", bytes.NewReader(make([]byte, n)), n); err != nil {
+			t.Error(err)
+		}
+	})
+	if got := spent(store.upload, clk); got != n {
+		t.Errorf("upload tokens spent %d, want %d (the digest pass is local)", got, n)
+	}
+}
+
 // sizeRecorder remembers the largest read asked of it.
 type sizeRecorder struct {
 	io.ReadSeeker

@@ -19,7 +19,9 @@ import (
 
 	"github.com/walship/walship/backends"
 	"github.com/walship/walship/backends/azure"
+	"github.com/walship/walship/backends/deadline"
 	"github.com/walship/walship/backends/storetest"
+	"github.com/walship/walship/throttle"
 )
 
 const blockSize = 1 << 20 // the smallest staged block, so 5 MiB+1 and 64 MiB are staged uploads
@@ -322,4 +324,16 @@ func TestStalledPutLeavesNothing(t *testing.T) {
 	addr, drop := storetest.StallingProxy(t, u.Host, 8<<20)
 	stalled := newStore(t, server{u.Scheme + "://" + addr + u.Path, srv.account, srv.key}, opt)
 	storetest.RunStalledPut(t, stalled, newStore(t, srv, opt), drop)
+}
+
+// Through a throttle, a single upload pays for its body once: the digest
+// pass before it reads the local body.
+func TestUploadPaidOnce(t *testing.T) {
+	st := fresh(t, azure.Options{})
+	lim, err := throttle.New(throttle.Config{UploadBytesPerSec: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.RunPaidOnce(t, throttle.NewStore(deadline.New(st, deadline.Options{}), lim, nil),
+		func() int64 { return lim.Stats().Upload.Total().N })
 }

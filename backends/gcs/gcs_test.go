@@ -19,8 +19,10 @@ import (
 	"time"
 
 	"github.com/walship/walship/backends"
+	"github.com/walship/walship/backends/deadline"
 	"github.com/walship/walship/backends/gcs"
 	"github.com/walship/walship/backends/storetest"
+	"github.com/walship/walship/throttle"
 )
 
 // chunkSize is small so 2 MiB+1, 5 MiB+1 and 64 MiB go resumable in
@@ -508,4 +510,16 @@ func TestStalledPutLeavesNothing(t *testing.T) {
 	}
 	addr, drop := storetest.StallingProxy(t, u.Host, 8<<20)
 	storetest.RunStalledPut(t, newStore(t, "http://"+addr, opt), newStore(t, ep, opt), drop)
+}
+
+// Through a throttle, a single upload pays for its body once: the digest
+// pass before it reads the local body.
+func TestUploadPaidOnce(t *testing.T) {
+	st := fresh(t, gcs.Options{})
+	lim, err := throttle.New(throttle.Config{UploadBytesPerSec: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.RunPaidOnce(t, throttle.NewStore(deadline.New(st, deadline.Options{}), lim, nil),
+		func() int64 { return lim.Stats().Upload.Total().N })
 }

@@ -5,9 +5,11 @@ import (
 	"testing"
 
 	"github.com/walship/walship/backends"
+	"github.com/walship/walship/backends/deadline"
 	"github.com/walship/walship/backends/internal/objio"
 	"github.com/walship/walship/backends/minio"
 	"github.com/walship/walship/backends/storetest"
+	"github.com/walship/walship/throttle"
 )
 
 // A Put is one request: the first Put of a store also probes the server's
@@ -60,4 +62,18 @@ func TestUnconfirmedDigestFallsBack(t *testing.T) {
 	storetest.RunUnconfirmedDigest(t, func(t *testing.T) backends.Store {
 		return newStore(t, server{addr, srv.access, srv.secret}, minio.Options{Bucket: bucket, Prefix: storetest.RandomName("t-"), Region: "us-east-1"})
 	}, func(st backends.Store) { minio.SkipStat(st.(*minio.Store)) }, func(st backends.Store) bool { return minio.DigestMD5(st.(*minio.Store)) })
+}
+
+// Through a throttle, a single PUT pays for its body once: the digest pass
+// reads the local body.
+func TestUploadPaidOnce(t *testing.T) {
+	srv, bucket := testServer(t)
+	st := newStore(t, srv, minio.Options{Bucket: bucket, Prefix: storetest.RandomName("t-"), Region: "us-east-1"})
+	minio.SkipStat(st)
+	lim, err := throttle.New(throttle.Config{UploadBytesPerSec: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.RunPaidOnce(t, throttle.NewStore(deadline.New(st, deadline.Options{}), lim, nil),
+		func() int64 { return lim.Stats().Upload.Total().N })
 }

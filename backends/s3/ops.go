@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
@@ -107,7 +108,10 @@ func (s *Store) putSingle(ctx context.Context, key, full string, r io.ReadSeeker
 	} else {
 		in.ChecksumCRC32C = aws.String(sum)
 	}
-	out, err := s.client.PutObject(ctx, in)
+	// The body's digest, which the service checks, protects it; the
+	// signature need not hash it again (the SDK would read the whole body
+	// once more before sending it, through any throttle).
+	out, err := s.client.PutObject(ctx, in, s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware))
 	if err != nil {
 		return s.classify("put", key, err)
 	}

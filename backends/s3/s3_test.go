@@ -17,9 +17,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/walship/walship/backends"
+	"github.com/walship/walship/backends/deadline"
 	"github.com/walship/walship/backends/internal/objio"
 	"github.com/walship/walship/backends/s3"
 	"github.com/walship/walship/backends/storetest"
+	"github.com/walship/walship/throttle"
 )
 
 const partSize = 5 << 20 // S3's minimum, so 5 MiB+1, 64 MiB and the cancel test go multipart
@@ -308,4 +310,17 @@ func TestPutInput(t *testing.T) {
 			t.Errorf("New(%+v): got %v, want a permanent error without secrets", o, err)
 		}
 	}
+}
+
+// Through a throttle, a single PUT pays for its body once: the digest pass
+// reads the local body, and the signature does not hash the body again.
+func TestUploadPaidOnce(t *testing.T) {
+	st := fresh(t, s3.Options{})
+	s3.SkipHead(st)
+	lim, err := throttle.New(throttle.Config{UploadBytesPerSec: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.RunPaidOnce(t, throttle.NewStore(deadline.New(st, deadline.Options{}), lim, nil),
+		func() int64 { return lim.Stats().Upload.Total().N })
 }

@@ -138,3 +138,21 @@ func RunUnconfirmedDigest(t *testing.T, newStore func(t *testing.T) backends.Sto
 		}
 	})
 }
+
+// RunPaidOnce checks that an upload's bytes are read through the layers
+// above the store (throttled is the store behind throttle.NewStore and the
+// deadline decorator, as the agent stacks them) once, as they are sent:
+// paid reports the bytes the limiter let through. A pass the store makes
+// before the upload (its digest) must read the local body
+// (backends.Local), not pay as upload traffic.
+func RunPaidOnce(t *testing.T, throttled backends.Store, paid func() int64) {
+	t.Helper()
+	b := RandBytes(t, 4<<20)
+	before := paid()
+	if err := throttled.Put(context.Background(), "paid-once", bytes.NewReader(b), int64(len(b))); err != nil {
+		t.Fatal(err)
+	}
+	if got := paid() - before; got != int64(len(b)) {
+		t.Fatalf("a Put of %d bytes paid for %d", len(b), got)
+	}
+}

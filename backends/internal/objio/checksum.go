@@ -10,6 +10,8 @@ import (
 	"io"
 	"log/slog"
 	"sync/atomic"
+
+	"github.com/walship/walship/backends"
 )
 
 // A single-request upload to an S3-style service is checked by the service
@@ -68,7 +70,9 @@ func (d *DigestMode) Confirm(store, key, sent, echoed string, probe bool) error 
 // Checked reads r from its start, verifies it holds exactly size bytes,
 // and returns their digest: the MD5 when md5, else the CRC32C, base64 as
 // the headers carry them. r is left at 0 again. A body of the wrong length
-// is refused before any byte goes out.
+// is refused before any byte goes out. It reads the local body under any
+// wrapper (backends.Local): the pass sends nothing, so a throttled body
+// does not pay for it as upload traffic.
 func Checked(ctx context.Context, r io.ReadSeeker, size int64, md5sum bool) (string, error) {
 	var h hash.Hash = crc32.New(crc32.MakeTable(crc32.Castagnoli))
 	if md5sum {
@@ -82,6 +86,7 @@ func Checked(ctx context.Context, r io.ReadSeeker, size int64, md5sum bool) (str
 }
 
 func checkedSum(ctx context.Context, r io.ReadSeeker, size int64, h hash.Hash) ([]byte, error) {
+	r = backends.Local(r)
 	n, err := io.Copy(h, &ctxReader{ctx: ctx, r: io.LimitReader(r, size+1)})
 	if err != nil {
 		return nil, fmt.Errorf("read body: %w", err)
