@@ -22,39 +22,6 @@ const listPage = 1000
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// checkedCRC32C reads r from its start, verifies it holds exactly size
-// bytes and returns their CRC32C, leaving r positioned at 0 again: the
-// checksum an upload declares before its first byte, and a body of the
-// wrong length refused before anything is sent.
-func checkedCRC32C(ctx context.Context, r io.ReadSeeker, size int64) (uint32, error) {
-	r = backends.Local(r) // the pass sends nothing: a throttled body does not pay for it
-	h := crc32.New(castagnoli)
-	buf := make([]byte, min(size+1, 256<<10))
-	var n int64
-	lr := io.LimitReader(r, size+1)
-	for {
-		if err := ctx.Err(); err != nil {
-			return 0, err
-		}
-		m, err := lr.Read(buf)
-		h.Write(buf[:m])
-		n += int64(m)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return 0, fmt.Errorf("read body: %w", err)
-		}
-	}
-	if n != size {
-		return 0, fmt.Errorf("body has %d bytes, want %d: %w", n, size, objio.ErrShortBody)
-	}
-	if _, err := r.Seek(0, io.SeekStart); err != nil {
-		return 0, fmt.Errorf("rewind body: %w", err)
-	}
-	return h.Sum32(), nil
-}
-
 // write uploads size bytes of r (already checked to hold exactly that, with
 // CRC32C crc) to name under cond, and returns the new object's attributes.
 // Up to ChunkSize bytes go in one buffered request, up to SinglePutMax in
@@ -148,7 +115,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.ReadSeeker, size int64
 	}
 	ctx, cancel := objio.WithTimeout(ctx, s.opt.Timeout)
 	defer cancel()
-	crc, err := checkedCRC32C(ctx, r, size)
+	crc, err := objio.CheckedCRC32C(ctx, r, size) // the checksum the upload declares; a body of the wrong length refused first
 	if err != nil {
 		if errors.Is(err, objio.ErrShortBody) {
 			err = backends.Permanent(err)

@@ -74,7 +74,7 @@ func (d *DigestMode) Confirm(store, key, sent, echoed string, probe bool) error 
 // wrapper (backends.Local): the pass sends nothing, so a throttled body
 // does not pay for it as upload traffic.
 func Checked(ctx context.Context, r io.ReadSeeker, size int64, md5sum bool) (string, error) {
-	var h hash.Hash = crc32.New(crc32.MakeTable(crc32.Castagnoli))
+	var h hash.Hash = crc32.New(castagnoli)
 	if md5sum {
 		h = md5.New()
 	}
@@ -84,6 +84,17 @@ func Checked(ctx context.Context, r io.ReadSeeker, size int64, md5sum bool) (str
 	}
 	return base64.StdEncoding.EncodeToString(sum), nil
 }
+
+// CheckedCRC32C is Checked's CRC32C as a number (GCS takes it so).
+func CheckedCRC32C(ctx context.Context, r io.ReadSeeker, size int64) (uint32, error) {
+	h := crc32.New(castagnoli)
+	if _, err := checkedSum(ctx, r, size, h); err != nil {
+		return 0, err
+	}
+	return h.Sum32(), nil
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 func checkedSum(ctx context.Context, r io.ReadSeeker, size int64, h hash.Hash) ([]byte, error) {
 	r = backends.Local(r)

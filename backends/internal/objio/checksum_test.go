@@ -22,6 +22,9 @@ func TestCheckedDigests(t *testing.T) {
 	if crc != "yZRlqg==" { // base64 of c99465aa, the known CRC32C of "hello world"
 		t.Fatalf("Checked CRC32C = %s", crc)
 	}
+	if n, err := CheckedCRC32C(context.Background(), r, int64(len(data))); err != nil || n != 0xc99465aa || r.Len() != len(data) {
+		t.Fatalf("CheckedCRC32C = %08x, %v (left %d unread)", n, err, r.Len())
+	}
 	sum, err := Checked(context.Background(), r, int64(len(data)), true)
 	m := md5.Sum(data)
 	if err != nil || sum != base64.StdEncoding.EncodeToString(m[:]) {
