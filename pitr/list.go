@@ -75,41 +75,74 @@ func ListSegments(ctx context.Context, st backends.Store, timeline uint32) ([]Se
 	if timeline != 0 {
 		prefix = segments.TimelinePrefix(timeline)
 	}
-	segs, _, err := listSegments(ctx, st, prefix)
+	segs, _, err := listSegments(ctx, st, prefix, false)
 	return segs, err
 }
 
 // listSegments lists and parses the segment keys under prefix, sorted by
-// (timeline, first, last). Keys that do not parse are returned apart and are
-// never read.
-func listSegments(ctx context.Context, st backends.Store, prefix string) (segs []SegmentInfo, ignored []string, err error) {
+// (timeline, first, last, newest time, generation). With newest, only the
+// highest generation of each family is kept (newestGenerations), as the
+// listing goes: a store's listing is in key order, where the members of a
+// family are neighbours, so the others never take memory. Keys that do not
+// parse are counted apart (with a few examples) and are never read.
+func listSegments(ctx context.Context, st backends.Store, prefix string, newest bool) (segs []SegmentInfo, ignored ignoredKeys, err error) {
+	sorted := true
 	err = st.List(ctx, prefix, "", func(oi backends.ObjectInfo) error {
+		// A parsed name prints back to the very key, so no two keys can
+		// name one segment.
 		name, err := segments.ParseSegmentKey(oi.Key)
-		// A parsed name must also print back to the very key, so no two keys
-		// can name one segment.
-		if err != nil || name.Key() != oi.Key {
-			ignored = append(ignored, oi.Key)
+		if err != nil {
+			ignored.add(oi.Key)
 			return nil
 		}
-		segs = append(segs, SegmentInfo{Size: oi.Size, Name: name})
+		s := SegmentInfo{Size: oi.Size, Name: name}
+		if n := len(segs); n > 0 {
+			prev := &segs[n-1]
+			if newest && prev.Name.Family() == name.Family() {
+				if name.Gen > prev.Name.Gen {
+					*prev = s
+				}
+				return nil
+			}
+			sorted = sorted && compareSegments(*prev, s) < 0
+		}
+		segs = append(segs, s)
 		return nil
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("list %s in %s: %w", prefix, st, err)
+		return nil, ignoredKeys{}, fmt.Errorf("list %s in %s: %w", prefix, st, err)
 	}
-	sortSegments(segs)
-	return segs, ignored, nil
+	if !sorted { // not in key order: sort, then keep each family's newest
+		sortSegments(segs)
+		if newest {
+			segs = newestGenerations(segs)
+		}
+	}
+	return slices.Clip(segs), ignored, nil
+}
+
+// ignoredKeys counts keys a listing skipped and keeps the first few, for a
+// note: a prefix full of foreign objects costs no memory per object.
+type ignoredKeys struct {
+	n  int
+	ex []string
+}
+
+func (k *ignoredKeys) add(key string) {
+	if k.n++; len(k.ex) < 3 {
+		k.ex = append(k.ex, key)
+	}
 }
 
 // sortSegments sorts by (timeline, first, last), then by newest time and
 // generation, so the generations of one segment are neighbours, lowest
 // first (in key order ".g1.wseg" comes before ".wseg").
-func sortSegments(segs []SegmentInfo) {
-	slices.SortFunc(segs, func(a, b SegmentInfo) int {
-		return cmp.Or(cmp.Compare(a.Name.Timeline, b.Name.Timeline),
-			cmp.Compare(a.Name.First, b.Name.First), cmp.Compare(a.Name.Last, b.Name.Last),
-			cmp.Compare(a.Name.MaxTime, b.Name.MaxTime), cmp.Compare(a.Name.Gen, b.Name.Gen))
-	})
+func sortSegments(segs []SegmentInfo) { slices.SortFunc(segs, compareSegments) }
+
+func compareSegments(a, b SegmentInfo) int {
+	return cmp.Or(cmp.Compare(a.Name.Timeline, b.Name.Timeline),
+		cmp.Compare(a.Name.First, b.Name.First), cmp.Compare(a.Name.Last, b.Name.Last),
+		cmp.Compare(a.Name.MaxTime, b.Name.MaxTime), cmp.Compare(a.Name.Gen, b.Name.Gen))
 }
 
 // newestGenerations keeps, of each family of segments (names that differ

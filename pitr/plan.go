@@ -208,7 +208,7 @@ func makePlan(ctx context.Context, st backends.Store, t Target, ids []*crypt.Ide
 	}
 	pl := newPlanner(st, t, tls)
 	pl.ids = ids
-	if len(tls.ignored) > 0 {
+	if tls.ignored.n > 0 {
 		pl.note(ignoredNote(segments.TimelinesPrefix, tls.ignored))
 	}
 	return pl.plan(ctx)
@@ -300,7 +300,11 @@ func (pl *planner) plan(ctx context.Context) (*Plan, error) {
 		if len(conflicts) > 0 {
 			return nil, conflictError(conflicts[0])
 		}
-		p.Segments = append(p.Segments, used...)
+		if p.Segments == nil {
+			p.Segments = used // one timeline: no copy of a history's worth
+		} else {
+			p.Segments = append(p.Segments, used...)
+		}
 	}
 	for _, ps := range p.Segments {
 		p.Bytes += ps.Size
@@ -367,14 +371,13 @@ func (pl *planner) segments(ctx context.Context, tl uint32) ([]SegmentInfo, erro
 		return segs, nil
 	}
 	prefix := segments.TimelinePrefix(tl)
-	segs, ignored, err := listSegments(ctx, pl.st, prefix)
+	segs, ignored, err := listSegments(ctx, pl.st, prefix, true)
 	if err != nil {
 		return nil, err
 	}
-	if len(ignored) > 0 {
+	if ignored.n > 0 {
 		pl.note(ignoredNote(prefix, ignored))
 	}
-	segs = newestGenerations(segs)
 	pl.segs[tl] = segs
 	return segs, nil
 }
@@ -420,9 +423,8 @@ func (pl *planner) missing(h Span, from uint64) error {
 	return fmt.Errorf("%w: %s", ErrMissingSegments, msg)
 }
 
-func ignoredNote(prefix string, keys []string) string {
-	ex := keys[:min(len(keys), 3)]
-	return fmt.Sprintf("ignored %d object(s) under %s that are not walship keys (e.g. %q); walship verify reports them", len(keys), prefix, ex)
+func ignoredNote(prefix string, keys ignoredKeys) string {
+	return fmt.Sprintf("ignored %d object(s) under %s that are not walship keys (e.g. %q); walship verify reports them", keys.n, prefix, keys.ex)
 }
 
 // readHeader reads and checks the header of a planned segment: only its

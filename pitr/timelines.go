@@ -30,7 +30,7 @@ type timelineSet struct {
 	recs    map[uint32]segments.Timeline
 	bad     map[uint32]error // records whose key parses but whose body does not
 	ids     []uint32         // every timeline with a well-formed key, ascending
-	ignored []string         // keys under timelines/ that are not record keys
+	ignored ignoredKeys      // keys under timelines/ that are not record keys
 }
 
 // loadTimelines reads and decodes every timeline record. Keys that are not
@@ -56,7 +56,7 @@ func loadTimelinesWith(ctx context.Context, st backends.Store, ids []*crypt.Iden
 	for _, key := range keys {
 		id, err := segments.ParseTimelineKey(key)
 		if err != nil {
-			s.ignored = append(s.ignored, key)
+			s.ignored.add(key)
 			continue
 		}
 		s.ids = append(s.ids, id)

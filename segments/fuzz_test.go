@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -385,7 +386,16 @@ func FuzzKeyRoundTrip(f *testing.F) {
 	f.Add(uint32(1), uint64(1), uint64(1), int64(0), "0123456789abcdef")
 	f.Add(uint32(1<<32-1), uint64(1<<64-1), uint64(1<<64-1), int64(-1), "ffffffffffffffff")
 	f.Fuzz(func(t *testing.T, tl uint32, first, last uint64, maxTime int64, id string) {
-		n := SegmentName{Timeline: tl, First: first, Last: last, MaxTime: maxTime}
+		n := SegmentName{Timeline: tl, First: first, Last: last, MaxTime: maxTime, Gen: uint32(first >> 32)}
+		// The key's layout, as the package doc draws it.
+		gen := ""
+		if n.Gen > 0 {
+			gen = fmt.Sprintf(".g%d", n.Gen)
+		}
+		want := fmt.Sprintf("segments/%08x/%020d-%020d-%020d%s.wseg", tl, first, last, max(maxTime, 0), gen)
+		if k := n.Key(); k != want || len(k) > maxSegmentKey {
+			t.Fatalf("%+v: key %q, want %q (at most %d bytes)", n, k, want, maxSegmentKey)
+		}
 		got, err := ParseSegmentKey(n.Key())
 		valid := tl != 0 && first != 0 && last >= first
 		if valid != (err == nil) {

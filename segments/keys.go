@@ -31,20 +31,53 @@ const (
 // one is a leftover of an interrupted rewrite); prune deletes or keeps a
 // family whole since its members share a range; compaction keeps the
 // highest as the container of the others.
+//
+// The fields are ordered for size (32 bytes, not 40): a plan or listing
+// holds one per segment.
 type SegmentName struct {
-	Timeline    uint32
 	First, Last uint64
-	MaxTime     int64  // unix ns, clamped at 0
+	MaxTime     int64 // unix ns, clamped at 0
+	Timeline    uint32
 	Gen         uint32 `json:",omitempty"` // 0: the key has no generation
 }
 
 // Key returns the object key.
 func (n SegmentName) Key() string {
-	gen := ""
+	var b [maxSegmentKey]byte
+	return string(n.AppendKey(b[:0]))
+}
+
+// maxSegmentKey is the longest segment key: the prefix, 8 hex digits, "/",
+// three 20-digit numbers with two "-", ".g" and 10 digits, the suffix.
+const maxSegmentKey = len(SegmentsPrefix) + 8 + 1 + 62 + 12 + len(segmentSuffix)
+
+// AppendKey appends the object key to b (Key without an allocation when b
+// has room: listings check every key they parse against it).
+func (n SegmentName) AppendKey(b []byte) []byte {
+	b = append(b, SegmentsPrefix...)
+	b = appendPadded(b, uint64(n.Timeline), 16, 8)
+	b = append(b, '/')
+	b = appendPadded(b, n.First, 10, 20)
+	b = append(b, '-')
+	b = appendPadded(b, n.Last, 10, 20)
+	b = append(b, '-')
+	b = appendPadded(b, uint64(max(n.MaxTime, 0)), 10, 20)
 	if n.Gen > 0 {
-		gen = fmt.Sprintf(".g%d", n.Gen)
+		b = append(b, ".g"...)
+		b = strconv.AppendUint(b, uint64(n.Gen), 10)
 	}
-	return fmt.Sprintf("%s%08x/%020d-%020d-%020d%s%s", SegmentsPrefix, n.Timeline, n.First, n.Last, max(n.MaxTime, 0), gen, segmentSuffix)
+	return append(b, segmentSuffix...)
+}
+
+// appendPadded appends v in base, zero-padded on the left to width digits
+// (lower-case hex, as %08x).
+func appendPadded(b []byte, v uint64, base, width int) []byte {
+	var d [20]byte
+	s := strconv.AppendUint(d[:0], v, base)
+	for range width - len(s) {
+		b = append(b, '0')
+	}
+	return append(b, s...)
 }
 
 // Family is the name without its generation: what the segment's header
@@ -106,7 +139,8 @@ func ParseSegmentKey(key string) (SegmentName, error) {
 		return n, fmt.Errorf("not a segment key: %q", key)
 	}
 	n = SegmentName{Timeline: uint32(t), First: first, Last: last, MaxTime: int64(mt), Gen: uint32(gen)}
-	if n.Key() != key {
+	var b [maxSegmentKey]byte
+	if string(n.AppendKey(b[:0])) != key {
 		return SegmentName{}, fmt.Errorf("not a segment key: %q (not in canonical form)", key)
 	}
 	return n, nil

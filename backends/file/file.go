@@ -12,9 +12,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
-	"syscall"
 
 	"github.com/walship/walship/backends"
 )
@@ -230,98 +227,6 @@ func (s *Store) Stat(ctx context.Context, key string) (backends.ObjectInfo, erro
 		return backends.ObjectInfo{}, fmt.Errorf("stat %s: %w", key, backends.ErrNotFound)
 	}
 	return backends.ObjectInfo{Key: key, Size: fi.Size(), ModTime: fi.ModTime().UTC()}, nil
-}
-
-// List implements backends.Store. It streams: each directory is read
-// (names only), ordered as keys order (a directory's name followed by
-// '/'), and walked in that order, so fn sees keys in order without the
-// whole listing held in memory, and a subtree that cannot hold a key past
-// after or under prefix is not read at all. Only the files listed are
-// stat'ed (for their size and time), not those at or before after.
-func (s *Store) List(ctx context.Context, prefix, after string, fn func(backends.ObjectInfo) error) error {
-	if err := backends.ValidPrefix(prefix); err != nil {
-		return backends.Permanent(fmt.Errorf("list %s: %w", prefix, err))
-	}
-	base, keyPrefix := s.root, ""
-	if i := strings.LastIndex(prefix, "/"); i >= 0 {
-		base, keyPrefix = s.path(prefix[:i]), prefix[:i+1]
-	}
-	err := s.listDir(ctx, base, keyPrefix, prefix, after, fn)
-	var fe fnError
-	if errors.As(err, &fe) {
-		return fe.err // fn's own error, as it returned it
-	}
-	if err != nil {
-		return fmt.Errorf("list %s: %w", prefix, err)
-	}
-	return nil
-}
-
-// fnError carries an error of List's fn out of the walk unchanged.
-type fnError struct{ err error }
-
-func (e fnError) Error() string { return e.err.Error() }
-
-// listDir lists the files below dir, whose keys all start with keyPrefix,
-// in key order.
-func (s *Store) listDir(ctx context.Context, dir, keyPrefix, prefix, after string, fn func(backends.ObjectInfo) error) error {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
-			return nil // no such prefix (or a file where it would be), or removed while listing
-		}
-		return err
-	}
-	order := make([]string, len(ents)) // the name each entry sorts by
-	for i, d := range ents {
-		order[i] = d.Name()
-		if d.IsDir() {
-			order[i] += "/"
-		}
-	}
-	sort.Sort(byOrder{ents, order})
-	for i, d := range ents {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		key := keyPrefix + order[i]
-		if d.IsDir() {
-			// Every key below starts with key (ending in '/'): skip the
-			// subtree when none can be under prefix or past after.
-			if d.Name() == tmpDir || !strings.HasPrefix(key, prefix) && !strings.HasPrefix(prefix, key) ||
-				key < after && !strings.HasPrefix(after, key) {
-				continue
-			}
-			if err := s.listDir(ctx, filepath.Join(dir, d.Name()), key, prefix, after, fn); err != nil {
-				return err
-			}
-			continue
-		}
-		if !d.Type().IsRegular() || !strings.HasPrefix(key, prefix) || key <= after || backends.ValidKey(key) != nil {
-			continue
-		}
-		fi, err := d.Info()
-		if err != nil {
-			continue // removed while listing
-		}
-		if err := fn(backends.ObjectInfo{Key: key, Size: fi.Size(), ModTime: fi.ModTime().UTC()}); err != nil {
-			return fnError{err}
-		}
-	}
-	return nil
-}
-
-// byOrder sorts directory entries by their names in key order.
-type byOrder struct {
-	ents  []os.DirEntry
-	order []string
-}
-
-func (b byOrder) Len() int           { return len(b.ents) }
-func (b byOrder) Less(i, j int) bool { return b.order[i] < b.order[j] }
-func (b byOrder) Swap(i, j int) {
-	b.ents[i], b.ents[j] = b.ents[j], b.ents[i]
-	b.order[i], b.order[j] = b.order[j], b.order[i]
 }
 
 // Delete implements backends.Store.
