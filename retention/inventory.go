@@ -26,10 +26,13 @@ const maxRecordSize = 1 << 20
 
 // segInfo is a segment as its key names it.
 type segInfo struct {
-	Key  string
 	Size int64
 	Name segments.SegmentName
 }
+
+// Key returns the segment's object key: its name's canonical form (a
+// listed key that is not one is ignored), so no copy is kept per segment.
+func (s segInfo) Key() string { return s.Name.Key() }
 
 // baseInfo is a snapshot manifest, read and verified.
 type baseInfo struct {
@@ -94,11 +97,11 @@ func loadInventory(ctx context.Context, st backends.Store) (*inventory, error) {
 	}{
 		{segments.SegmentsPrefix, func(oi backends.ObjectInfo) {
 			n, err := segments.ParseSegmentKey(oi.Key)
-			if err != nil || n.Key() != oi.Key {
+			if err != nil { // a parsed name prints back to the very key
 				inv.ignored = append(inv.ignored, oi.Key)
 				return
 			}
-			inv.segs[n.Timeline] = append(inv.segs[n.Timeline], segInfo{Key: oi.Key, Size: oi.Size, Name: n})
+			inv.segs[n.Timeline] = append(inv.segs[n.Timeline], segInfo{Size: oi.Size, Name: n})
 		}},
 		{segments.TimelinesPrefix, func(oi backends.ObjectInfo) {
 			id, err := segments.ParseTimelineKey(oi.Key)
@@ -139,7 +142,8 @@ func loadInventory(ctx context.Context, st backends.Store) (*inventory, error) {
 	}
 	for tl := range inv.segs {
 		slices.SortFunc(inv.segs[tl], func(a, b segInfo) int {
-			return cmp.Or(cmp.Compare(a.Name.First, b.Name.First), cmp.Compare(a.Name.Last, b.Name.Last), strings.Compare(a.Key, b.Key))
+			return cmp.Or(cmp.Compare(a.Name.First, b.Name.First), cmp.Compare(a.Name.Last, b.Name.Last),
+				cmp.Compare(a.Name.MaxTime, b.Name.MaxTime), cmp.Compare(a.Name.Gen, b.Name.Gen))
 		})
 	}
 

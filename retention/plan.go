@@ -559,7 +559,7 @@ func (pl *planner) deletions() {
 		}
 		if _, ok := pl.records[tl]; !ok {
 			for _, s := range segs {
-				plan.Segments = append(plan.Segments, Deletion{Kind: KindSegment, Key: s.Key, Size: s.Size,
+				plan.Segments = append(plan.Segments, Deletion{Kind: KindSegment, Key: s.Key(), Size: s.Size,
 					Reason: fmt.Sprintf("entries %d..%d of timeline %d, which is on no retained target's history", s.Name.First, s.Name.Last, tl)})
 			}
 			continue
@@ -577,7 +577,7 @@ func (pl *planner) deletions() {
 				plan.Kept[KindSegment]++
 				continue
 			}
-			plan.Segments = append(plan.Segments, Deletion{Kind: KindSegment, Key: s.Key, Size: s.Size,
+			plan.Segments = append(plan.Segments, Deletion{Kind: KindSegment, Key: s.Key(), Size: s.Size,
 				Reason: fmt.Sprintf("entries %d..%d of timeline %d: wholly before entry %d, the first of timeline %d kept: %s", s.Name.First, s.Name.Last, tl, cut, tl, why)})
 		}
 	}
