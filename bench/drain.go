@@ -18,15 +18,15 @@ import (
 // lets them through. It returns the seconds from the release until the
 // last segment is shipped and verified: uploads only, like the raw PUT
 // baseline of the same objects at the same concurrency.
-func drain(ctx context.Context, client string, hc *httpCounter, bucket string, srv minioServer, dir, walDir string, last uint64, codec segments.Codec) (float64, error) {
-	tg, err := newTarget(ctx, client, hc.addr, bucket, client+"-drain", srv)
+func drain(ctx context.Context, client, name string, hc *httpCounter, bucket string, srv minioServer, dir, walDir string, last uint64, codec segments.Codec) (float64, error) {
+	tg, err := newTarget(ctx, client, hc.addr, bucket, name, srv)
 	if err != nil {
 		return 0, err
 	}
 	defer tg.close()
 	hc.hold()
 	defer hc.release()
-	a, err := agent.New(agent.Options{WALDir: walDir, StateDir: filepath.Join(dir, "state-drain-"+client), Codec: codec,
+	a, err := agent.New(agent.Options{WALDir: walDir, StateDir: filepath.Join(dir, "state-"+name), Codec: codec,
 		Stores: []agent.Store{{Store: tg.store}}, SealInterval: 50 * time.Millisecond, UploadsInFlight: uploadsInFlight,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
