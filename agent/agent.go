@@ -65,6 +65,10 @@ type Options struct {
 	// ReconcileMaxBackoff caps the wait between reconciliation runs of a
 	// degraded store; default 5 minutes.
 	ReconcileMaxBackoff time.Duration
+	// DiskFullBackoff is the first wait before sealing, or saving
+	// state.json, is tried again after the state dir was full, doubled
+	// each time up to DiskFullMaxBackoff; defaults 1s and 30s.
+	DiskFullBackoff, DiskFullMaxBackoff time.Duration
 	// MaxLag is the lag beyond which /healthz fails; default 5 minutes.
 	MaxLag time.Duration
 	// MetricsAddr, if set, serves /metrics, /healthz and /status there.
@@ -98,16 +102,26 @@ type Agent struct {
 	crc   *crcLog // CRCs of the sealed history, for the fork check
 	lock  *os.File
 
-	mu           sync.Mutex
-	st           *state
-	fresh        bool     // no state existed before this run
-	items        []string // sealed spool items, key order
-	info         map[string]itemInfo
-	openFirst    time.Time     // when the open segment's first entry was read
-	inflight     []time.Time   // the same for each segment sealed and not yet committed, oldest first
-	tailed       atomic.Uint64 // last entry read from the source
-	sourceErr    string        // why the source cannot be read now, or ""
-	sourceBroken atomic.Bool   // sourceErr != ""
+	mu        sync.Mutex
+	st        *state
+	fresh     bool     // no state existed before this run
+	items     []string // sealed spool items, key order
+	info      map[string]itemInfo
+	openFirst time.Time         // when the open segment's first entry was read
+	inflight  []time.Time       // the same for each segment sealed and not yet committed, oldest first
+	tailed    atomic.Uint64     // last entry read from the source
+	saved     savedState        // what state.json holds (it may lag a.st while the state dir is full)
+	verified  map[string]string // per store: the newest item this run uploaded and verified there
+	// unsealedSince is when the oldest entry read and then discarded
+	// unsealed (sealing failed) was read; the next segment takes it as its
+	// own, so lag counts from it through a pause.
+	unsealedSince time.Time
+
+	// Faults the agent reports and retries (condition.go, diskfull.go).
+	sourceErr condition     // the source cannot be read
+	sealErr   condition     // sealing is paused: the state dir is full
+	stateErr  condition     // state.json lags a.st: the state dir is full
+	saveDue   chan struct{} // wakes runStateSaver
 
 	shippers []*shipper
 	sets     []*recipientSet // distinct recipient sets of the encrypted stores
@@ -193,6 +207,13 @@ func New(opt Options) (*Agent, error) {
 	if opt.ReconcileMaxBackoff <= 0 {
 		opt.ReconcileMaxBackoff = 5 * time.Minute
 	}
+	if opt.DiskFullBackoff <= 0 {
+		opt.DiskFullBackoff = time.Second
+	}
+	if opt.DiskFullMaxBackoff <= 0 {
+		opt.DiskFullMaxBackoff = 30 * time.Second
+	}
+	opt.DiskFullMaxBackoff = max(opt.DiskFullMaxBackoff, opt.DiskFullBackoff)
 	if opt.MaxLag <= 0 {
 		opt.MaxLag = 5 * time.Minute
 	}
@@ -221,7 +242,8 @@ func New(opt Options) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{opt: opt, log: opt.Logger, tail: tail, sealerDone: make(chan struct{}), spoolFreed: make(chan struct{}, 1), snapReqs: make(chan snapReq), info: map[string]itemInfo{}}
+	a := &Agent{opt: opt, log: opt.Logger, tail: tail, sealerDone: make(chan struct{}), spoolFreed: make(chan struct{}, 1), snapReqs: make(chan snapReq), info: map[string]itemInfo{},
+		verified: map[string]string{}, saveDue: make(chan struct{}, 1)}
 	a.sets, a.byStore = recipientSets(opt.Stores)
 	for i, s := range opt.Stores {
 		a.shippers = append(a.shippers, newShipper(a, s))
@@ -260,6 +282,9 @@ func (a *Agent) openState() error {
 		return fmt.Errorf("state dir %s belongs to source %s, not %s; use another --state", dir, st.Source, a.opt.WALDir)
 	}
 	a.st, a.fresh = st, !ok
+	if ok {
+		a.saved = savedOf(st)
+	}
 	if len(a.sets) > 0 {
 		if a.chunkSecret, err = loadChunkSecret(dir, a.log); err != nil {
 			return err
@@ -287,7 +312,8 @@ func (a *Agent) Close() error {
 // Run replicates until ctx ends, then seals what it has read, lets the
 // shippers drain the spool for up to DrainTimeout, and returns. It returns
 // an error only for a failure it cannot retry (a store
-// holding a conflicting object, a state dir that stopped being writable).
+// holding a conflicting object, a state dir that stopped being writable);
+// a full state dir is reported and retried (diskfull.go).
 func (a *Agent) Run(ctx context.Context) error {
 	// No store is written before its lease is held (each store on its own:
 	// one that does not answer is acquired in the background).
@@ -300,7 +326,16 @@ func (a *Agent) Run(ctx context.Context) error {
 	leaseDone := make(chan struct{})
 	go func() { defer close(leaseDone); leases.run(leaseCtx) }()
 	defer func() { stopLeases(); <-leaseDone }() // renewed through the drain, released at the end
-	if err := a.recover(ctx); err != nil {
+	err = a.recover(ctx)
+	if isDiskFull(err) { // wait for space, as the sealer does
+		a.setSealErr(err)
+		backoff := a.opt.DiskFullBackoff
+		err = a.retryDiskFull(ctx, &backoff, func() error { return a.recover(ctx) })
+		if ctx.Err() != nil {
+			return nil // stopped before anything was sealed
+		}
+	}
+	if err != nil {
 		return err
 	}
 	var ln net.Listener
@@ -332,6 +367,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	for _, sh := range a.shippers {
 		g.Go(func() error { return sh.run(shipCtx) })
 	}
+	g.Go(func() error { return a.runStateSaver(sealCtx) })
 	snapCtx, stopSnaps := context.WithCancel(ctx)
 	snapDone := make(chan struct{}, 3)
 	go func() { defer func() { snapDone <- struct{}{} }(); a.runSnapshots(snapCtx) }()
@@ -348,6 +384,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	err = g.Wait()
 	a.mu.Lock()
 	left := len(a.items)
+	if a.stateErr.active() {
+		if serr := a.saveState(); serr != nil {
+			a.log.Warn("stopping with state.json behind; the next start adopts what the spool holds and finds segments already in the stores there", "err", serr)
+		}
+	}
 	a.mu.Unlock()
 	if left > 0 {
 		a.log.Warn("stopping with sealed segments not yet in every store; they ship on the next start", "segments", left)

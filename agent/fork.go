@@ -258,11 +258,14 @@ func (s *state) lastClaimed() uint64 {
 // newTimeline records timeline N+1 forking from the current one after
 // entry fork, with its own entries starting at start, and persists it
 // before anything of it is sealed. It satisfies a pending TimelineDue;
-// wantBase records, in the same save, that a base snapshot is due.
+// wantBase records, in the same save, that a base snapshot is due. When
+// the save fails the timeline is forgotten again (the state dir is full:
+// the sealer pauses and finds the same fork when it resumes).
 func (a *Agent) newTimeline(fork, start uint64, reason string, wantBase bool) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	cur := a.st.current()
+	was := *a.st
 	t := segments.Timeline{ID: cur.ID + 1, Parent: cur.ID, ForkIndex: fork, StartIndex: start,
 		Reason: reason, Time: time.Now().UTC()}
 	if _, err := segments.EncodeTimeline(t); err != nil {
@@ -273,6 +276,7 @@ func (a *Agent) newTimeline(fork, start uint64, reason string, wantBase bool) er
 	a.st.TimelineDue = ""
 	a.st.BaseDue = a.st.BaseDue || wantBase
 	if err := a.saveState(); err != nil {
+		a.st.Timelines, a.st.Sealed, a.st.TimelineDue, a.st.BaseDue = was.Timelines, was.Sealed, was.TimelineDue, was.BaseDue
 		return err
 	}
 	if wantBase {

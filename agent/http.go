@@ -53,7 +53,8 @@ func (a *Agent) adminToken() (sum [sha256.Size]byte, ok bool) {
 // Handler serves the agent's endpoints:
 //
 //	GET /metrics  Prometheus metrics
-//	GET /healthz  200 "ok", or 503 naming a source that cannot be read and
+//	GET /healthz  200 "ok", or 503 naming a source that cannot be read, a
+//	              state dir too full to seal or save state.json in, and
 //	              each store whose lag exceeds MaxLag or that is degraded
 //	GET /status   Status as JSON (what `walship status` prints)
 //	POST /snapshot take a base snapshot now (what `walship snapshot` asks)
@@ -144,6 +145,12 @@ func (a *Agent) unhealthy() []string {
 	st := a.Status()
 	if st.SourceError != "" {
 		out = append(out, "source: "+st.SourceError)
+	}
+	if st.SealError != "" {
+		out = append(out, "seal: "+st.SealError)
+	}
+	if st.StateError != "" {
+		out = append(out, "state: "+st.StateError)
 	}
 	for _, s := range st.Stores {
 		if lag := time.Duration(s.LagSeconds * float64(time.Second)); lag > a.opt.MaxLag {

@@ -56,6 +56,14 @@ func newMetrics(a *Agent) *metrics {
 			func() float64 { return float64(a.Status().SpoolBytes) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "walship_spool_segments", Help: "Sealed segments waiting in the spool."},
 			func() float64 { return float64(a.Status().Spooled) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "walship_state_dir_full",
+			Help: "1 while the state dir's filesystem is full (ENOSPC, EDQUOT): sealing is paused or state.json lags, both retried."},
+			func() float64 {
+				if a.sealErr.active() || a.stateErr.active() {
+					return 1
+				}
+				return 0
+			}),
 	)
 	if a.opt.GlobalLimiter != nil {
 		m.reg.MustRegister(newThrottleCollector("global", a.opt.GlobalLimiter))

@@ -90,13 +90,36 @@ func (a *Agent) recover(ctx context.Context) error {
 		}
 	}
 	a.gcSpool()
+	a.gapSnapshotDue.Store(a.st.BaseDue)
+	return a.resume(ctx, false)
+}
 
+// resume positions the tailer after the last sealed entry: sealed.crc is
+// fitted to that entry, and the source is compared with the sealed history
+// (a rewrite, or a TruncateFront past the position, starts a new timeline
+// first). recover ends with it; the sealer calls it again when it starts
+// over after the state dir was full, with what it committed already in
+// memory, as recover would have adopted it from the spool (paused: the
+// reasons of timelines it starts say so).
+func (a *Agent) resume(ctx context.Context, paused bool) error {
+	why, while := "found at start", "while walship was stopped"
+	if paused {
+		why, while = "found when sealing resumed after the state dir was full", "while sealing was paused (state dir full)"
+	}
+	first, _, err := a.tail.Bounds()
+	if err != nil {
+		return fmt.Errorf("read source %s: %w", a.opt.WALDir, err)
+	}
 	a.mu.Lock()
 	sealed := a.st.Sealed.Index
 	claimed := a.st.lastClaimed()
-	a.gapSnapshotDue.Store(a.st.BaseDue)
 	a.mu.Unlock()
-	if a.crc, err = openCRCLog(a.opt.StateDir, sealed); err != nil {
+	if a.crc == nil {
+		a.crc, err = openCRCLog(a.opt.StateDir, sealed)
+	} else {
+		err = a.crc.fit(sealed) // a write the sealer could not finish may have left it off
+	}
+	if err != nil {
 		return err
 	}
 	switch {
@@ -104,15 +127,15 @@ func (a *Agent) recover(ctx context.Context) error {
 		// Every entry the history shares with the source is compared, the
 		// current timeline's fork point included: the log may have been
 		// rewritten any number of times while the agent was down.
-		return a.checkFork(ctx, first, "found at start")
+		return a.checkFork(ctx, first, why)
 	case claimed > 0:
 		// The source holds none of the entries the history claims: a
 		// TruncateFront while walship was stopped, perhaps after a
 		// rewrite that nothing can show any more. Claim none of them.
-		return a.startUnknownForkTimeline(fmt.Sprintf("TruncateFront while walship was stopped: the source starts at %d, after entry %d, "+
-			"the last walship sealed, so it cannot show whether entries up to %d were rewritten first; none of them is claimed", first, claimed, claimed))
+		return a.startUnknownForkTimeline(fmt.Sprintf("TruncateFront %s: the source starts at %d, after entry %d, "+
+			"the last walship sealed, so it cannot show whether entries up to %d were rewritten first; none of them is claimed", while, first, claimed, claimed))
 	case sealed+1 < first:
-		return a.startUnknownForkTimeline(fmt.Sprintf("TruncateFront while walship was stopped: source entries %d..%d were removed before walship read them", sealed+1, first-1))
+		return a.startUnknownForkTimeline(fmt.Sprintf("TruncateFront %s: source entries %d..%d were removed before walship read them", while, sealed+1, first-1))
 	default:
 		return a.tail.Seek(sealed + 1)
 	}
@@ -146,7 +169,7 @@ func (a *Agent) adoptSpooled(item string) error {
 	defer a.mu.Unlock()
 	a.st.Sealed = Position{Index: last.Index, CRC: segments.CRC32C(last.Data), HasCRC: true}
 	a.st.SealedItem = item
-	return a.saveState()
+	return a.saveStateOrDefer() // unsaved, it is adopted again at the next start
 }
 
 // errUsedStore: a fresh agent found another backup in a store's prefix;
@@ -179,10 +202,31 @@ func (s *shipper) checkUnused(ctx context.Context) error {
 var errStop = errors.New("stop listing")
 
 // saveState persists a.st; the caller holds a.mu or runs before the
-// goroutines start.
+// goroutines start. When the state dir is full (isDiskFull) the state stays
+// in memory, ahead of the file: the save is reported pending and retried
+// (runStateSaver), and any later save catches up. The error is returned all
+// the same, for callers whose next step needs the state durable (a new
+// timeline); the others call saveStateOrDefer.
 func (a *Agent) saveState() error {
 	if err := a.st.save(a.opt.StateDir); err != nil {
-		return fmt.Errorf("save state in %s: %w", a.opt.StateDir, err)
+		err = fmt.Errorf("save state in %s: %w", a.opt.StateDir, err)
+		if isDiskFull(err) {
+			a.setStateErr(err)
+		}
+		return err
+	}
+	a.saved = savedOf(a.st)
+	if a.stateErr.active() {
+		a.setStateErr(nil)
+	}
+	return nil
+}
+
+// saveStateOrDefer is saveState for a change that may wait in memory while
+// the state dir is full: it returns only other failures.
+func (a *Agent) saveStateOrDefer() error {
+	if err := a.saveState(); err != nil && !isDiskFull(err) {
+		return err
 	}
 	return nil
 }

@@ -49,12 +49,28 @@ func crcPath(dir string) string { return filepath.Join(dir, "sealed.crc") }
 // openCRCLog opens dir's log and fits it to sealed, the last sealed entry.
 func openCRCLog(dir string, sealed uint64) (*crcLog, error) {
 	l := &crcLog{path: crcPath(dir)}
+	if err := l.fit(sealed); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// fit (re)opens the file and makes it end at sealed: at start, and when the
+// sealer starts over after a failure (a reset it could not finish, for a
+// full state dir, leaves the file as it was before).
+func (l *crcLog) fit(sealed uint64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f != nil {
+		l.f.Close()
+		l.f = nil
+	}
 	f, err := os.OpenFile(l.path, os.O_RDWR, 0)
 	if errors.Is(err, fs.ErrNotExist) {
-		return l, l.reset(sealed + 1)
+		return l.resetLocked(sealed + 1)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", l.path, err)
+		return fmt.Errorf("open %s: %w", l.path, err)
 	}
 	l.f = f
 	var hdr [crcHeader]byte
@@ -63,9 +79,7 @@ func openCRCLog(dir string, sealed uint64) (*crcLog, error) {
 		_, err = f.ReadAt(hdr[:], 0)
 	}
 	if err != nil || string(hdr[:8]) != crcMagic {
-		f.Close()
-		l.f = nil
-		return l, l.reset(sealed + 1) // unreadable: start covering anew
+		return l.resetLocked(sealed + 1) // unreadable: start covering anew
 	}
 	l.base = binary.LittleEndian.Uint64(hdr[8:])
 	l.n = uint64(fi.Size()-crcHeader) / 4
@@ -73,11 +87,11 @@ func openCRCLog(dir string, sealed uint64) (*crcLog, error) {
 	case l.base > sealed+1 || l.base+l.n < sealed+1:
 		// It does not reach the sealed entry (a state older than it, or
 		// one restored by hand): cover from the next entry on.
-		return l, l.reset(sealed + 1)
+		return l.resetLocked(sealed + 1)
 	case l.base+l.n > sealed+1 || fi.Size() != int64(crcHeader+4*l.n):
-		return l, l.truncate(sealed)
+		return l.truncateLocked(sealed)
 	}
-	return l, nil
+	return nil
 }
 
 // covers returns the covered range; ok is false when it is empty.
@@ -119,6 +133,10 @@ func (l *crcLog) appendCRCs(first uint64, crcs []uint32) error {
 func (l *crcLog) truncate(last uint64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.truncateLocked(last)
+}
+
+func (l *crcLog) truncateLocked(last uint64) error {
 	if last+1 < l.base {
 		return l.resetLocked(last + 1)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/walship/walship/segments"
@@ -25,8 +26,35 @@ type openSegment struct {
 }
 
 // runSealer reads the source and seals segments into the spool until ctx
-// ends; then it seals what it holds and returns ctx's error.
-func (a *Agent) runSealer(ctx context.Context) (err error) {
+// ends; then it seals what it holds and returns ctx's error. A state dir
+// too full to seal into does not stop it (diskfull.go): what was not
+// committed is discarded, the fault reported, and once the spool takes a
+// write again sealing starts over from the last committed entry (resume).
+func (a *Agent) runSealer(ctx context.Context) error {
+	backoff := a.opt.DiskFullBackoff
+	for {
+		err := a.sealPass(ctx)
+		if !isDiskFull(err) {
+			return err
+		}
+		if ctx.Err() != nil {
+			a.log.Warn("stopped while the state dir is full; the entries not sealed are read again at the next start", "err", err)
+			return ctx.Err()
+		}
+		if !a.sealErr.active() {
+			backoff = a.opt.DiskFullBackoff // a new episode
+		}
+		a.setSealErr(err)
+		if err := a.retryDiskFull(ctx, &backoff, func() error { return a.resume(ctx, true) }); err != nil {
+			return err
+		}
+	}
+}
+
+// sealPass is runSealer until ctx ends or sealing fails: the segment open
+// then is discarded, and the pipe commits what was sealed before the
+// failure (it takes nothing after one).
+func (a *Agent) sealPass(ctx context.Context) (err error) {
 	var seg *openSegment
 	pipe := newSealPipe(ctx, a)
 	defer func() {
@@ -35,6 +63,7 @@ func (a *Agent) runSealer(ctx context.Context) (err error) {
 			seg.spill.remove()
 			a.mu.Lock()
 			a.openFirst = time.Time{}
+			a.keepUnsealedLocked(seg.firstRead)
 			a.mu.Unlock()
 		}
 		// A failure to commit what was sealed matters more than the stop.
@@ -44,13 +73,19 @@ func (a *Agent) runSealer(ctx context.Context) (err error) {
 	}()
 	seal := func(s *openSegment) error { return pipe.submit(s) }
 	for {
-		nctx := ctx
-		if seg != nil {
+		nctx, idle := ctx, context.CancelFunc(func() {})
+		switch {
+		case seg != nil:
 			nctx = seg.ctx
+		case a.sealErr.active():
+			// Sealing resumed after the state dir was full: with nothing
+			// to seal for a while, nothing is failing either.
+			nctx, idle = context.WithTimeout(ctx, a.opt.SealInterval)
 		}
 		e, err := a.tail.Next(nctx)
+		idle()
 		if err == nil {
-			if a.sourceBroken.Load() {
+			if a.sourceErr.active() {
 				a.setSourceErr(nil)
 			}
 			a.tailed.Store(e.Index)
@@ -93,6 +128,11 @@ func (a *Agent) runSealer(ctx context.Context) (err error) {
 			if err != nil {
 				return err
 			}
+		case seg == nil && errors.Is(err, context.DeadlineExceeded):
+			if err := pipe.flush(); err != nil {
+				return err
+			}
+			a.setSealErr(nil) // idle since it resumed, and the spool took the probe
 		case errors.As(err, &tf):
 			if seg != nil { // what was read before the truncation is good
 				err, seg = seal(seg), nil
@@ -151,18 +191,9 @@ func (a *Agent) setSourceErr(err error) {
 	if err != nil {
 		msg = err.Error()
 	}
-	a.mu.Lock()
-	prev := a.sourceErr
-	a.sourceErr = msg
-	a.mu.Unlock()
-	a.sourceBroken.Store(msg != "")
-	switch {
-	case msg == prev:
-	case msg == "":
-		a.log.Info("source readable again", "source", a.opt.WALDir)
-	default:
-		a.log.Error("cannot read the source; entries before the damage are sealed and shipped, reading is retried", "err", err)
-	}
+	a.sourceErr.update(a.log, msg, err, slog.LevelError,
+		"cannot read the source; entries before the damage are sealed and shipped, reading is retried",
+		"source readable again", "source", a.opt.WALDir)
 }
 
 // startSegment opens the next segment, first starting a new timeline if a
@@ -196,7 +227,19 @@ func (a *Agent) startSegment(ctx context.Context, pipe *sealPipe) (*openSegment,
 	sctx, cancel := context.WithTimeout(ctx, a.opt.SealInterval)
 	a.mu.Lock()
 	tl := a.st.current().ID
-	a.openFirst = now
+	first := now
+	if !a.unsealedSince.IsZero() { // its entries were read before, then discarded
+		first, a.unsealedSince = a.unsealedSince, time.Time{}
+	}
+	a.openFirst = first
 	a.mu.Unlock()
-	return &openSegment{timeline: tl, format: a.tail.Format(), spill: sp, ctx: sctx, cancel: cancel, firstRead: now}, nil
+	return &openSegment{timeline: tl, format: a.tail.Format(), spill: sp, ctx: sctx, cancel: cancel, firstRead: first}, nil
+}
+
+// keepUnsealedLocked notes that entries first read at t were discarded
+// unsealed (a.mu held).
+func (a *Agent) keepUnsealedLocked(t time.Time) {
+	if !t.IsZero() && (a.unsealedSince.IsZero() || t.Before(a.unsealedSince)) {
+		a.unsealedSince = t
+	}
 }

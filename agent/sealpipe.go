@@ -74,6 +74,7 @@ func newSealPipe(ctx context.Context, a *Agent) *sealPipe {
 		defer p.done.Done()
 		for j := range p.order {
 			<-j.ready
+			committed := false
 			if err := p.failed(); err != nil || j.err != nil {
 				if j.path != "" {
 					a.spool.discard(j.path)
@@ -81,10 +82,15 @@ func newSealPipe(ctx context.Context, a *Agent) *sealPipe {
 				discardVariants(j.vars)
 				p.fail(j.err)
 			} else {
-				p.fail(a.commitSegment(ctx, j))
+				var err error
+				committed, err = a.commitSegment(ctx, j)
+				p.fail(err)
 			}
 			a.mu.Lock()
 			a.inflight = a.inflight[1:]
+			if !committed {
+				a.keepUnsealedLocked(j.seg.firstRead)
+			}
 			a.mu.Unlock()
 			<-p.slots
 			p.wg.Done()
@@ -193,25 +199,26 @@ func (a *Agent) writeSegment(seg *openSegment) (path string, hdr segments.Header
 // commitSegment makes a written segment the newest sealed one (the
 // committer's part): its encrypted copies into place, its CRCs into
 // sealed.crc, then its spool name, then state.json; it wakes the shippers
-// and waits while the spool is over its bound.
-func (a *Agent) commitSegment(ctx context.Context, j *sealJob) error {
+// and waits while the spool is over its bound. committed says whether the
+// spool holds it, also when an error follows.
+func (a *Agent) commitSegment(ctx context.Context, j *sealJob) (committed bool, err error) {
 	hdr, seg := j.hdr, j.seg
 	name := itemName(segments.NameOf(hdr))
 	variants, err := a.commitVariants(j.vars, name)
 	if err != nil {
 		a.spool.discard(j.path)
-		return err
+		return false, err
 	}
 	if err := a.crc.appendCRCs(hdr.First, seg.crcs); err != nil { // before the spool names the segment
 		a.spool.discard(j.path)
 		a.removeVariants(name, variants)
-		return err
+		return false, err
 	}
 	if err := a.spool.commit(j.path, name); err != nil {
 		a.spool.discard(j.path)
 		a.removeVariants(name, variants)
 		a.crc.truncate(hdr.First - 1)
-		return err
+		return false, err
 	}
 	a.mu.Lock()
 	a.st.Sealed = seg.last
@@ -224,16 +231,25 @@ func (a *Agent) commitSegment(ctx context.Context, j *sealJob) error {
 	a.walSinceSnapshot.Add(int64(hdr.RawLen))
 	err = a.saveState()
 	a.mu.Unlock()
-	if err != nil {
-		return err
+	if err != nil && !isDiskFull(err) {
+		return true, err
 	}
+	// Committed even if state.json could not be saved for a full state dir:
+	// the spool names the segment, as after a crash between the two (a
+	// start adopts it), and the save is retried. Sealing pauses all the same.
 	a.log.Debug("sealed segment", "timeline", hdr.Timeline, "first", hdr.First, "last", hdr.Last,
 		"raw_bytes", hdr.RawLen, "stored_bytes", hdr.PayloadLen)
 	for _, sh := range a.shippers {
 		sh.wake()
 	}
-	if err := a.waitSpool(ctx); err != nil && ctx.Err() == nil {
-		return err
+	if err != nil {
+		return true, err
 	}
-	return nil
+	if a.sealErr.active() {
+		a.setSealErr(nil)
+	}
+	if err := a.waitSpool(ctx); err != nil && ctx.Err() == nil {
+		return true, err
+	}
+	return true, nil
 }

@@ -298,10 +298,13 @@ func (a *Agent) isNewest(item string) bool {
 // advance records item as shipped to the store (never moving a cursor
 // back) and drops spool items every store has. The first upload after a
 // gap makes a new timeline due (why), in the same state save, so a restart
-// does not lose it.
+// does not lose it. A state dir too full to save in does not stop it: the
+// cursor moves in memory (saved later), and the spool is cleaned all the
+// same as far as gcCursor allows.
 func (a *Agent) advance(id, item, why string) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.verified[id] = max(a.verified[id], item)
 	if item <= a.st.Cursors[id] {
 		return nil
 	}
@@ -313,7 +316,7 @@ func (a *Agent) advance(id, item, why string) error {
 		a.st.TimelineDue = why
 	}
 	delete(a.st.Gapped, id)
-	if err := a.saveState(); err != nil {
+	if err := a.saveStateOrDefer(); err != nil {
 		return err
 	}
 	a.gcSpoolLocked()
@@ -326,14 +329,19 @@ func (a *Agent) gcSpool() {
 	a.gcSpoolLocked()
 }
 
-// gcSpoolLocked removes spool items that every configured store has; the
-// cursors that prove it were saved before.
+// gcSpoolLocked removes spool items that every configured store has: the
+// cursors that prove it were saved before, or the uploads were verified in
+// this run (gcCursor). While state.json lags, items sealed after the one it
+// names stay, so that a start adopts the newest of them.
 func (a *Agent) gcSpoolLocked() {
 	defer a.gcVariantsLocked()
 	for len(a.items) > 0 {
 		it := a.items[0]
+		if it > a.saved.sealedItem {
+			return
+		}
 		for _, s := range a.opt.Stores {
-			if a.st.Cursors[s.Store.String()] < it {
+			if a.gcCursor(s.Store.String()) < it {
 				return
 			}
 		}

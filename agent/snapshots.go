@@ -193,7 +193,7 @@ func (a *Agent) snapshot(ctx context.Context, req snapReq) (snapshot.Manifest, e
 		a.gapSnapshotDue.Store(false)
 		a.mu.Lock()
 		a.st.BaseDue = false
-		err := a.saveState()
+		err := a.saveStateOrDefer()
 		a.mu.Unlock()
 		if err != nil {
 			return m, err

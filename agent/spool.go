@@ -100,6 +100,23 @@ func (s *spool) create() (*os.File, error) {
 	return f, nil
 }
 
+// probe reports whether the spool's filesystem takes n more bytes now. It
+// writes them to an open file, removed at once (one a crash leaves behind
+// is removed at the next start, like any open file). It does not fsync:
+// filesystems that allocate late still reserve the space at write(2).
+func (s *spool) probe(n int) error {
+	f, err := s.create()
+	if err != nil {
+		return err
+	}
+	defer s.discard(f.Name())
+	defer f.Close()
+	if _, err := f.Write(make([]byte, n)); err != nil {
+		return fmt.Errorf("spool: probe for %d free bytes: %w", n, err)
+	}
+	return nil
+}
+
 // commit gives a written, fsynced and closed open file its item name and
 // makes the rename durable.
 func (s *spool) commit(path, name string) error {

@@ -44,10 +44,10 @@ func (a *Agent) enforceSpoolBound() error {
 		if !changed {
 			break // nobody needs it, gc below removes it
 		}
-		if err := a.saveState(); err != nil {
+		if err := a.saveStateOrDefer(); err != nil {
 			return err
 		}
-		a.gcSpoolLocked()
+		a.gcSpoolLocked() // not before the gaps are saved (gcCursor)
 		if len(a.items) > 0 && a.items[0] == oldest {
 			break // could not remove it; try again next seal
 		}

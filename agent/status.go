@@ -9,10 +9,16 @@ type Status struct {
 	Sealed   uint64 `json:"sealed"` // last entry durable in the spool
 	// SourceError says why the source cannot be read (a damaged entry,
 	// named by file and byte offset), or is empty.
-	SourceError string        `json:"source_error,omitempty"`
-	Spooled     int           `json:"spooled"`     // sealed segments not yet in every store
-	SpoolBytes  int64         `json:"spool_bytes"` // their bytes
-	Stores      []StoreStatus `json:"stores"`
+	SourceError string `json:"source_error,omitempty"`
+	// SealError says why sealing is paused (the state dir is full: its
+	// entries wait in the source, sealing is retried), or is empty.
+	SealError string `json:"seal_error,omitempty"`
+	// StateError says why state.json lags what the agent did (the state
+	// dir is full: it is saved when space returns), or is empty.
+	StateError string        `json:"state_error,omitempty"`
+	Spooled    int           `json:"spooled"`     // sealed segments not yet in every store
+	SpoolBytes int64         `json:"spool_bytes"` // their bytes
+	Stores     []StoreStatus `json:"stores"`
 }
 
 // StoreStatus is one store's progress.
@@ -40,7 +46,8 @@ func (a *Agent) Status() Status {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	now := time.Now()
-	s := Status{Spooled: len(a.items), Tailed: a.tailed.Load(), SourceError: a.sourceErr}
+	s := Status{Spooled: len(a.items), Tailed: a.tailed.Load(), SourceError: a.sourceErr.get(),
+		SealError: a.sealErr.get(), StateError: a.stateErr.get()}
 	for _, it := range a.items {
 		s.SpoolBytes += a.info[it].bytes()
 	}
@@ -76,6 +83,9 @@ func (a *Agent) Status() Status {
 			ss.LagEntries, oldest = s.Tailed-s.Sealed, a.openFirst
 			if len(a.inflight) > 0 {
 				oldest = a.inflight[0]
+			}
+			if oldest.IsZero() { // sealing paused: what it read waits in the source
+				oldest = a.unsealedSince
 			}
 		}
 		if !oldest.IsZero() && ss.LagEntries > 0 {

@@ -119,7 +119,7 @@ func (a *Agent) gcVariantsLocked() {
 			if a.byStore[i] != set {
 				continue
 			}
-			if c := a.st.Cursors[s.Store.String()]; first || c < done {
+			if c := a.gcCursor(s.Store.String()); first || c < done {
 				done, first = c, false
 			}
 		}
