@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -180,9 +178,6 @@ func cmdReplicate(args []string, stdout io.Writer) error {
 	stopCatchUp()
 	catching.Wait()
 	if err != nil {
-		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
-			return fmt.Errorf("%w\nthe state dir's filesystem is full: free space there (the spool holds what is sealed but not yet shipped to every store) and start walship again; nothing sealed is lost, and entries not yet sealed are read again from the source", err)
-		}
 		return err
 	}
 	st := a.Status()

@@ -55,6 +55,11 @@ func cmdStatus(args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "timeline %d, read up to entry %d, sealed up to %d, spool %d segments (%d bytes)\n",
 		st.Timeline, st.Tailed, st.Sealed, st.Spooled, st.SpoolBytes)
+	for _, f := range []struct{ what, msg string }{{"source", st.SourceError}, {"seal", st.SealError}, {"state", st.StateError}} {
+		if f.msg != "" {
+			fmt.Fprintf(stdout, "%s: %s\n", f.what, f.msg) // as /healthz says it
+		}
+	}
 	tw := tabwriter.NewWriter(stdout, 2, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "STORE\tTIMELINE\tSHIPPED\tLAG ENTRIES\tLAG\tSTATE\tGAPS")
 	for _, s := range st.Stores {
