@@ -87,3 +87,62 @@ func storeHas(st backends.Store, idx uint64) bool {
 	})
 	return found
 }
+
+// heldPut holds the Put of the segment holding entry holdAt until release
+// is closed, and counts the Puts of later segments that finish before.
+type heldPut struct {
+	backends.Store
+	holdAt   uint64
+	release  chan struct{}
+	released atomic.Bool
+	beside   atomic.Int64 // Puts of segments after holdAt's, finished before the release
+}
+
+func (h *heldPut) Put(ctx context.Context, key string, r io.ReadSeeker, size int64) error {
+	if n, err := segments.ParseSegmentKey(key); err == nil {
+		switch {
+		case n.First <= h.holdAt && h.holdAt <= n.Last:
+			select {
+			case <-h.release:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		case n.First > h.holdAt:
+			defer func() {
+				if !h.released.Load() {
+					h.beside.Add(1)
+				}
+			}()
+		}
+	}
+	return h.Store.Put(ctx, key, r, size)
+}
+
+// One slow upload does not hold the others in lockstep: while it waits,
+// the next uploads go on as slots free, up to windowSpan items past the
+// cursor, and the cursor stays before the slow one until it is through.
+func TestUploadWindowSlides(t *testing.T) {
+	src := newSource(t, tidwal.Binary)
+	st := &heldPut{Store: mem.New(), holdAt: 50, release: make(chan struct{})}
+	src.write(600, "a") // a backlog of many 8 KiB segments
+	const inFlight = 2
+	r := startWith(t, src.dir, func(o *Options) { o.UploadsInFlight = inFlight }, st)
+	// Uploads in batches of two would let one Put finish beside the held
+	// one; the window lets the rest of its span go up.
+	want := int64(windowSpan(inFlight) - 1)
+	waitFor(t, "the uploads after the held one", func() bool { return st.beside.Load() >= want })
+	for range 20 {
+		if got := r.a.Status().Stores[0].Shipped; got >= 50 {
+			t.Fatalf("cursor at entry %d while the segment holding entry 50 is not stored", got)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := st.beside.Load(); got != want {
+		t.Fatalf("%d uploads finished beside the held one, want %d (the window's span)", got, want)
+	}
+	st.released.Store(true)
+	close(st.release)
+	r.waitShipped(t, 1, 600)
+	r.halt(t)
+	restoreAndCompare(t, st.Store, pitr.Target{Latest: true}, src.want, 1, 600)
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,8 +55,7 @@ func (s *shipper) wake() {
 // run ships until ctx ends, or until the sealer stopped and nothing is left.
 func (s *shipper) run(ctx context.Context) error {
 	for {
-		items := s.a.nextItems(s.id, s.a.opt.UploadsInFlight)
-		if len(items) == 0 {
+		if len(s.a.nextItems(s.id, 1)) == 0 {
 			select {
 			case <-s.a.sealerDone:
 				if len(s.a.nextItems(s.id, 1)) == 0 {
@@ -67,7 +67,7 @@ func (s *shipper) run(ctx context.Context) error {
 			}
 			continue
 		}
-		item, err, fatal := s.shipBatch(ctx, items)
+		item, err, fatal := s.shipWindow(ctx)
 		if fatal != nil {
 			return fatal
 		}
@@ -103,37 +103,78 @@ func (s *shipper) run(ctx context.Context) error {
 	}
 }
 
-// shipBatch uploads items (the next ones after the cursor, in order) at
-// once, each with its retries, and then advances the cursor in order over
-// those that succeeded, up to the first that did not: its name and error
-// come back. Uploads after a failed one are in the store already and are
-// found there by the reconcile that follows. fatal is a failure to record
-// an upload (the state dir).
-func (s *shipper) shipBatch(ctx context.Context, items []string) (failed string, err, fatal error) {
-	errs := make([]error, len(items))
-	if len(items) == 1 {
-		errs[0] = s.shipWithRetry(ctx, items[0])
-	} else {
-		var wg sync.WaitGroup
-		for i, it := range items {
-			wg.Add(1)
+// shipWindow uploads the items after the cursor, in order, keeping up to
+// UploadsInFlight of them in flight (each with its retries): as soon as one
+// finishes the next starts, and the cursor advances in order over those
+// that succeeded, never past one that has not. Uploads may run ahead of the
+// cursor by at most windowSpan items, so one slow upload holds back a
+// bounded number of others. It returns when no item is left, or at the
+// first failed upload in order (its name and error), once the uploads in
+// flight have ended; no new one starts after a failure. Uploads after a
+// failed one are in the store already and are found there by the reconcile
+// that follows. fatal is a failure to record an upload (the state dir).
+//
+//	cursor -> [done][in flight][done][in flight] ... <- next to start
+//	          '---- at most windowSpan items, UploadsInFlight in flight
+func (s *shipper) shipWindow(ctx context.Context) (failed string, err, fatal error) {
+	type upload struct {
+		item string
+		err  error
+		done bool
+	}
+	n := max(s.a.opt.UploadsInFlight, 1)
+	span := windowSpan(n)
+	finished := make(chan *upload, span)
+	var window []*upload // started, in item order, not yet advanced over
+	last, inFlight, stop := "", 0, false
+	defer func() { // nothing runs on after return
+		for ; inFlight > 0; inFlight-- {
+			<-finished
+		}
+	}()
+	for {
+		for !stop && inFlight < n && len(window) < span {
+			it := s.a.itemAfter(s.id, last)
+			if it == "" {
+				break
+			}
+			u := &upload{item: it}
+			window, last = append(window, u), it
+			inFlight++
 			go func() {
-				defer wg.Done()
-				errs[i] = s.shipWithRetry(ctx, it)
+				u.err = s.shipWithRetry(ctx, u.item)
+				finished <- u
 			}()
 		}
-		wg.Wait()
-	}
-	for i, it := range items {
-		if errs[i] != nil {
-			return it, errs[i], nil
+		if inFlight == 0 && (stop || len(window) == 0) {
+			return "", nil, nil
 		}
-		if err := s.shipped(it); err != nil {
-			return it, nil, err
+		var u *upload
+		select {
+		case u = <-finished:
+		case <-s.notify: // sealed since: fill the window again
+			continue
+		}
+		inFlight--
+		u.done = true
+		if u.err != nil {
+			stop = true
+		}
+		for len(window) > 0 && window[0].done {
+			w := window[0]
+			window = window[1:]
+			if w.err != nil {
+				return w.item, w.err, nil
+			}
+			if err := s.shipped(w.item); err != nil {
+				return w.item, nil, err
+			}
 		}
 	}
-	return "", nil, nil
 }
+
+// windowSpan is how far uploads run ahead of the cursor with n in flight.
+func windowSpan(n int) int { return 4 * n }
 
 // errNoLease: another agent holds the store's lease, or took it over.
 var errNoLease = errors.New("store leased to another agent")
@@ -246,6 +287,22 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
+}
+
+// itemAfter returns the first sealed item after both the store's cursor
+// and after ("" for none), or "".
+func (a *Agent) itemAfter(id, after string) string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	after = max(after, a.st.Cursors[id])
+	i, found := slices.BinarySearch(a.items, after)
+	if found {
+		i++
+	}
+	if i < len(a.items) {
+		return a.items[i]
+	}
+	return ""
 }
 
 // nextItems returns the first n sealed items after the store's cursor.
