@@ -174,13 +174,7 @@ func (a *Agent) writeSegment(seg *openSegment) (path string, hdr segments.Header
 	if err != nil {
 		return "", hdr, err
 	}
-	err = seg.spill.each(func(e segments.Entry, crc uint32) error {
-		if err := w.AppendCRC(e, crc); err != nil {
-			return fmt.Errorf("seal entry %d: %w", e.Index, err)
-		}
-		return nil
-	})
-	if err != nil {
+	if err = seg.spill.seal(w); err != nil {
 		w.Abort()
 		return "", hdr, err
 	}

@@ -15,7 +15,9 @@ import (
 // memory stays flat however many segments wait for a compression worker,
 // and the bytes mostly live and die in the page cache (the file is never
 // fsynced and is removed once the segment is compressed). Each entry, with
-// the CRC32C of its data as the sealer read it from the source:
+// the CRC32C of its data as the sealer read it from the source, framed as
+// a segment's raw payload frames it (segments/format.go), so sealing
+// passes the file's bytes to the codec as they are:
 //
 //	+----------+----------+---------+-----------+------------+
 //	| index u64| time i64 | len u32 | crc32c u32| data (len) |   big-endian
@@ -65,34 +67,15 @@ func (sp *spill) finish() error {
 	return nil
 }
 
-// each calls fn for every entry, with its CRC32C, in order; Data is only
-// valid during the call.
-func (sp *spill) each(fn func(segments.Entry, uint32) error) error {
+// seal appends every entry, with its CRC32C, to w: the spill's frames are
+// the segment payload's frames, so they go to the codec as read, checked
+// frame by frame (segments.Writer.AppendFrames).
+func (sp *spill) seal(w *segments.Writer) error {
 	if _, err := sp.f.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("spill %s: %w", sp.f.Name(), err)
 	}
-	r := bufio.NewReaderSize(sp.f, 256<<10)
-	var h [spillHeader]byte
-	var buf []byte
-	for range sp.n {
-		if _, err := io.ReadFull(r, h[:]); err != nil {
-			return fmt.Errorf("spill %s: %w", sp.f.Name(), err)
-		}
-		n := binary.BigEndian.Uint32(h[16:])
-		if n > segments.MaxEntrySize {
-			return fmt.Errorf("spill %s: entry of %d bytes", sp.f.Name(), n)
-		}
-		if cap(buf) < int(n) {
-			buf = make([]byte, n)
-		}
-		buf = buf[:n]
-		if _, err := io.ReadFull(r, buf); err != nil {
-			return fmt.Errorf("spill %s: %w", sp.f.Name(), err)
-		}
-		e := segments.Entry{Index: binary.BigEndian.Uint64(h[0:]), Time: int64(binary.BigEndian.Uint64(h[8:])), Data: buf}
-		if err := fn(e, binary.BigEndian.Uint32(h[20:])); err != nil {
-			return err
-		}
+	if err := w.AppendFrames(sp.f, sp.n); err != nil {
+		return fmt.Errorf("seal spill %s: %w", sp.f.Name(), err)
 	}
 	return nil
 }

@@ -70,12 +70,6 @@ func (w *Writer) AppendCRC(e Entry, crc uint32) error {
 	if w.done {
 		return errors.New("segment writer: append after finish")
 	}
-	if w.hdr.Count > 0 && e.Index != w.hdr.Last+1 {
-		return fmt.Errorf("segment writer: entry %d follows %d", e.Index, w.hdr.Last)
-	}
-	if e.Index == 0 {
-		return errors.New("segment writer: entry index 0")
-	}
 	if len(e.Data) > MaxEntrySize {
 		return fmt.Errorf("segment writer: entry %d is %d bytes, max %d", e.Index, len(e.Data), MaxEntrySize)
 	}
@@ -83,20 +77,15 @@ func (w *Writer) AppendCRC(e Entry, crc uint32) error {
 	binary.BigEndian.PutUint64(w.frame[8:], uint64(e.Time))
 	binary.BigEndian.PutUint32(w.frame[16:], uint32(len(e.Data)))
 	binary.BigEndian.PutUint32(w.frame[20:], crc)
+	if _, err := w.addFrame(w.frame[:]); err != nil {
+		return err
+	}
 	if _, err := w.raw.Write(w.frame[:]); err != nil {
 		return fmt.Errorf("segment writer: entry %d: %w", e.Index, err)
 	}
 	if _, err := w.raw.Write(e.Data); err != nil {
 		return fmt.Errorf("segment writer: entry %d: %w", e.Index, err)
 	}
-	if w.hdr.Count == 0 {
-		w.hdr.First = e.Index
-	}
-	w.hdr.Last = e.Index
-	w.hdr.Count++
-	w.hdr.RawLen += uint64(frameHeaderSize + len(e.Data))
-	w.hdr.MinTime = min(w.hdr.MinTime, e.Time)
-	w.hdr.MaxTime = max(w.hdr.MaxTime, e.Time)
 	return nil
 }
 
