@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -78,6 +79,58 @@ func ListSegments(ctx context.Context, st backends.Store, timeline uint32) ([]Se
 	segs, _, err := listSegments(ctx, st, prefix, false)
 	return segs, err
 }
+
+// EachSegment calls fn for the segments of one timeline (0: of every
+// timeline) in the order ListSegments returns them, as the store lists
+// them: nothing is held but the generations of one segment, so memory stays
+// flat however many segments the store holds. Keys under segments/ that
+// are not segment keys are skipped; a listing out of key order (a store
+// breaking the List contract) is an error.
+func EachSegment(ctx context.Context, st backends.Store, timeline uint32, fn func(SegmentInfo) error) error {
+	prefix := segments.SegmentsPrefix
+	if timeline != 0 {
+		prefix = segments.TimelinePrefix(timeline)
+	}
+	// One family at a time: its generations are neighbours in key order,
+	// but ".g10" sorts before ".g2" there.
+	var run []SegmentInfo
+	flush := func() error {
+		slices.SortFunc(run, compareSegments)
+		for _, s := range run {
+			if err := fn(s); err != nil {
+				return err
+			}
+		}
+		run = run[:0]
+		return nil
+	}
+	err := st.List(ctx, prefix, "", func(oi backends.ObjectInfo) error {
+		name, err := segments.ParseSegmentKey(oi.Key)
+		if err != nil {
+			return nil
+		}
+		s := SegmentInfo{Size: oi.Size, Name: name}
+		if len(run) > 0 && run[0].Name.Family() != name.Family() {
+			if compareSegments(SegmentInfo{Name: run[0].Name.Family()}, SegmentInfo{Name: name.Family()}) > 0 {
+				return fmt.Errorf("%w: %s listed %s after %s", errListOrder, st, oi.Key, run[0].Key())
+			}
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		run = append(run, s)
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	if err != nil {
+		return fmt.Errorf("list %s in %s: %w", prefix, st, err)
+	}
+	return nil
+}
+
+var errListOrder = errors.New("store listing not in key order")
 
 // listSegments lists and parses the segment keys under prefix, sorted by
 // (timeline, first, last, newest time, generation). With newest, only the

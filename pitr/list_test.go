@@ -2,6 +2,7 @@ package pitr
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 
@@ -58,7 +59,8 @@ func (r reversedList) List(ctx context.Context, prefix, after string, fn func(ba
 // TestListNewestGenerations: the planner's listing keeps each family's
 // highest generation as it lists (".g10" sorts before ".g2" in key
 // order), counts foreign keys, and gives the same answer for a store whose
-// listing is out of order.
+// listing is out of order. EachSegment streams every generation in
+// ListSegments' order, and refuses a listing out of order.
 func TestListNewestGenerations(t *testing.T) {
 	ctx := context.Background()
 	st := newMem()
@@ -89,6 +91,11 @@ func TestListNewestGenerations(t *testing.T) {
 		}
 		if ignored.n != 5 || len(ignored.ex) != 3 {
 			t.Fatalf("%T: ignored %+v, want 5 counted and 3 kept", s, ignored)
+		}
+		var each []SegmentInfo
+		err = EachSegment(ctx, s, 1, func(si SegmentInfo) error { each = append(each, si); return nil })
+		if _, reversed := s.(reversedList); reversed != errors.Is(err, errListOrder) || !reversed && (err != nil || !slices.Equal(each, all)) {
+			t.Fatalf("%T: EachSegment gave %+v, %v; want %+v", s, each, err, all)
 		}
 		every, _, err := listSegments(ctx, s, segments.TimelinePrefix(1), false)
 		if err != nil {

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"text/tabwriter"
 	"time"
 
+	"github.com/walship/walship/backends"
 	"github.com/walship/walship/pitr"
 )
 
@@ -112,20 +115,60 @@ func cmdList(args []string, stdout io.Writer) error {
 			}
 		}
 	case "segments":
-		segs, err := pitr.ListSegments(ctx, st, uint32(*timeline))
-		if err != nil {
-			return err
-		}
-		rows = segs
-		if !*asJSON {
-			fmt.Fprintln(tw, "TIMELINE\tFIRST\tLAST\tBYTES\tNEWEST ENTRY\tKEY")
-			for _, s := range segs {
-				fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%s\t%s\n", s.Name.Timeline, s.Name.First, s.Name.Last, s.Size, s.MaxTime().Format(time.RFC3339Nano), s.Key())
-			}
-		}
+		return listSegments(ctx, st, uint32(*timeline), *asJSON, stdout)
 	}
 	if *asJSON {
 		return printJSON(stdout, rows)
 	}
 	return tw.Flush()
 }
+
+// listSegments prints the segments as the store lists them, holding none:
+// a store of a million segments lists in the memory of a few. The table's
+// columns are aligned a block of segmentBlock rows at a time; JSON is one
+// array, written element by element.
+func listSegments(ctx context.Context, st backends.Store, timeline uint32, asJSON bool, stdout io.Writer) error {
+	w := bufio.NewWriter(stdout)
+	if asJSON {
+		sep := "[\n  "
+		err := pitr.EachSegment(ctx, st, timeline, func(s pitr.SegmentInfo) error {
+			b, err := json.MarshalIndent(s, "  ", "  ")
+			if err != nil {
+				return err
+			}
+			w.WriteString(sep)
+			sep = ",\n  "
+			_, err = w.Write(b)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if sep == "[\n  " {
+			w.WriteString("[]\n")
+		} else {
+			w.WriteString("\n]\n")
+		}
+		return w.Flush()
+	}
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIMELINE\tFIRST\tLAST\tBYTES\tNEWEST ENTRY\tKEY")
+	n := 0
+	err := pitr.EachSegment(ctx, st, timeline, func(s pitr.SegmentInfo) error {
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%s\t%s\n", s.Name.Timeline, s.Name.First, s.Name.Last, s.Size, s.MaxTime().Format(time.RFC3339Nano), s.Key())
+		if n++; n%segmentBlock == 0 {
+			return tw.Flush()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
+// segmentBlock is how many rows of `list segments` are aligned together.
+const segmentBlock = 1000
