@@ -42,7 +42,8 @@ type storeGap struct {
 // StoreURL is one store of a run.
 type StoreURL struct {
 	Name, URL string
-	Healthy   bool // never faulted
+	Healthy   bool      // never faulted
+	Key       *storeKey // encrypted store: its recipient and identity file (nil: plain)
 }
 
 // agentConfig is the YAML config of a run's agent.
@@ -63,7 +64,11 @@ func agentConfig(p *Plan, walDir, dataDir, stateDir, metricsAddr string, stores 
 	fmt.Fprintf(&b, "seal: {size: %d, interval: %s}\n", p.SealSize, p.SealInterval)
 	b.WriteString("compression: zstd\nstores:\n")
 	for _, s := range stores {
-		fmt.Fprintf(&b, "  - {name: %s, url: %q}\n", s.Name, s.URL)
+		if s.Key != nil {
+			fmt.Fprintf(&b, "  - {name: %s, url: %q, encryption: {recipients: [%s]}}\n", s.Name, s.URL, s.Key.Recipient.Text())
+		} else {
+			fmt.Fprintf(&b, "  - {name: %s, url: %q}\n", s.Name, s.URL)
+		}
 	}
 	b.WriteString("retry: {attempts: 3, max_backoff: 500ms, reconcile_max_backoff: 2s}\n")
 	if p.SpoolMax > 0 {

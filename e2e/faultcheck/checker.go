@@ -16,6 +16,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 	mgo "github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/walship/walship/crypt"
 )
 
 // Options shape a check.
@@ -76,6 +78,7 @@ type Checker struct {
 	tmp       string
 	tox       *Toxiproxy
 	minio     *Minio
+	mc        *mgo.Client // MinIO directly, to read what a store holds
 	bucket    string
 	container string
 	nonce     string
@@ -108,9 +111,8 @@ func New(ctx context.Context, opt Options, env Env) (c *Checker, err error) {
 	if c.bin == "" {
 		c.bin = filepath.Join(c.opt.Workdir, "walship")
 		start := time.Now()
-		out, err := exec.CommandContext(ctx, "go", "build", "-o", c.bin, "github.com/walship/walship/cmd/walship").CombinedOutput()
-		if err != nil {
-			return nil, fmt.Errorf("go build walship: %v\n%s", err, out)
+		if err := buildWalship(ctx, c.bin); err != nil {
+			return nil, err
 		}
 		c.logf("built walship in %v", time.Since(start).Round(time.Millisecond))
 	}
@@ -124,11 +126,10 @@ func New(ctx context.Context, opt Options, env Env) (c *Checker, err error) {
 		return nil, err
 	}
 	c.bucket = "faultcheck-" + c.nonce
-	mc, err := mgo.New(c.minio.Endpoint(), &mgo.Options{Creds: credentials.NewStaticV4(env.MinioAccess, env.MinioSecret, "")})
-	if err != nil {
+	if c.mc, err = mgo.New(c.minio.Endpoint(), &mgo.Options{Creds: credentials.NewStaticV4(env.MinioAccess, env.MinioSecret, "")}); err != nil {
 		return nil, err
 	}
-	if err = mc.MakeBucket(ctx, c.bucket, mgo.MakeBucketOptions{}); err != nil {
+	if err = c.mc.MakeBucket(ctx, c.bucket, mgo.MakeBucketOptions{}); err != nil {
 		return nil, fmt.Errorf("make bucket: %w", err)
 	}
 	az, err := c.containerClient("faultcheck-" + c.nonce)
@@ -139,14 +140,33 @@ func New(ctx context.Context, opt Options, env Env) (c *Checker, err error) {
 		return nil, fmt.Errorf("create Azurite container: %w", err)
 	}
 	c.container = "faultcheck-" + c.nonce
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "AZURE_STORAGE_") && !strings.HasPrefix(kv, "MINIO_ACCESS_KEY=") && !strings.HasPrefix(kv, "MINIO_SECRET_KEY=") {
-			c.childEnv = append(c.childEnv, kv)
-		}
-	}
-	c.childEnv = append(c.childEnv, "AZURE_STORAGE_ACCOUNT="+env.AzureAccount, "AZURE_STORAGE_KEY="+env.AzureKey,
+	c.childEnv = append(childEnviron(), "AZURE_STORAGE_ACCOUNT="+env.AzureAccount, "AZURE_STORAGE_KEY="+env.AzureKey,
 		"MINIO_ACCESS_KEY="+env.MinioAccess, "MINIO_SECRET_KEY="+env.MinioSecret)
 	return c, nil
+}
+
+// buildWalship builds this module's walship command into bin.
+func buildWalship(ctx context.Context, bin string) error {
+	out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/walship/walship/cmd/walship").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("go build walship: %v\n%s", err, out)
+	}
+	return nil
+}
+
+// childEnviron is this process's environment without store credentials
+// (each run gives walship its own) and without keys: no identity reaches
+// walship but by --identity, so a restore meant to run without one finds
+// none.
+func childEnviron() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "AZURE_STORAGE_") && !strings.HasPrefix(kv, "MINIO_ACCESS_KEY=") && !strings.HasPrefix(kv, "MINIO_SECRET_KEY=") &&
+			!strings.HasPrefix(kv, crypt.IdentityEnv+"=") && !strings.HasPrefix(kv, crypt.PassphraseEnv+"=") {
+			env = append(env, kv)
+		}
+	}
+	return env
 }
 
 // Close stops MinIO, deletes the Azurite container and the temp dir.

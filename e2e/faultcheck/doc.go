@@ -5,9 +5,17 @@
 // and to MinIO and Azurite reached through Toxiproxy (faults.go). A plan
 // drawn from (seed, run) alone (plan.go) appends, truncates, idles, stops
 // and SIGKILLs the agent, adds toxics, SIGSTOPs and SIGKILLs MinIO and
-// fills the state dir's tmpfs. At the end the agent drains and stops, and
-// every store alone is restored with the CLI and compared byte for byte
-// with the model of the source's history (oracle.go); report.go adds up.
+// fills the state dir's tmpfs. Half the plans encrypt some stores, each to
+// one of up to two age identities made for the run (encrypt.go): the
+// agent's config names only their recipients, and every fault reaches
+// them as it reaches plain stores. At the end the agent drains and stops,
+// and every store alone is restored with the CLI (an encrypted one with
+// its identity) and compared byte for byte with the model of the source's
+// history (oracle.go). An encrypted store is also read straight from its
+// server, without a key: every segment, base chunk, timeline record and
+// base manifest must be version 2 sealed to its recipient alone
+// (sealed.go); and a restore of it without an identity must be refused
+// with crypt's no-identity error, writing no log. report.go adds up.
 //
 // The same seed gives the same plan; what the faults do to timing may
 // differ from one run to the next.

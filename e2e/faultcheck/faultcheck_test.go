@@ -11,12 +11,18 @@ import (
 	tidwal "github.com/tidwall/wal"
 )
 
-// ciRuns and ciDuration bound TestFaultCheck: 10 runs (run r focuses on
-// Kinds[r%9], so every fault kind is injected) of about 6 s of steps each.
+// ciRuns, ciDuration and ciSteps bound TestFaultCheck: 10 runs (run r
+// focuses on Kinds[r%9], so every fault kind is injected) of about 6 s of
+// steps each. Runs 1, 5 and 8 encrypt stores: 5 seals the file store and
+// MinIO to one identity, SIGSTOPs MinIO and kills the agent twice (once
+// during its start); 8 seals MinIO, kills the agent twice and hangs MinIO
+// with a timeout toxic; 1 seals MinIO and Azurite to two identities and
+// hangs Azurite (TestCIPlansCoverEncryption keeps this true).
 const (
 	ciSeed     = 20261130
 	ciRuns     = 10
 	ciDuration = 6 * time.Second
+	ciSteps    = 200
 )
 
 // TestFaultCheck runs the checker against the servers of
@@ -37,8 +43,8 @@ func TestFaultCheck(t *testing.T) {
 		t.Skip(msg)
 	}
 	var out strings.Builder
-	sum, err := Check(context.Background(), Options{Seed: ciSeed, Runs: ciRuns, Only: -1, Duration: ciDuration, Steps: 200,
-		Workdir: t.TempDir(), Out: &out, CI: ci, Walship: os.Getenv("FAULTCHECK_WALSHIP")}, env)
+	sum, err := Check(context.Background(), Options{Seed: ciSeed, Runs: ciRuns, Only: -1, Duration: ciDuration, Steps: ciSteps,
+		Workdir: t.TempDir(), Out: &out, CI: ci, Walship: testWalship(t)}, env)
 	t.Log("\n" + out.String())
 	if err != nil {
 		t.Fatal(err)
@@ -55,6 +61,10 @@ func TestFaultCheck(t *testing.T) {
 	}
 	if sum.CompactionRuns == 0 || sum.Merges == 0 {
 		t.Errorf("compaction on in %d runs, %d merges: the checker did not exercise it", sum.CompactionRuns, sum.Merges)
+	}
+	if sum.EncryptedStores == 0 || sum.SealedObjects == 0 || sum.NoIdentityRefused == 0 {
+		t.Errorf("%d encrypted stores, %d objects checked sealed, %d restores without an identity refused: the checker did not exercise encryption",
+			sum.EncryptedStores, sum.SealedObjects, sum.NoIdentityRefused)
 	}
 	for _, r := range sum.Failed {
 		var b strings.Builder
@@ -86,6 +96,36 @@ func TestPlanDeterministic(t *testing.T) {
 	if len(seen) != len(Kinds) {
 		t.Errorf("%d consecutive runs focus on %d kinds, want all %d", len(Kinds), len(seen), len(Kinds))
 	}
+}
+
+// TestCIPlansCoverEncryption: some run of TestFaultCheck hangs an
+// encrypted store (a timeout toxic, whose connections are accepted and
+// never answered, or MinIO SIGSTOPped) and kills the agent with SIGKILL.
+func TestCIPlansCoverEncryption(t *testing.T) {
+	var runs []int
+	for r := range ciRuns {
+		p := MakePlan(ciSeed, r, ciDuration, ciSteps)
+		killed, hung := false, false
+		for _, s := range p.Steps {
+			_, encrypted := p.Encrypt[s.Target]
+			switch {
+			case s.Action == AgentKill:
+				killed = true
+			case s.Action == ToxicAdd && s.Kind == KindTimeout && encrypted:
+				hung = true
+			case s.Action == MinioStop:
+				_, m := p.Encrypt[TargetMinio]
+				hung = hung || m
+			}
+		}
+		if killed && hung {
+			runs = append(runs, r)
+		}
+	}
+	if len(runs) == 0 {
+		t.Fatalf("no run of seed %d both hangs an encrypted store and kills the agent", ciSeed)
+	}
+	t.Logf("runs %v of seed %d hang an encrypted store and kill the agent", runs, ciSeed)
 }
 
 func focusAction(kind string) string {

@@ -106,6 +106,7 @@ func (r *run) final(ctx context.Context) error {
 	tgs := targets(p, lin, t0, t1)
 	outs := make([][]restoreOutcome, len(r.stores))
 	verify := make([]string, len(r.stores))
+	encs := make([]encryptedOutcome, len(r.stores))
 	var wg sync.WaitGroup
 	for k, s := range r.stores {
 		wg.Add(1)
@@ -115,10 +116,13 @@ func (r *run) final(ctx context.Context) error {
 			if code, out := verifyStore(ctx, r.c.bin, r.c.childEnv, s); code != 0 && !(code == 3 && gapsRecorded(out, gaps[s.Name])) {
 				verify[k] = fmt.Sprintf("exit %d: %s", code, damageLines(out))
 			}
+			if s.Key != nil {
+				encs[k] = r.checkEncrypted(ctx, s)
+			}
 		}()
 	}
 	wg.Wait()
-	// No output may hold a credential.
+	// No output may hold a credential or an identity.
 	logText, _ := os.ReadFile(r.agent.Log)
 	res.Merges = strings.Count(string(logText), "compaction: merged segments")
 	res.CompactDeletes = strings.Count(string(logText), "compaction: deleted segments")
@@ -128,8 +132,14 @@ func (r *run) final(ctx context.Context) error {
 			texts["restore "+o.Store+" "+o.Target.String()] = o.Output
 		}
 	}
+	secrets := []string{r.c.env.MinioSecret, r.c.env.AzureKey}
+	for _, s := range r.stores {
+		if s.Key != nil {
+			secrets = append(secrets, s.Key.secret)
+		}
+	}
 	for what, text := range texts {
-		for _, secret := range []string{r.c.env.MinioSecret, r.c.env.AzureKey} {
+		for _, secret := range secrets {
 			if len(secret) >= 6 && strings.Contains(text, secret) {
 				res.Failures = append(res.Failures, what+" leaks a credential")
 			}
@@ -139,6 +149,9 @@ func (r *run) final(ctx context.Context) error {
 		res.Restores = append(res.Restores, outs[k]...)
 		if verify[k] != "" {
 			res.Verify[s.Name] = verify[k]
+		}
+		if s.Key != nil {
+			res.addEncrypted(s, encs[k])
 		}
 	}
 	return nil

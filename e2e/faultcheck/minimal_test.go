@@ -141,7 +141,7 @@ func TestFaultCheckMinimal(t *testing.T) {
 	if wd == "" {
 		wd = t.TempDir()
 	}
-	c, err := New(context.Background(), Options{Workdir: wd, Out: &out, Walship: os.Getenv("FAULTCHECK_WALSHIP")}, env)
+	c, err := New(context.Background(), Options{Workdir: wd, Out: &out, Walship: testWalship(t)}, env)
 	if err != nil {
 		t.Fatal(err)
 	}

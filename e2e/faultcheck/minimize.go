@@ -62,8 +62,18 @@ func Stale(r *RunResult) bool { return r.Staleness > r.Bound }
 // GoLiteral is p as a Go composite literal, to paste into minimal_test.go.
 func (p *Plan) GoLiteral() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Plan{Seed: %d, Run: %d, Format: %q, Timestamp: %q, SegmentSize: %d, SealInterval: %d, SealSize: %d, SpoolMax: %d, Tmpfs: %v,\n\tSteps: []Step{\n",
-		p.Seed, p.Run, p.Format, p.Timestamp, p.SegmentSize, p.SealInterval, p.SealSize, p.SpoolMax, p.Tmpfs)
+	fmt.Fprintf(&b, "Plan{Seed: %d, Run: %d, Format: %q, Timestamp: %q, SegmentSize: %d, SealInterval: %d, SealSize: %d, SpoolMax: %d, Tmpfs: %v, Snapshots: %v, Compaction: %v,\n",
+		p.Seed, p.Run, p.Format, p.Timestamp, p.SegmentSize, p.SealInterval, p.SealSize, p.SpoolMax, p.Tmpfs, p.Snapshots, p.Compaction)
+	if len(p.Encrypt) > 0 {
+		b.WriteString("\tEncrypt: map[string]int{")
+		for _, s := range storeNames {
+			if k, ok := p.Encrypt[s]; ok {
+				fmt.Fprintf(&b, "%q: %d, ", s, k)
+			}
+		}
+		b.WriteString("},\n")
+	}
+	b.WriteString("\tSteps: []Step{\n")
 	for _, s := range p.Steps {
 		fmt.Fprintf(&b, "\t\t{At: %d, Action: %q", s.At, s.Action)
 		if s.N != 0 {

@@ -200,14 +200,15 @@ type storeExpect struct {
 	DataDir string // the source's data dir, which a restored base must equal
 }
 
-// checkStore restores store alone to every target and judges each answer.
+// checkStore restores store alone to every target (an encrypted store
+// with its identity) and judges each answer.
 func checkStore(ctx context.Context, bin string, env []string, dir string, p *Plan, lin *Lineage, se storeExpect, targets []Target) []restoreOutcome {
 	var outs []restoreOutcome
 	var latest *Restored
 	for k, t := range targets {
 		o := restoreOutcome{Store: se.Store.Name, Target: t}
 		out := filepath.Join(dir, fmt.Sprintf("%s-%d", se.Store.Name, k))
-		args := append([]string{"restore", se.Store.URL, out}, t.args()...)
+		args := append(append([]string{"restore", se.Store.URL, out}, t.args()...), identityArgs(se.Store)...)
 		code, output, err := runCLI(ctx, bin, env, 90*time.Second, args...)
 		o.Code, o.Output = code, output
 		if err != nil {
@@ -310,9 +311,11 @@ func targets(p *Plan, lin *Lineage, t0, t1 int64) []Target {
 	return ts
 }
 
-// verifyStore runs `walship verify URL`; anything but exit 0 is reported.
+// verifyStore runs `walship verify URL` (with the identity of an
+// encrypted store, so every segment is opened and checked entry by entry);
+// anything but exit 0 is reported.
 func verifyStore(ctx context.Context, bin string, env []string, s StoreURL) (int, string) {
-	code, out, err := runCLI(ctx, bin, env, 90*time.Second, "verify", s.URL)
+	code, out, err := runCLI(ctx, bin, env, 90*time.Second, append([]string{"verify", s.URL}, identityArgs(s)...)...)
 	if err != nil {
 		return -1, err.Error()
 	}

@@ -120,9 +120,12 @@ type Plan struct {
 	Tmpfs        bool  // state dir on a 16 MiB tmpfs
 	Snapshots    bool  // source.data hard-link bases every 2 s, retention of 2 bases pruned every 3 s
 	Compaction   bool  // windows of 1 s and 4 s, a 2 s grace, a pass every 500 ms (else off)
-	Steps        []Step
-	FinalAppend  int    // entries written in the final phase
-	FinalSeed    uint64 // their sizes
+	// Encrypt names the stores whose objects the agent seals, each to one
+	// of the run's identities (0 or 1); a store not named is plain.
+	Encrypt     map[string]int
+	Steps       []Step
+	FinalAppend int    // entries written in the final phase
+	FinalSeed   uint64 // their sizes
 }
 
 // Stamped says whether entries carry their time (be64:0).
@@ -130,8 +133,8 @@ func (p *Plan) Stamped() bool { return p.Timestamp != "observed" }
 
 func (p *Plan) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "plan seed=%d run=%d focus=%s format=%s timestamp=%s segment_size=%d seal=%v/%d spool_max=%d tmpfs=%v snapshots=%v compaction=%v\n",
-		p.Seed, p.Run, p.Focus, p.Format, p.Timestamp, p.SegmentSize, p.SealInterval, p.SealSize, p.SpoolMax, p.Tmpfs, p.Snapshots, p.Compaction)
+	fmt.Fprintf(&b, "plan seed=%d run=%d focus=%s format=%s timestamp=%s segment_size=%d seal=%v/%d spool_max=%d tmpfs=%v snapshots=%v compaction=%v encrypt=%s\n",
+		p.Seed, p.Run, p.Focus, p.Format, p.Timestamp, p.SegmentSize, p.SealInterval, p.SealSize, p.SpoolMax, p.Tmpfs, p.Snapshots, p.Compaction, p.encryptString())
 	for _, s := range p.Steps {
 		fmt.Fprintf(&b, "  %s\n", s)
 	}
@@ -181,6 +184,7 @@ func MakePlan(seed int64, run int, d time.Duration, maxSteps int) *Plan {
 	// Drawn apart so adding it left the step lists of earlier seeds as they were.
 	p.Snapshots = !p.Tmpfs && rand.New(rand.NewPCG(uint64(seed), uint64(run)+0x5eed)).IntN(2) == 0
 	p.Compaction = rand.New(rand.NewPCG(uint64(seed), uint64(run)+0xc0de)).IntN(2) == 0
+	p.Encrypt = drawEncryption(seed, run)
 	pl.generate(d)
 	p.FinalAppend = 5 + rng.IntN(40)
 	p.FinalSeed = rng.Uint64()

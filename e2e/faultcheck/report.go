@@ -36,6 +36,10 @@ type RunResult struct {
 	// Merges and CompactDeletes count the agent's compaction log lines
 	// (outputs stored, batches of contained segments deleted).
 	Merges, CompactDeletes int
+	// EncryptedStores, SealedObjects and NoIdentityRefused count the
+	// encrypted stores checked, the objects of theirs found sealed (or
+	// not) and their restores without an identity that were refused.
+	EncryptedStores, SealedObjects, NoIdentityRefused int
 }
 
 // Failed says whether the run found a problem.
@@ -111,6 +115,10 @@ type Summary struct {
 	TmpfsSkipped       int
 	CompactionRuns     int
 	Merges, CompactDel int
+	EncryptedRuns      int
+	EncryptedStores    int
+	SealedObjects      int
+	NoIdentityRefused  int
 	ExitReasons        map[string]int
 	Failed             []*RunResult
 	Elapsed            time.Duration
@@ -129,6 +137,12 @@ func (s *Summary) Add(r *RunResult) {
 	}
 	s.Merges += r.Merges
 	s.CompactDel += r.CompactDeletes
+	if r.Plan != nil && len(r.Plan.Encrypt) > 0 {
+		s.EncryptedRuns++
+	}
+	s.EncryptedStores += r.EncryptedStores
+	s.SealedObjects += r.SealedObjects
+	s.NoIdentityRefused += r.NoIdentityRefused
 	s.Starts += r.Starts
 	s.Kills += r.Kills
 	s.Exits += len(r.Exits)
@@ -196,6 +210,8 @@ func (s *Summary) Print(w io.Writer) {
 	fmt.Fprintf(w, "  truncations: front=%d back=%d back+rewrite=%d\n", s.Trunc["front"], s.Trunc["back"], s.Trunc["back+rewrite"])
 	fmt.Fprintf(w, "  source: %d entries written (%d bytes)\n", s.Written, s.Bytes)
 	fmt.Fprintf(w, "  compaction: on in %d runs, %d merged segments stored, %d batches of merged segments deleted\n", s.CompactionRuns, s.Merges, s.CompactDel)
+	fmt.Fprintf(w, "  encryption: on in %d runs, %d encrypted stores restored with their identity, %d of their objects checked sealed, %d restores without an identity refused\n",
+		s.EncryptedRuns, s.EncryptedStores, s.SealedObjects, s.NoIdentityRefused)
 	fmt.Fprintf(w, "  restores: %d, entries compared: %d, WRONG ANSWERS: %d, verify problems: %d\n", s.Restores, s.Compared, s.Wrong, s.VerifyProblems)
 	n := 0
 	for _, v := range s.Refusals {

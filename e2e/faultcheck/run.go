@@ -31,6 +31,7 @@ type run struct {
 	stale   *staleness
 	start   time.Time
 	stores  []StoreURL
+	prefix  string // of the MinIO and Azurite stores' keys
 	dataDir string // source.data (static files) when the plan takes bases
 
 	tailMu sync.Mutex
@@ -123,11 +124,15 @@ func (r *run) do(ctx context.Context) (err error) {
 		r.proxies[t] = name
 		listen[t] = l
 	}
-	prefix := fmt.Sprintf("s%d-r%d-%s", p.Seed, p.Run, randHex(2))
+	r.prefix = fmt.Sprintf("s%d-r%d-%s", p.Seed, p.Run, randHex(2))
+	keys, err := makeKeys(filepath.Join(r.dir, "keys"), p)
+	if err != nil {
+		return err
+	}
 	r.stores = []StoreURL{
-		{Name: "file", URL: "file://" + filepath.Join(r.dir, "filestore"), Healthy: true},
-		{Name: "minio", URL: fmt.Sprintf("minio://%s/%s/%s?tls=false", listen[TargetMinio], c.bucket, prefix)},
-		{Name: "azure", URL: fmt.Sprintf("azblob://%s/%s?endpoint=http://%s%s", c.container, prefix, listen[TargetAzure], mu.Path)},
+		{Name: StoreFile, URL: "file://" + filepath.Join(r.dir, "filestore"), Healthy: true, Key: keys[StoreFile]},
+		{Name: TargetMinio, URL: fmt.Sprintf("minio://%s/%s/%s?tls=false", listen[TargetMinio], c.bucket, r.prefix), Key: keys[TargetMinio]},
+		{Name: TargetAzure, URL: fmt.Sprintf("azblob://%s/%s?endpoint=http://%s%s", c.container, r.prefix, listen[TargetAzure], mu.Path), Key: keys[TargetAzure]},
 	}
 	ports, err := freePorts(1)
 	if err != nil {
