@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strings"
 	"sync"
 
@@ -48,86 +47,121 @@ type CopyOptions struct {
 	TmpDir   string // where objects are staged; default the system's
 	// Progress, when set, is told the objects dst lacks and their bytes
 	// once both stores are listed, and each of them as it is handled
-	// (copied, or skipped as damaged).
+	// (copied, or skipped as damaged). Objects written to either store
+	// while Copy runs can make the sums differ from the totals.
 	Progress Progress
 }
 
 // CopyWith is Copy with options.
+//
+// Neither store's listing is held (joinListings): a first walk of both
+// counts what dst lacks, for Progress (only when there is one); a second copies the data objects as
+// it meets them, parallel at a time, and keeps the records and unknown keys
+// (a few per timeline, base or point) for after every data object. Only
+// the keys of chunks are remembered, to check the manifests against.
 func CopyWith(ctx context.Context, src, dst backends.Store, o CopyOptions) (CopyStats, error) {
 	var stats CopyStats
 	parallel, tmpDir, prog := o.Parallel, o.TmpDir, progressOr(o.Progress)
 	if parallel < 1 {
 		parallel = 4
 	}
-	have := map[string]int64{}
-	if err := dst.List(ctx, "", "", func(oi backends.ObjectInfo) error {
-		have[oi.Key] = oi.Size
-		return nil
-	}); err != nil {
-		return stats, fmt.Errorf("copy: list destination %s: %w", dst, err)
-	}
-	var todo []backends.ObjectInfo
-	if err := src.List(ctx, "", "", func(oi backends.ObjectInfo) error {
-		if strings.HasPrefix(oi.Key, snapshot.InProgressPrefix) || oi.Key == lease.Key || strings.HasPrefix(oi.Key, backends.ProbePrefix) {
-			return nil // another store's upload in progress, its agent's lease, a leftover probe: nothing to copy
-		}
-		if size, ok := have[oi.Key]; ok {
-			if size != oi.Size {
-				stats.Skipped = append(stats.Skipped, Damage{oi.Key, fmt.Sprintf("destination holds %d bytes, source %d: left alone, run walship verify on both", size, oi.Size)})
-			} else {
-				stats.Present++
+	if o.Progress != nil { // the totals cost a walk of both listings
+		var todo, todoBytes int64
+		if err := joinListings(ctx, src, dst, func(oi backends.ObjectInfo, _ int64, inDst bool) error {
+			if copied(oi.Key) && !inDst {
+				todo++
+				todoBytes += oi.Size
 			}
 			return nil
+		}, nil); err != nil {
+			return stats, fmt.Errorf("copy from %s to %s: %w", src, dst, err)
 		}
-		todo = append(todo, oi)
-		return nil
-	}); err != nil {
-		return stats, fmt.Errorf("copy: list source %s: %w", src, err)
+		prog.Total(todo, todoBytes)
 	}
-	sort.SliceStable(todo, func(i, j int) bool { return copyRank(todo[i].Key) < copyRank(todo[j].Key) })
-	var todoBytes int64
-	for _, oi := range todo {
-		todoBytes += oi.Size
-	}
-	prog.Total(int64(len(todo)), todoBytes)
-	// dstHas answers for the chunks a manifest names. It is read in rank 1
-	// only, after rank 0 (which adds the chunks it copies) has finished.
-	dstHas := func(key string) bool { _, ok := have[key]; return ok }
+
 	var mu sync.Mutex
-	for rank := 0; rank <= 2; rank++ { // a rank is finished before the next starts
+	chunks := map[string]bool{} // chunk keys dst holds or received
+	// dstHas answers for the chunks a manifest names. It is read in rank 1
+	// only, after every data object was handled.
+	dstHas := func(key string) bool { return chunks[key] }
+	copyAll := func(ctx context.Context, g *errgroup.Group, oi backends.ObjectInfo) {
+		g.Go(func() error {
+			n, problem, err := copyOne(ctx, src, dst, oi, tmpDir, dstHas)
+			if err == nil {
+				prog.Add(1, oi.Size)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil:
+				return err
+			case problem != "":
+				stats.Skipped = append(stats.Skipped, Damage{oi.Key, problem})
+			default:
+				stats.Copied++
+				stats.Bytes += n
+				if strings.HasPrefix(oi.Key, segments.ChunksPrefix) {
+					chunks[oi.Key] = true
+				}
+			}
+			return nil
+		})
+	}
+	var later []backends.ObjectInfo // ranks 1 and 2
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(parallel)
+	err := joinListings(gctx, src, dst, func(oi backends.ObjectInfo, dstSize int64, inDst bool) error {
+		switch {
+		case !copied(oi.Key):
+		case inDst && dstSize != oi.Size:
+			mu.Lock()
+			stats.Skipped = append(stats.Skipped, Damage{oi.Key, fmt.Sprintf("destination holds %d bytes, source %d: left alone, run walship verify on both", dstSize, oi.Size)})
+			mu.Unlock()
+		case inDst:
+			mu.Lock()
+			stats.Present++
+			if strings.HasPrefix(oi.Key, segments.ChunksPrefix) {
+				chunks[oi.Key] = true
+			}
+			mu.Unlock()
+		case copyRank(oi.Key) == 0:
+			copyAll(gctx, g, oi)
+		default:
+			later = append(later, oi)
+		}
+		return nil
+	}, func(oi backends.ObjectInfo) {
+		if strings.HasPrefix(oi.Key, segments.ChunksPrefix) {
+			mu.Lock()
+			chunks[oi.Key] = true
+			mu.Unlock()
+		}
+	})
+	if werr := g.Wait(); werr != nil {
+		return stats, werr
+	}
+	if err != nil {
+		return stats, fmt.Errorf("copy from %s to %s: %w", src, dst, err)
+	}
+	for rank := 1; rank <= 2; rank++ { // a rank is finished before the next starts
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(parallel)
-		for _, oi := range todo {
-			if copyRank(oi.Key) != rank {
-				continue
+		for _, oi := range later {
+			if copyRank(oi.Key) == rank {
+				copyAll(gctx, g, oi)
 			}
-			g.Go(func() error {
-				n, problem, err := copyOne(gctx, src, dst, oi, tmpDir, dstHas)
-				if err == nil {
-					prog.Add(1, oi.Size)
-				}
-				mu.Lock()
-				defer mu.Unlock()
-				switch {
-				case err != nil:
-					return err
-				case problem != "":
-					stats.Skipped = append(stats.Skipped, Damage{oi.Key, problem})
-				default:
-					stats.Copied++
-					stats.Bytes += n
-					if rank == 0 {
-						have[oi.Key] = oi.Size
-					}
-				}
-				return nil
-			})
 		}
 		if err := g.Wait(); err != nil {
 			return stats, err
 		}
 	}
 	return stats, nil
+}
+
+// copied says whether Copy considers a listed key: not another store's
+// upload in progress, its agent's lease or a leftover probe.
+func copied(key string) bool {
+	return !strings.HasPrefix(key, snapshot.InProgressPrefix) && key != lease.Key && !strings.HasPrefix(key, backends.ProbePrefix)
 }
 
 // copyRank orders objects: data first, records that refer to data after,
