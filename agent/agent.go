@@ -65,9 +65,10 @@ type Options struct {
 	// ReconcileMaxBackoff caps the wait between reconciliation runs of a
 	// degraded store; default 5 minutes.
 	ReconcileMaxBackoff time.Duration
-	// DiskFullBackoff is the first wait before sealing, or saving
-	// state.json, is tried again after the state dir was full, doubled
-	// each time up to DiskFullMaxBackoff; defaults 1s and 30s.
+	// DiskFullBackoff is how often a full state dir is probed for space
+	// (a 64 KiB write) and the first wait before saving state.json again;
+	// the wait doubles up to DiskFullMaxBackoff after each resumption of
+	// sealing or save that fails again; defaults 1s and 30s.
 	DiskFullBackoff, DiskFullMaxBackoff time.Duration
 	// MaxLag is the lag beyond which /healthz fails; default 5 minutes.
 	MaxLag time.Duration

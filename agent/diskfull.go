@@ -18,10 +18,11 @@ import (
 //   - Sealing pauses (runSealer): what was not committed is discarded (the
 //     open segment's spill, segments in the pipe after the failure), the
 //     fault is reported (Status.SealError, /healthz, walship_state_dir_full)
-//     and logged once, and after a backoff (DiskFullBackoff doubling up to
-//     DiskFullMaxBackoff) and a probe that the spool takes a write, the
-//     sealer starts again from the last committed entry as a start would
-//     (resume). Its entries wait in the source meanwhile.
+//     and logged once. The spool is probed with a write every
+//     DiskFullBackoff; once it takes one, the sealer starts again from the
+//     last committed entry as a start would (resume), and if that fails
+//     for space again the wait doubles, up to DiskFullMaxBackoff. Its
+//     entries wait in the source meanwhile.
 //   - A state.json save that fails leaves the state in memory, ahead of the
 //     file (saveState): reported (Status.StateError), saved again by
 //     runStateSaver or any later save. A segment every store has verified
@@ -92,18 +93,23 @@ func (a *Agent) setStateErr(err error) {
 const spaceProbe = 64 << 10
 
 // retryDiskFull waits, then calls try again, for as long as it fails for a
-// full state dir: the first wait is *backoff, doubled after each up to
-// DiskFullMaxBackoff, and try runs only once a probe of the spool takes
-// spaceProbe bytes. It returns try's result otherwise, or ctx's error when
-// ctx ends first.
+// full state dir. A probe of the spool (spaceProbe bytes) comes first,
+// every *backoff: a probe costs nothing, so sealing resumes within that
+// wait of space coming back. A try costs a comparison of the source with
+// the sealed history, so *backoff doubles (up to DiskFullMaxBackoff) after
+// each probe that passed. It returns try's result otherwise, or ctx's
+// error when ctx ends first.
 func (a *Agent) retryDiskFull(ctx context.Context, backoff *time.Duration, try func() error) error {
 	for {
 		if !sleep(ctx, *backoff) {
 			return ctx.Err()
 		}
-		*backoff = min(*backoff*2, a.opt.DiskFullMaxBackoff)
 		err := a.spool.probe(spaceProbe)
+		if isDiskFull(err) {
+			continue
+		}
 		if err == nil {
+			*backoff = min(*backoff*2, a.opt.DiskFullMaxBackoff)
 			err = try()
 		}
 		if !isDiskFull(err) {

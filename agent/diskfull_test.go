@@ -261,3 +261,31 @@ func verifyClean(t *testing.T, st backends.Store) {
 		t.Fatalf("verify: %+v %v", rep, err)
 	}
 }
+
+// A state dir full for longer than the longest wait: the spool is probed
+// every DiskFullBackoff (a probe costs nothing), so sealing resumes within
+// about that of space coming back, not after a wait that doubled while the
+// disk stayed full.
+func TestDiskFullResumesPromptly(t *testing.T) {
+	stateDir := tmpfsDir(t, 8<<20)
+	src := newSource(t, tidwal.Binary)
+	st := openFileStore(t)
+	src.write(100, "a")
+	r := startWith(t, src.dir, func(o *Options) {
+		o.StateDir = stateDir
+		o.DiskFullBackoff, o.DiskFullMaxBackoff = 50*time.Millisecond, 10*time.Second
+	}, st)
+	r.waitShipped(t, 1, 100)
+	full := fillDisk(t, stateDir)
+	src.write(100, "b")
+	waitFor(t, "sealing paused", func() bool { return r.a.Status().SealError != "" })
+	time.Sleep(1800 * time.Millisecond) // doubling waits would have grown past a second by now
+	full.release()
+	freed := time.Now()
+	r.waitShipped(t, 1, 200)
+	if took := time.Since(freed); took > time.Second {
+		t.Fatalf("the entries written while the state dir was full shipped %v after space came back, want within a second", took)
+	}
+	r.halt(t)
+	restoreAndCompare(t, st, pitr.Target{Latest: true}, src.want, 1, 200)
+}
