@@ -237,7 +237,7 @@ func (a *AgentProc) Status(ctx context.Context) (agentStatus, error) {
 }
 
 // staleness records the healthy store's worst lag while another store is
-// faulted (and the state dir is not full), measured two ways: "status" is
+// faulted (and the state dir is not full, nor just freed), measured two ways: "status" is
 // lag_seconds of the agent's /status, "listing" is the age of the oldest
 // source entry that the file store's segment keys do not hold yet (the
 // agent's word not needed). A sample counts once the agent process has
@@ -267,9 +267,17 @@ func (s *staleness) setFaulted(delta int) {
 	s.mu.Unlock()
 }
 
+// setLocal counts a local fault (a full state dir) starting or ending.
+// When the last one ends, the sealer resumes with a backlog the fault left
+// in the source: like a start's, it is not blamed on a remote fault (the
+// grace and catch-up rules of agentStarted apply again).
 func (s *staleness) setLocal(delta int) {
 	s.mu.Lock()
 	s.localBusy += delta
+	if delta < 0 && s.localBusy == 0 {
+		clear(s.caughtUp)
+		s.startedAt = time.Now()
+	}
 	s.mu.Unlock()
 }
 
