@@ -66,7 +66,7 @@ type inventory struct {
 	points  []pointInfo
 	markers []markerInfo
 	chunks  map[string]int64 // chunk key -> size, keys that parse
-	ignored []string         // keys under the walship prefixes that are not walship keys
+	ignored foreignKeys      // keys under the walship prefixes that are not walship keys
 }
 
 // ErrUnreadable: a record prune must understand (timeline, manifest, point)
@@ -98,7 +98,7 @@ func loadInventory(ctx context.Context, st backends.Store) (*inventory, error) {
 		{segments.SegmentsPrefix, func(oi backends.ObjectInfo) {
 			n, err := segments.ParseSegmentKey(oi.Key)
 			if err != nil { // a parsed name prints back to the very key
-				inv.ignored = append(inv.ignored, oi.Key)
+				inv.ignored.add(oi.Key)
 				return
 			}
 			inv.segs[n.Timeline] = append(inv.segs[n.Timeline], segInfo{Size: oi.Size, Name: n})
@@ -106,7 +106,7 @@ func loadInventory(ctx context.Context, st backends.Store) (*inventory, error) {
 		{segments.TimelinesPrefix, func(oi backends.ObjectInfo) {
 			id, err := segments.ParseTimelineKey(oi.Key)
 			if err != nil || segments.TimelineKey(id) != oi.Key {
-				inv.ignored = append(inv.ignored, oi.Key)
+				inv.ignored.add(oi.Key)
 				return
 			}
 			inv.tlKeys[id] = oi
@@ -117,19 +117,19 @@ func loadInventory(ctx context.Context, st backends.Store) (*inventory, error) {
 			} else if _, err := snapshot.ParseInProgressKey(oi.Key); err == nil {
 				markerKeys = append(markerKeys, oi)
 			} else {
-				inv.ignored = append(inv.ignored, oi.Key)
+				inv.ignored.add(oi.Key)
 			}
 		}},
 		{segments.ChunksPrefix, func(oi backends.ObjectInfo) {
 			if _, err := segments.ParseChunkKey(oi.Key); err != nil {
-				inv.ignored = append(inv.ignored, oi.Key)
+				inv.ignored.add(oi.Key)
 				return
 			}
 			inv.chunks[oi.Key] = oi.Size
 		}},
 		{segments.PointsPrefix, func(oi backends.ObjectInfo) {
 			if _, err := segments.ParsePointKey(oi.Key); err != nil {
-				inv.ignored = append(inv.ignored, oi.Key)
+				inv.ignored.add(oi.Key)
 				return
 			}
 			pointKeys = append(pointKeys, oi)
@@ -196,7 +196,6 @@ func loadInventory(ctx context.Context, st backends.Store) (*inventory, error) {
 	}
 	slices.SortFunc(inv.bases, func(a, b baseInfo) int { return strings.Compare(a.Key, b.Key) })
 	slices.SortFunc(inv.points, func(a, b pointInfo) int { return strings.Compare(a.Key, b.Key) })
-	slices.Sort(inv.ignored)
 	return inv, nil
 }
 
@@ -278,4 +277,19 @@ func readMarker(ctx context.Context, st backends.Store, oi backends.ObjectInfo) 
 // fresh reports whether a marker holds chunk deletion back at now.
 func (m markerInfo) fresh(now time.Time) bool {
 	return m.Err != nil || now.Sub(m.Started) < snapshot.InProgressTTL
+}
+
+// foreignKeys counts keys that are not walship's and keeps the three that
+// sort first, for the plan's note: a prefix shared with a million other
+// objects costs no memory per object.
+type foreignKeys struct {
+	n     int
+	first []string
+}
+
+func (f *foreignKeys) add(key string) {
+	f.n++
+	if i, _ := slices.BinarySearch(f.first, key); i < 3 {
+		f.first = slices.Insert(f.first, i, key)[:min(len(f.first)+1, 3)]
+	}
 }

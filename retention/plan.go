@@ -217,9 +217,8 @@ func makePlan(inv *inventory, p Policy, now time.Time) (*PrunePlan, error) {
 	}
 	pl := &planner{inv: inv, plan: plan, bases: map[string]string{}, records: map[uint32]string{},
 		need: map[uint32]uint64{}, needWhy: map[uint32]string{}}
-	if len(inv.ignored) > 0 {
-		ex := inv.ignored[:min(3, len(inv.ignored))]
-		pl.note(fmt.Sprintf("%d object(s) under the walship prefixes are not walship keys (e.g. %q): never deleted; walship verify reports them", len(inv.ignored), ex))
+	if inv.ignored.n > 0 {
+		pl.note(fmt.Sprintf("%d object(s) under the walship prefixes are not walship keys (e.g. %q): never deleted; walship verify reports them", inv.ignored.n, inv.ignored.first))
 	}
 
 	// (a) the window on the newest timeline's history.
