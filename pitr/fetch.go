@@ -71,6 +71,19 @@ func fetchFrom(ctx context.Context, st backends.Store, dir string, ps PlannedSeg
 		c.path, dst = f.Name(), f
 	}
 	rc, err := st.Get(ctx, ps.Key(), 0, -1)
+	if backends.IsNotFound(err) && !ps.regen {
+		// Gone since the plan listed it: a migration that wrote a new
+		// generation of it deletes the older ones. Any other generation
+		// holds the same entries.
+		if other, ok, lerr := otherGeneration(ctx, st, ps); lerr != nil {
+			return c, hdr, lerr
+		} else if ok {
+			if c.path != "" {
+				os.Remove(c.path)
+			}
+			return fetchFrom(ctx, st, dir, other, format, ids)
+		}
+	}
 	if err != nil {
 		return c, hdr, fetchError(ps.Key(), err)
 	}
@@ -106,6 +119,28 @@ func fetchFrom(ctx context.Context, st backends.Store, dir string, ps PlannedSeg
 		c.data = mem.Bytes()
 	}
 	return c, hdr, nil
+}
+
+// otherGeneration finds, in st, the highest generation of ps's segment
+// other than ps's own (segments.SegmentName): one List of the family's
+// keys.
+func otherGeneration(ctx context.Context, st backends.Store, ps PlannedSegment) (PlannedSegment, bool, error) {
+	best, found := ps, false
+	err := st.List(ctx, ps.Name.FamilyPrefix(), "", func(oi backends.ObjectInfo) error {
+		n, err := segments.ParseSegmentKey(oi.Key)
+		if err != nil || n.Family() != ps.Name.Family() || n.Gen == ps.Name.Gen {
+			return nil
+		}
+		if !found || n.Gen > best.Name.Gen {
+			best.Name, best.Size, found = n, oi.Size, true
+		}
+		return nil
+	})
+	if err != nil {
+		return ps, false, fmt.Errorf("segment %s is gone; list its other generations: %w", ps.Key(), err)
+	}
+	best.regen = true
+	return best, found, nil
 }
 
 // ctxReader stops a copy when its context ends.

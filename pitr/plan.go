@@ -122,6 +122,7 @@ type PlannedSegment struct {
 	Size     int64 // from the listing; the fetched object must match it
 	Timeline uint32
 	From, To uint64 // entries used from it
+	regen    bool   // another generation, fetched because the planned one was gone
 }
 
 // Key returns the segment's object key (Name's canonical form).

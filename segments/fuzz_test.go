@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -395,6 +396,9 @@ func FuzzKeyRoundTrip(f *testing.F) {
 		want := fmt.Sprintf("segments/%08x/%020d-%020d-%020d%s.wseg", tl, first, last, max(maxTime, 0), gen)
 		if k := n.Key(); k != want || len(k) > maxSegmentKey {
 			t.Fatalf("%+v: key %q, want %q (at most %d bytes)", n, k, want, maxSegmentKey)
+		}
+		if fp := n.FamilyPrefix(); !strings.HasPrefix(n.Key(), fp) || !strings.HasPrefix(n.Family().Key(), fp) || !strings.HasSuffix(fp, fmt.Sprintf("%020d.", max(maxTime, 0))) {
+			t.Fatalf("%+v: family prefix %q does not prefix %q and %q", n, n.FamilyPrefix(), n.Key(), n.Family().Key())
 		}
 		got, err := ParseSegmentKey(n.Key())
 		valid := tl != 0 && first != 0 && last >= first

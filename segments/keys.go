@@ -88,6 +88,13 @@ func (n SegmentName) Family() SegmentName {
 	return n
 }
 
+// FamilyPrefix is the listing prefix of every generation of the segment
+// (the key up to the newest entry time, and the dot after it).
+func (n SegmentName) FamilyPrefix() string {
+	k := n.Family().Key()
+	return k[:len(k)-len(segmentSuffix)+1]
+}
+
 // NameOf returns the name of the segment a header describes.
 func NameOf(h Header) SegmentName {
 	return SegmentName{Timeline: h.Timeline, First: h.First, Last: h.Last, MaxTime: max(h.MaxTime, 0)}
