@@ -2,7 +2,6 @@ package pitr
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/walship/walship/backends"
@@ -19,9 +18,16 @@ func joinListings(parent context.Context, a, b backends.Store, fn func(oi backen
 	defer cancel()
 	as, aErr := streamList(ctx, a)
 	bs, bErr := streamList(ctx, b)
-	next := func(ch <-chan backends.ObjectInfo, prev string, st backends.Store) (backends.ObjectInfo, bool, error) {
+	// next takes a listing's next key. A listing that failed fails the
+	// walk at once: b's end must not read as "b holds none of the rest".
+	next := func(ch <-chan backends.ObjectInfo, prev string, st backends.Store, lerr func() error) (backends.ObjectInfo, bool, error) {
 		oi, ok := <-ch
-		if ok && oi.Key <= prev && prev != "" {
+		switch {
+		case !ok:
+			if err := lerr(); err != nil {
+				return oi, false, fmt.Errorf("list %s: %w", st, err)
+			}
+		case oi.Key <= prev && prev != "":
 			return oi, false, fmt.Errorf("%w: %s listed %s after %s", errListOrder, st, oi.Key, prev)
 		}
 		return oi, ok, nil
@@ -31,18 +37,18 @@ func joinListings(parent context.Context, a, b backends.Store, fn func(oi backen
 			onlyB(oi)
 		}
 	}
-	bi, bOK, err := next(bs, "", b)
+	bi, bOK, err := next(bs, "", b, bErr)
 	prevA := ""
 	for err == nil {
 		var ai backends.ObjectInfo
 		var aOK bool
-		if ai, aOK, err = next(as, prevA, a); err != nil || !aOK {
+		if ai, aOK, err = next(as, prevA, a, aErr); err != nil || !aOK {
 			break
 		}
 		prevA = ai.Key
 		for bOK && bi.Key < ai.Key {
 			seenB(bi)
-			if bi, bOK, err = next(bs, bi.Key, b); err != nil {
+			if bi, bOK, err = next(bs, bi.Key, b, bErr); err != nil {
 				break
 			}
 		}
@@ -55,31 +61,22 @@ func joinListings(parent context.Context, a, b backends.Store, fn func(oi backen
 			size = bi.Size
 		}
 		if err = fn(ai, size, inB); err == nil && inB {
-			bi, bOK, err = next(bs, bi.Key, b)
+			bi, bOK, err = next(bs, bi.Key, b, bErr)
 		}
 	}
 	for err == nil && bOK && onlyB != nil { // the rest of b, past a's end
 		onlyB(bi)
-		bi, bOK, err = next(bs, bi.Key, b)
+		bi, bOK, err = next(bs, bi.Key, b, bErr)
 	}
-	cancel() // b's listing stops where a's ended
+	cancel() // b's listing stops where a's ended (its error then is ours)
 	for range as {
 	}
 	for range bs {
 	}
-	switch {
-	case err != nil:
-		return err
-	case parent.Err() != nil:
-		return parent.Err()
+	if err == nil {
+		err = parent.Err()
 	}
-	if err := aErr(); err != nil {
-		return fmt.Errorf("list %s: %w", a, err)
-	}
-	if err := bErr(); err != nil && !errors.Is(err, context.Canceled) {
-		return fmt.Errorf("list %s: %w", b, err)
-	}
-	return nil
+	return err
 }
 
 // streamList lists st into a channel, closed at the end; the function

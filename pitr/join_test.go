@@ -16,6 +16,23 @@ type failingList struct{ backends.Store }
 
 var errListFailed = errors.New("listing failed")
 
+// cutList lists the first n keys of its store, then fails.
+type cutList struct {
+	backends.Store
+	n int
+}
+
+func (c cutList) List(ctx context.Context, prefix, after string, fn func(backends.ObjectInfo) error) error {
+	i := 0
+	err := c.Store.List(ctx, prefix, after, func(oi backends.ObjectInfo) error {
+		if i++; i > c.n {
+			return errListFailed
+		}
+		return fn(oi)
+	})
+	return err
+}
+
 func (f failingList) List(ctx context.Context, prefix, after string, fn func(backends.ObjectInfo) error) error {
 	if err := f.Store.List(ctx, prefix, after, fn); err != nil {
 		return err
@@ -82,6 +99,19 @@ func TestJoinListings(t *testing.T) {
 			if err := joinListings(ctx, c.a, c.b, noop, func(backends.ObjectInfo) {}); !errors.Is(err, errListFailed) {
 				t.Fatalf("a listing failed: %v", err)
 			}
+		}
+		// b's listing fails halfway: the walk fails there, and never takes
+		// the keys past it for keys b does not hold.
+		cut := cutList{b, len(inB) / 2}
+		wrong := 0
+		err = joinListings(ctx, a, cut, func(oi backends.ObjectInfo, _ int64, ok bool) error {
+			if _, has := inB[oi.Key]; has && !ok {
+				wrong++
+			}
+			return nil
+		}, nil)
+		if !errors.Is(err, errListFailed) || wrong > 0 {
+			t.Fatalf("b's listing failed halfway: %v, %d keys of b's taken as missing", err, wrong)
 		}
 		stop := errors.New("stop")
 		n := 0
