@@ -72,6 +72,12 @@ func openV2(prefix []byte, r io.Reader, o ReadOptions) (Reader, error) {
 		}
 		return rd, nil
 	}
+	// Only identities the header records may open it, as CheckStoredWith
+	// says: a header whose fingerprints do not name the key that opens the
+	// payload is refused by both, not opened by one.
+	if err := h.CheckIdentities(o.Identities); err != nil {
+		return nil, err
+	}
 	plain, err := crypt.OpenRecorded(stored, o.Identities, h.Recipients)
 	if err != nil {
 		return nil, envelopeError(h, err)
