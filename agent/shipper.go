@@ -55,10 +55,10 @@ func (s *shipper) wake() {
 // run ships until ctx ends, or until the sealer stopped and nothing is left.
 func (s *shipper) run(ctx context.Context) error {
 	for {
-		if len(s.a.nextItems(s.id, 1)) == 0 {
+		if s.a.itemAfter(s.id, "") == "" {
 			select {
 			case <-s.a.sealerDone:
-				if len(s.a.nextItems(s.id, 1)) == 0 {
+				if s.a.itemAfter(s.id, "") == "" {
 					return nil
 				}
 			case <-s.notify:
@@ -290,7 +290,7 @@ func sleep(ctx context.Context, d time.Duration) bool {
 }
 
 // itemAfter returns the first sealed item after both the store's cursor
-// and after ("" for none), or "".
+// and after ("": after the cursor only), or "" when there is none.
 func (a *Agent) itemAfter(id, after string) string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -303,24 +303,6 @@ func (a *Agent) itemAfter(id, after string) string {
 		return a.items[i]
 	}
 	return ""
-}
-
-// nextItems returns the first n sealed items after the store's cursor.
-func (a *Agent) nextItems(id string, n int) []string {
-	n = max(n, 1)
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	cur := a.st.Cursors[id]
-	var out []string
-	for _, it := range a.items {
-		if it > cur {
-			out = append(out, it)
-			if len(out) == n {
-				break
-			}
-		}
-	}
-	return out
 }
 
 // pendingItems returns the sealed items after the store's cursor.
