@@ -3,6 +3,7 @@ package pitr
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -24,7 +25,15 @@ type CopyStats struct {
 	Bytes   int64    `json:"bytes"`   // their bytes
 	Present int      `json:"present"` // objects the destination already had
 	Skipped []Damage `json:"skipped"` // source objects not copied, and why
+	// Replaced are source segments listed but gone when read: compaction
+	// or a migration replaced them with segments holding the same entries.
+	// Copy lists the source again once after its pass and copies what
+	// replaced them; one gone again then is in Skipped.
+	Replaced int `json:"replaced,omitempty"`
 }
+
+// errGone is copyOne's answer for a source segment gone since it was listed.
+var errGone = errors.New("gone from the source since it was listed")
 
 // Copy backfills dst with every walship object of src that dst lacks: a
 // new store joining a replica set, or a damaged one being repaired. Each
@@ -60,6 +69,25 @@ type CopyOptions struct {
 // (a few per timeline, base or point) for after every data object. Only
 // the keys of chunks are remembered, to check the manifests against.
 func CopyWith(ctx context.Context, src, dst backends.Store, o CopyOptions) (CopyStats, error) {
+	stats, err := copyPass(ctx, src, dst, o, false)
+	if err != nil || stats.Replaced == 0 {
+		return stats, err
+	}
+	// What replaced the gone segments was written before they were
+	// deleted (compaction's grace period, a migration's order), but maybe
+	// after this pass listed past its key: one more pass copies it.
+	o.Progress = nil
+	again, err := copyPass(ctx, src, dst, o, true)
+	stats.Copied += again.Copied
+	stats.Bytes += again.Bytes
+	stats.Skipped = append(stats.Skipped, again.Skipped...)
+	return stats, err
+}
+
+// copyPass is one walk of both listings. On the last pass a segment gone
+// since it was listed is skipped as a problem; before, it is counted in
+// Replaced.
+func copyPass(ctx context.Context, src, dst backends.Store, o CopyOptions, last bool) (CopyStats, error) {
 	var stats CopyStats
 	parallel, tmpDir, prog := o.Parallel, o.TmpDir, progressOr(o.Progress)
 	if parallel < 1 {
@@ -93,6 +121,10 @@ func CopyWith(ctx context.Context, src, dst backends.Store, o CopyOptions) (Copy
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
+			case errors.Is(err, errGone) && last:
+				stats.Skipped = append(stats.Skipped, Damage{oi.Key, "gone from the source while copying, twice (compaction or a migration replacing it): run copy again"})
+			case errors.Is(err, errGone):
+				stats.Replaced++
 			case err != nil:
 				return err
 			case problem != "":
@@ -189,6 +221,9 @@ func copyOne(ctx context.Context, src, dst backends.Store, oi backends.ObjectInf
 	}
 	defer func() { f.Close(); os.Remove(f.Name()) }()
 	rc, err := src.Get(ctx, oi.Key, 0, -1)
+	if backends.IsNotFound(err) && strings.HasPrefix(oi.Key, segments.SegmentsPrefix) {
+		return 0, "", fmt.Errorf("copy %s: %w", oi.Key, errGone)
+	}
 	if err != nil {
 		return 0, "", fmt.Errorf("copy %s: %w", oi.Key, err)
 	}

@@ -180,10 +180,11 @@ func compareOverlaps(ctx context.Context, st backends.Store, tl uint32, segs []S
 // readEntries decodes a whole segment, checking it as Verify does, and
 // hands each entry to fn.
 func readEntries(ctx context.Context, st backends.Store, s SegmentInfo, ids []*crypt.Identity, fn func(segments.Entry)) error {
-	rc, err := st.Get(ctx, s.Key(), 0, -1)
+	rc, ps, err := getSegment(ctx, st, PlannedSegment{Name: s.Name, Size: s.Size}, 0, -1)
 	if err != nil {
-		return fetchError(s.Key(), err)
+		return err
 	}
+	s = SegmentInfo{Name: ps.Name, Size: ps.Size}
 	defer rc.Close()
 	cr := &countReader{r: &ctxReader{ctx: ctx, r: rc}}
 	rd, err := segments.NewReaderWith(bufio.NewReaderSize(cr, segments.ReadBuffer(s.Size)), segments.ReadOptions{Identities: ids})

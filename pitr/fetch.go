@@ -70,22 +70,9 @@ func fetchFrom(ctx context.Context, st backends.Store, dir string, ps PlannedSeg
 		}()
 		c.path, dst = f.Name(), f
 	}
-	rc, err := st.Get(ctx, ps.Key(), 0, -1)
-	if backends.IsNotFound(err) && !ps.regen {
-		// Gone since the plan listed it: a migration that wrote a new
-		// generation of it deletes the older ones. Any other generation
-		// holds the same entries.
-		if other, ok, lerr := otherGeneration(ctx, st, ps); lerr != nil {
-			return c, hdr, lerr
-		} else if ok {
-			if c.path != "" {
-				os.Remove(c.path)
-			}
-			return fetchFrom(ctx, st, dir, other, format, ids)
-		}
-	}
+	rc, ps, err := getSegment(ctx, st, ps, 0, -1)
 	if err != nil {
-		return c, hdr, fetchError(ps.Key(), err)
+		return c, hdr, err
 	}
 	// One pass: the body goes to its copy as the check reads it (header,
 	// payload SHA-256, nothing after the payload), not downloaded and then
@@ -119,6 +106,29 @@ func fetchFrom(ctx context.Context, st backends.Store, dir string, ps PlannedSeg
 		c.data = mem.Bytes()
 	}
 	return c, hdr, nil
+}
+
+// getSegment opens a segment a plan or listing named (offset and length as
+// backends.Store.Get) and returns the one it opened. A segment gone since
+// it was listed (a migration that writes a new generation of a segment
+// deletes the older ones) is read from the highest other generation st
+// holds: every generation holds the same entries, and readers check the
+// header against the family the key names.
+func getSegment(ctx context.Context, st backends.Store, ps PlannedSegment, offset, length int64) (io.ReadCloser, PlannedSegment, error) {
+	rc, err := st.Get(ctx, ps.Key(), offset, length)
+	if backends.IsNotFound(err) && !ps.regen {
+		other, ok, lerr := otherGeneration(ctx, st, ps)
+		if lerr != nil {
+			return nil, ps, lerr
+		}
+		if ok {
+			return getSegment(ctx, st, other, offset, length)
+		}
+	}
+	if err != nil {
+		return nil, ps, fetchError(ps.Key(), err)
+	}
+	return rc, ps, nil
 }
 
 // otherGeneration finds, in st, the highest generation of ps's segment

@@ -432,9 +432,9 @@ func ignoredNote(prefix string, keys ignoredKeys) string {
 // first bytes are fetched (segments.MaxHeaderSize: one request, whatever
 // the version), and nothing is decrypted.
 func readHeader(ctx context.Context, st backends.Store, ps PlannedSegment) (segments.Header, error) {
-	rc, err := st.Get(ctx, ps.Key(), 0, int64(segments.MaxHeaderSize))
+	rc, ps, err := getSegment(ctx, st, ps, 0, int64(segments.MaxHeaderSize))
 	if err != nil {
-		return segments.Header{}, fetchError(ps.Key(), err)
+		return segments.Header{}, err
 	}
 	defer rc.Close()
 	b, err := io.ReadAll(io.LimitReader(rc, int64(segments.MaxHeaderSize)))

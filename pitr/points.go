@@ -240,9 +240,9 @@ func (pl *planner) entryAt(ctx context.Context, tl uint32, n uint64) (PlannedSeg
 
 // entryTime reads a segment up to entry n and returns that entry's time.
 func entryTime(ctx context.Context, st backends.Store, ps PlannedSegment, n uint64, ids []*crypt.Identity) (int64, error) {
-	rc, err := st.Get(ctx, ps.Key(), 0, -1)
+	rc, ps, err := getSegment(ctx, st, ps, 0, -1)
 	if err != nil {
-		return 0, fetchError(ps.Key(), err)
+		return 0, err
 	}
 	defer rc.Close()
 	r, err := segments.NewReaderWith(bufio.NewReaderSize(rc, segments.ReadBuffer(ps.Size)), segments.ReadOptions{Identities: ids})

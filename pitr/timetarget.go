@@ -73,9 +73,9 @@ func (pl *planner) atTime(ctx context.Context, tl uint32, at time.Time) (uint64,
 // firstAfter decodes a segment and returns the first entry in ps.From..ps.To
 // whose time is after ns.
 func firstAfter(ctx context.Context, st backends.Store, ps PlannedSegment, ns int64, ids []*crypt.Identity) (idx uint64, t int64, found bool, err error) {
-	rc, err := st.Get(ctx, ps.Key(), 0, -1)
+	rc, ps, err := getSegment(ctx, st, ps, 0, -1)
 	if err != nil {
-		return 0, 0, false, fetchError(ps.Key(), err)
+		return 0, 0, false, err
 	}
 	defer rc.Close()
 	r, err := segments.NewReaderWith(bufio.NewReaderSize(rc, segments.ReadBuffer(ps.Size)), segments.ReadOptions{Identities: ids})

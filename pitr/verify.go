@@ -286,10 +286,21 @@ func (r *Report) verifySegments(ctx context.Context, st backends.Store, segs []S
 				return func() { intact[i] = true }, nil
 			}
 			entries, sealed, err := verifySegment(ctx, st, segs[i], ids)
+			replaced, read := false, true
+			if backends.IsNotFound(err) {
+				entries, sealed, read, err = verifyReplaced(ctx, st, segs, i, ids)
+				replaced = err == nil
+			}
 			if err != nil {
 				return nil, err
 			}
 			return func() {
+				if replaced {
+					r.Replaced++
+				}
+				if !read {
+					return
+				}
 				intact[i] = true
 				r.Entries += entries
 				if sealed {
@@ -301,6 +312,40 @@ func (r *Report) verifySegments(ctx context.Context, st backends.Store, segs []S
 		return nil, err
 	}
 	return intact, nil
+}
+
+// verifyReplaced handles segs[i], listed but gone when read. Compaction
+// deletes a segment only once a segment that contains it has existed for
+// its grace period, and a migration only once it stored the segment's new
+// generation; neither is damage:
+//
+//   - another listed segment of its timeline holds its whole range: that
+//     one is read in its own turn (read is false: nothing was read here);
+//   - another generation of it is stored: that one is read now, in its
+//     place (read is true);
+//
+// and else the NotFound comes back: the segment's loss is damage.
+func verifyReplaced(ctx context.Context, st backends.Store, segs []SegmentInfo, i int, ids []*crypt.Identity) (entries uint64, sealed, read bool, err error) {
+	s := segs[i].Name
+	for j := i - 1; j >= 0 && segs[j].Name.Timeline == s.Timeline; j-- {
+		if segs[j].Name.Last >= s.Last {
+			return 0, false, false, nil
+		}
+	}
+	for j := i + 1; j < len(segs) && segs[j].Name.Timeline == s.Timeline && segs[j].Name.First == s.First; j++ {
+		if segs[j].Name.Last >= s.Last {
+			return 0, false, false, nil
+		}
+	}
+	other, ok, err := otherGeneration(ctx, st, PlannedSegment{Name: s, Size: segs[i].Size})
+	if err != nil {
+		return 0, false, false, err
+	}
+	if !ok {
+		return 0, false, false, fmt.Errorf("read %s: %w", segs[i].Key(), backends.ErrNotFound)
+	}
+	entries, sealed, err = verifySegment(ctx, st, SegmentInfo{Name: other.Name, Size: other.Size}, ids)
+	return entries, sealed, true, err
 }
 
 // verifySegment reads one segment in full. Store failures come back as

@@ -50,6 +50,11 @@ type Report struct {
 	// No restore through them can be trusted, so they count as damage.
 	Conflicts []Conflict `json:"conflicts"`
 	Lost      []Gap      `json:"lost"` // recorded, not damage: see Gap
+	// Replaced are segments listed but gone when read whose entries are
+	// still stored: another listed segment holds their range (compaction
+	// deleted them), or another generation of them (a migration). Not
+	// damage.
+	Replaced int `json:"replaced,omitempty"`
 	// BeforeBase are runs at the start of a timeline's own range that no
 	// segment holds but an intact base of that timeline at or after them
 	// does: what prune removes on purpose. Not damage; targets inside them
@@ -90,6 +95,9 @@ func (r *Report) Describe(w io.Writer) {
 		fmt.Fprintf(&b, "%d snapshot upload(s) in progress or interrupted (their chunks are reclaimed by prune once the marker expires)\n", r.InProgress)
 	}
 	r.describeSealed(&b)
+	if r.Replaced > 0 {
+		fmt.Fprintf(&b, "%d segment(s) were compacted or migrated while verify ran (listed, then gone): their entries were read from the segments that hold them now\n", r.Replaced)
+	}
 	for _, d := range r.Damaged {
 		fmt.Fprintf(&b, "DAMAGED %s: %s\n", d.Key, d.Problem)
 	}

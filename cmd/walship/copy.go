@@ -98,6 +98,9 @@ func cmdCopy(args []string, stdout io.Writer) error {
 		}
 	} else {
 		fmt.Fprintf(stdout, "copied %d objects (%d bytes) from %s to %s; %d were already there\n", st.Copied, st.Bytes, src.Name, dst.Name, st.Present)
+		if st.Replaced > 0 {
+			fmt.Fprintf(stdout, "%d segment(s) were compacted or migrated in %s while copying: what replaced them was copied in a second pass\n", st.Replaced, src.Name)
+		}
 		for _, d := range st.Skipped {
 			fmt.Fprintf(stdout, "NOT COPIED %s: %s\n", d.Key, d.Problem)
 		}
