@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/walship/walship/compact"
+	"github.com/walship/walship/crypt"
 )
 
 // CompactionOptions make the agent merge each store's small segments into
@@ -95,10 +96,23 @@ func (a *Agent) runCompaction(ctx context.Context) {
 		a.log.Error("compaction off: cannot make its temporary directory", "dir", o.TempDir, "err", err)
 		return
 	}
-	for _, s := range a.opt.Stores {
+	opts := make([]*compact.Options, len(a.opt.Stores)) // nil: the store is not compacted
+	for i, s := range a.opt.Stores {
+		so := o
+		so.Identities = nil
 		if len(s.Recipients) > 0 {
-			a.log.Info("compaction skips this store: its segments are encrypted and the agent holds no identity; compact it later with an identity", "store", s.Name)
+			so.Identities, so.Recipients = o.Identities, s.Recipients
+			switch {
+			case len(o.Identities) == 0:
+				a.log.Info("compaction skips this store: its segments are encrypted and the agent holds no identity (compaction.identity_file); compact it with 'walship compact --identity'", "store", s.Name)
+				continue
+			case so.Validate() != nil:
+				a.log.Warn("compaction skips this store: the identity given (compaction.identity_file) opens none of its recipients", "store", s.Name, "recipients", crypt.Fingerprints(s.Recipients))
+				continue
+			}
+			a.log.Info("compaction merges this encrypted store's segments with the identity given (compaction.identity_file), sealing them to its recipients again", "store", s.Name)
 		}
+		opts[i] = &so
 	}
 	t := time.NewTicker(a.opt.Compaction.Interval)
 	defer t.Stop()
@@ -109,7 +123,7 @@ func (a *Agent) runCompaction(ctx context.Context) {
 		case <-t.C:
 		}
 		for i, s := range a.opt.Stores {
-			if len(s.Recipients) > 0 || a.shippers[i].degraded.Load() || !a.leases.writable(s.Store.String()) {
+			if opts[i] == nil || a.shippers[i].degraded.Load() || !a.leases.writable(s.Store.String()) {
 				continue
 			}
 			cs := a.compaction[i]
@@ -117,8 +131,9 @@ func (a *Agent) runCompaction(ctx context.Context) {
 			if scope != nil && len(scope) == 0 {
 				continue
 			}
-			o.Log = a.log.With("store", s.Name)
-			res, err := compact.Pass(throttleLow(ctx), s.Store, o, scope)
+			so := *opts[i]
+			so.Log = a.log.With("store", s.Name)
+			res, err := compact.Pass(throttleLow(ctx), s.Store, so, scope)
 			cs.done(scope, res, err != nil)
 			a.metrics.compacted.WithLabelValues(s.Name).Add(float64(res.Merged))
 			a.metrics.compactDeleted.WithLabelValues(s.Name).Add(float64(res.Deleted))

@@ -71,6 +71,12 @@ type Compaction struct {
 	Delay    Duration   `yaml:"delay"`                     // after a window ends; default 1m
 	Grace    Duration   `yaml:"grace"`                     // before merged segments are deleted; default 1h
 	MaxBytes Size       `yaml:"max_bytes"`                 // of inputs per merged segment; default 256MiB
+	// IdentityFile is an age identity file (AGE-SECRET-KEY-1... lines,
+	// mode 0600) that lets the agent compact the encrypted stores it opens:
+	// merged segments are sealed to each store's recipients again. Without
+	// it (the default) the agent holds only public keys and leaves encrypted
+	// stores to 'walship compact --identity'.
+	IdentityFile string `yaml:"identity_file"`
 }
 
 // On says whether the agent compacts.

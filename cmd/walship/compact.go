@@ -25,16 +25,25 @@ func compactOptions(c config.Compaction, codec segments.Codec) compact.Options {
 }
 
 // agentCompaction is what replicate gives the agent: off when the config
-// says so, else every interval (default 1m).
-func agentCompaction(cfg *config.Config, codec segments.Codec) agent.CompactionOptions {
+// says so, else every interval (default 1m), with the identities of
+// compaction.identity_file when it names one.
+func agentCompaction(cfg *config.Config, codec segments.Codec) (agent.CompactionOptions, error) {
 	if !cfg.Compaction.On() {
-		return agent.CompactionOptions{}
+		return agent.CompactionOptions{}, nil
 	}
 	every := time.Duration(cfg.Compaction.Interval)
 	if every == 0 {
 		every = time.Minute
 	}
-	return agent.CompactionOptions{Options: compactOptions(cfg.Compaction, codec), Interval: every}
+	o := agent.CompactionOptions{Options: compactOptions(cfg.Compaction, codec), Interval: every}
+	if path := cfg.Compaction.IdentityFile; path != "" {
+		ids, err := crypt.ReadIdentityFile(path)
+		if err != nil {
+			return o, usageError("compaction.identity_file: %v", err)
+		}
+		o.Identities = ids
+	}
+	return o, nil
 }
 
 func cmdCompact(args []string, stdout io.Writer) error {

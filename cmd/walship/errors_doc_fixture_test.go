@@ -224,6 +224,7 @@ func (f *errFixture) writeEncryption(t *testing.T) {
 	store := "source: {wal: /x}\nstores:\n  - {url: file:///tmp/x"
 	for rel, content := range map[string]string{
 		"secret.yml":      fmt.Sprintf("%s}\nencryption: {recipients: [%s, %s]}\n", store, keys[0], secret),
+		"compactid.yml":   fmt.Sprintf("%s}\ncompaction: {identity_file: %s}\n", store, filepath.Join(f.root, "id-loose")),
 		"secretfile.yml":  fmt.Sprintf("%s}\nencryption: {recipients_file: %s}\n", store, filepath.Join(f.root, "secret.txt")),
 		"secretform.yml":  fmt.Sprintf("%s}\nencryption: {recipients: %s}\n", store, secret),
 		"badrcpt.yml":     fmt.Sprintf("%s}\nencryption: {recipients: [%s, ssh-ed25519 AAAAC3Nza]}\n", store, keys[0]),

@@ -162,6 +162,7 @@ var errScenarios = []errScenario{
 	{args: "replicate $ROOT/nonexistent $OUT --state $ROOT/s1", code: 1, entries: []string{"Not a tidwall/wal directory"}},
 	{args: "replicate $ROOT/unknown.yml $OUT --state $ROOT/s1", code: 1, entries: []string{"Not a tidwall/wal directory"}},
 	{args: "restore $ENC $OUT --identity $ROOT/id-loose", code: 2, entries: []string{"Identity file refused"}},
+	{args: "replicate --config $ROOT/compactid.yml", code: 2, entries: []string{"Identity file refused"}},
 	{args: "verify $ENC --identity $ROOT/id-garbage", code: 2, entries: []string{"Identity file refused"}},
 	{args: "mark $ENC p --identity $ROOT/nonexistent", code: 2, entries: []string{"Identity file refused"}},
 	{args: "restore $ENC $OUT --passphrase-file $ROOT/id-loose", code: 2, entries: []string{"Identity file refused"}},

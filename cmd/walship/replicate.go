@@ -103,6 +103,10 @@ func cmdReplicate(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	compaction, err := agentCompaction(cfg, codec) // the same for its identity file
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	stores, warnings, err := openStoresLenient(ctx, urls, cfg, true)
@@ -155,7 +159,7 @@ func cmdReplicate(args []string, stdout io.Writer) error {
 			Policy:   retention.Policy{Snapshots: cfg.Retention.Snapshots, Window: time.Duration(cfg.Retention.Window)},
 			Interval: time.Duration(cfg.Retention.Interval),
 		},
-		Compaction: agentCompaction(cfg, codec),
+		Compaction: compaction,
 	})
 	if err != nil {
 		return err
