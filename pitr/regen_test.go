@@ -143,8 +143,8 @@ func TestPlanReadsAnotherGeneration(t *testing.T) {
 }
 
 // Verify meets segments gone since its listing: one a compaction output
-// listed beside it holds (deleted as compaction deletes its inputs), one
-// migrated to a new generation. Neither is damage; a segment gone with
+// listed beside it holds (deleted as compaction deletes its inputs), before
+// or after it in key order, and one migrated to a new generation. Neither is damage; a segment gone with
 // nothing holding its entries is.
 func TestVerifySegmentsReplacedWhileRunning(t *testing.T) {
 	ctx := context.Background()
@@ -154,12 +154,14 @@ func TestVerifySegmentsReplacedWhileRunning(t *testing.T) {
 	if len(keys) < 6 {
 		t.Fatalf("only %d segments", len(keys))
 	}
-	// A container of segments 1..2 (as compaction writes it), beside them.
-	a, _ := segments.ParseSegmentKey(keys[1])
+	// A container of segments 0..2 (as compaction writes it), beside them:
+	// segment 0 sorts before it (same first entry), segment 1 after it.
+	a, _ := segments.ParseSegmentKey(keys[0])
 	b, _ := segments.ParseSegmentKey(keys[2])
 	putSegment(t, f.st, 1, wal.FormatBinary, segments.CodecZstd, f.own[1][a.First-1:b.Last])
 	migrated := keys[4]
 	hooks := map[string]func(){
+		keys[0]:  func() { f.st.Delete(ctx, keys[0]) },
 		keys[1]:  func() { f.st.Delete(ctx, keys[1]) },
 		migrated: func() { migrate(t, f.st, migrated) },
 	}
@@ -178,12 +180,12 @@ func TestVerifySegmentsReplacedWhileRunning(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !r.OK() || r.Replaced != 2 || r.Entries < 400 {
+	if !r.OK() || r.Replaced != 3 || r.Entries < 400 {
 		t.Fatalf("verify with segments replaced while it ran: ok %v, replaced %d, entries %d, damaged %v, gaps %v", r.OK(), r.Replaced, r.Entries, r.Damaged, r.Gaps)
 	}
 	var out strings.Builder
 	r.Describe(&out)
-	if !strings.Contains(out.String(), "2 segment(s) were compacted or migrated while verify ran") {
+	if !strings.Contains(out.String(), "3 segment(s) were compacted or migrated while verify ran") {
 		t.Fatalf("report does not say so:\n%s", out.String())
 	}
 
