@@ -67,6 +67,7 @@ func cmdCheck(args []string, stdout io.Writer) error {
 	if len(targets) == 0 {
 		rep.fail("stores", "configured", "no store: add stores to the config or pass STORE_URLs")
 	}
+	checkCompaction(&rep, cfg, targets)
 	opt := checkOptions{timeout: *timeout, maxSkew: *maxSkew}
 	rep.add(checkStores(context.Background(), targets, cfg, opt, agentIdentity(src, state))...)
 	return rep.finish(stdout, *asJSON)
