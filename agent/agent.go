@@ -123,6 +123,14 @@ type Agent struct {
 	sealErr   condition     // sealing is paused: the state dir is full
 	stateErr  condition     // state.json lags a.st: the state dir is full
 	saveDue   chan struct{} // wakes runStateSaver
+	// startFull is the first write of the start that the state dir refused
+	// for space and that may wait (fullstart.go): the agent then starts
+	// shipping with sealing paused. unsaved: a fresh state not yet written
+	// to state.json (nothing is sealed before it is). started is closed
+	// once sealing has started (startSealing succeeded).
+	startFull error
+	unsaved   bool
+	started   chan struct{}
 
 	shippers []*shipper
 	sets     []*recipientSet // distinct recipient sets of the encrypted stores
@@ -156,7 +164,9 @@ type itemInfo struct {
 
 // New checks the options, locks the state dir and opens the source. It
 // fails with a clear error for a source that is not a tidwall/wal log or a
-// state dir that cannot be written.
+// state dir that cannot be written. A full state dir fails it only when
+// the dir or its lock file does not exist yet (openState); otherwise the
+// agent starts with sealing paused (fullstart.go).
 func New(opt Options) (*Agent, error) {
 	if opt.WALDir == "" {
 		return nil, errors.New("no WAL directory given")
@@ -244,7 +254,7 @@ func New(opt Options) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{opt: opt, log: opt.Logger, tail: tail, sealerDone: make(chan struct{}), spoolFreed: make(chan struct{}, 1), snapReqs: make(chan snapReq), info: map[string]itemInfo{},
-		verified: map[string]string{}, saveDue: make(chan struct{}, 1)}
+		verified: map[string]string{}, saveDue: make(chan struct{}, 1), started: make(chan struct{})}
 	a.sets, a.byStore = recipientSets(opt.Stores)
 	for i, s := range opt.Stores {
 		a.shippers = append(a.shippers, newShipper(a, s))
@@ -260,14 +270,27 @@ func New(opt Options) (*Agent, error) {
 	return a, nil
 }
 
+// openState creates, probes and locks the state dir, loads state.json and
+// the chunk secret, and opens the spool. A write here that the state dir
+// refuses for space (isDiskFull) waits when shipping the spool does not
+// need it (a.startFull, fullstart.go); only the state dir itself and its
+// lock file must be made before anything ships (lockDir says why).
 func (a *Agent) openState() error {
 	dir := a.opt.StateDir
 	if err := os.MkdirAll(dir, stateDirPerm); err != nil {
+		if isDiskFull(err) { // no state dir: no spool to ship, and no place for the lock
+			return stateDirFullError(dir, err, "cannot create it")
+		}
 		return fmt.Errorf("create state dir %s: %w (choose a writable --state)", dir, err)
 	}
 	probe := filepath.Join(dir, ".probe")
 	if err := writeFileAtomic(probe, nil); err != nil {
-		return fmt.Errorf("state dir %s is not writable: %w (choose a writable --state)", dir, err)
+		// A full filesystem still checked permissions and a read-only
+		// mount first: the dir is writable, once it has space.
+		if !isDiskFull(err) {
+			return fmt.Errorf("state dir %s is not writable: %w (choose a writable --state)", dir, err)
+		}
+		a.deferStart(err, "probe")
 	}
 	os.Remove(probe)
 	lock, err := lockDir(dir, a.log)
@@ -287,12 +310,20 @@ func (a *Agent) openState() error {
 		a.saved = savedOf(st)
 	}
 	if len(a.sets) > 0 {
-		if a.chunkSecret, err = loadChunkSecret(dir, a.log); err != nil {
+		// Only base snapshots use the secret, and they wait for sealing
+		// to start: a first secret the state dir has no room for is
+		// created then (startSealing).
+		a.chunkSecret, err = loadChunkSecret(dir, a.log)
+		if isDiskFull(err) {
+			a.deferStart(err, "chunk secret")
+		} else if err != nil {
 			return err
 		}
 	}
 	sp, err := openSpool(filepath.Join(dir, "spool"), a.log)
-	if err != nil {
+	if isDiskFull(err) { // no spool dir yet: it holds nothing to ship; made before sealing
+		a.deferStart(err, "spool")
+	} else if err != nil {
 		return err
 	}
 	a.spool = sp
@@ -314,7 +345,8 @@ func (a *Agent) Close() error {
 // shippers drain the spool for up to DrainTimeout, and returns. It returns
 // an error only for a failure it cannot retry (a store
 // holding a conflicting object, a state dir that stopped being writable);
-// a full state dir is reported and retried (diskfull.go).
+// a full state dir, at start too, is reported and retried (diskfull.go,
+// fullstart.go).
 func (a *Agent) Run(ctx context.Context) error {
 	// No store is written before its lease is held (each store on its own:
 	// one that does not answer is acquired in the background).
@@ -327,15 +359,16 @@ func (a *Agent) Run(ctx context.Context) error {
 	leaseDone := make(chan struct{})
 	go func() { defer close(leaseDone); leases.run(leaseCtx) }()
 	defer func() { stopLeases(); <-leaseDone }() // renewed through the drain, released at the end
-	err = a.recover(ctx)
-	if isDiskFull(err) { // wait for space, as the sealer does
-		a.setSealErr(err)
-		backoff := a.opt.DiskFullBackoff
-		err = a.retryDiskFull(ctx, &backoff, func() error { return a.recover(ctx) })
-		if ctx.Err() != nil {
-			return nil // stopped before anything was sealed
-		}
+	// Shipping the spool needs no write that must succeed (recover); what
+	// sealing needs first may wait for space, and the agent then starts
+	// with sealing paused and ships what the spool holds (fullstart.go).
+	if a.startFull != nil {
+		a.setSealErr(a.startFull)
 	}
+	if err := a.recover(); err != nil {
+		return err
+	}
+	pending, err := a.tryStartSealing(ctx)
 	if err != nil {
 		return err
 	}
@@ -357,7 +390,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	}()
 	g.Go(func() error {
 		defer close(a.sealerDone)
-		err := a.runSealer(sealCtx)
+		err := a.awaitStart(sealCtx, pending)
+		if err == nil {
+			err = a.runSealer(sealCtx)
+		}
 		if errors.Is(err, context.Canceled) {
 			err = nil
 		}
@@ -371,9 +407,19 @@ func (a *Agent) Run(ctx context.Context) error {
 	g.Go(func() error { return a.runStateSaver(sealCtx) })
 	snapCtx, stopSnaps := context.WithCancel(ctx)
 	snapDone := make(chan struct{}, 3)
-	go func() { defer func() { snapDone <- struct{}{} }(); a.runSnapshots(snapCtx) }()
+	go func() { // a snapshot needs the fork check and chunk secret of startSealing
+		defer func() { snapDone <- struct{}{} }()
+		if a.awaitStarted(snapCtx, true) {
+			a.runSnapshots(snapCtx)
+		}
+	}()
 	go func() { defer func() { snapDone <- struct{}{} }(); a.runRetention(snapCtx) }()
-	go func() { defer func() { snapDone <- struct{}{} }(); a.runCompaction(snapCtx) }()
+	go func() { // its scratch dir in the state dir waits for space too
+		defer func() { snapDone <- struct{}{} }()
+		if a.awaitStarted(snapCtx, false) {
+			a.runCompaction(snapCtx)
+		}
+	}()
 	defer func() { stopSnaps(); <-snapDone; <-snapDone; <-snapDone }()
 	if ln != nil {
 		httpCtx, stopHTTP := context.WithCancel(context.Background())

@@ -41,15 +41,25 @@ func isDiskFull(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
+// fullCause is which of the two faults err is.
+func fullCause(err error) syscall.Errno {
+	if errors.Is(err, syscall.EDQUOT) {
+		return syscall.EDQUOT
+	}
+	return syscall.ENOSPC
+}
+
 // diskFullReason is the message /healthz and /status show for a full state
 // dir: which of the two faults, and what it holds up. It names no file, so
 // it stays the same across retries.
 func (a *Agent) diskFullReason(err error, holds string) string {
-	cause := syscall.ENOSPC
-	if errors.Is(err, syscall.EDQUOT) {
-		cause = syscall.EDQUOT
-	}
-	return fmt.Sprintf("state dir %s is full (%v): %s; free space there", a.opt.StateDir, cause, holds)
+	return fmt.Sprintf("state dir %s is full (%v): %s; free space there", a.opt.StateDir, fullCause(err), holds)
+}
+
+// stateDirFullError is the error of a start that cannot wait for space:
+// the state dir, that it is full, and what could not be done.
+func stateDirFullError(dir string, err error, what string) error {
+	return fmt.Errorf("state dir %s is full (%v): %s; free space there and start again: %w", dir, fullCause(err), what, err)
 }
 
 // setSealErr records that sealing is paused because the state dir is full

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -28,6 +29,19 @@ import (
 // the mount fails, the test is skipped; with CI set it fails instead.
 func tmpfsDir(t *testing.T, size int64) string {
 	t.Helper()
+	return mountTmpfs(t, fmt.Sprintf("size=%d,mode=0700", size), 0)
+}
+
+// tmpfsDirInodes is tmpfsDir with room for at most inodes files and
+// directories: a filesystem whose inodes run out too (fillInodes).
+func tmpfsDirInodes(t *testing.T, size int64, inodes int) string {
+	t.Helper()
+	return mountTmpfs(t, fmt.Sprintf("size=%d,nr_inodes=%d,mode=0700", size, inodes), 0)
+}
+
+// mountTmpfs mounts a tmpfs with options on a new directory (see tmpfsDir).
+func mountTmpfs(t *testing.T, options string, flags uintptr) string {
+	t.Helper()
 	dir := filepath.Join(t.TempDir(), "state")
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		t.Fatal(err)
@@ -35,7 +49,7 @@ func tmpfsDir(t *testing.T, size int64) string {
 	why := ""
 	if os.Geteuid() != 0 {
 		why = "not root: cannot mount a tmpfs"
-	} else if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d,mode=0700", size)); err != nil {
+	} else if err := syscall.Mount("tmpfs", dir, "tmpfs", flags, options); err != nil {
 		why = fmt.Sprintf("mount a tmpfs on %s: %v", dir, err)
 	}
 	if why != "" {
@@ -57,10 +71,11 @@ func tmpfsDir(t *testing.T, size int64) string {
 // ballast fills a filesystem as another program would: fillDisk writes
 // until the filesystem refuses (ENOSPC), and until release it takes again,
 // within a millisecond, any space freed (the agent's spool cleanup too), so
-// the filesystem stays full.
+// the filesystem stays full. fillInodes does the same with inodes.
 type ballast struct {
 	t    *testing.T
-	f    *os.File
+	top  func() error // takes what is free, up to the last byte or inode
+	free func() error // gives it all back
 	stop chan struct{}
 	done chan struct{}
 	once sync.Once
@@ -75,7 +90,53 @@ func fillDisk(t *testing.T, dir string) *ballast {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &ballast{t: t, f: f, stop: make(chan struct{}), done: make(chan struct{})}
+	return keepFull(t, func() error { return topBytes(f) }, func() error {
+		f.Close()
+		return os.Remove(f.Name())
+	})
+}
+
+// topBytes writes to f until the filesystem is full, to the last byte.
+func topBytes(f *os.File) error {
+	for n := len(ballastBuf); n > 0; {
+		if _, err := f.Write(ballastBuf[:n]); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				return fmt.Errorf("ballast: %w", err)
+			}
+			n /= 2
+		}
+	}
+	return nil
+}
+
+// fillInodes takes every free inode of dir's filesystem, as many small
+// files would, so that no file can be created there (an inode freed, by a
+// spool item removed, is taken again).
+func fillInodes(t *testing.T, dir string) *ballast {
+	t.Helper()
+	dir = filepath.Join(dir, "inodes")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	return keepFull(t, func() error {
+		for ; ; n++ {
+			f, err := os.OpenFile(filepath.Join(dir, fmt.Sprint(n)), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+			if errors.Is(err, syscall.ENOSPC) {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("inode ballast: %w", err)
+			}
+			f.Close()
+		}
+	}, func() error { return os.RemoveAll(dir) })
+}
+
+// keepFull calls top now and every millisecond until release.
+func keepFull(t *testing.T, top, free func() error) *ballast {
+	t.Helper()
+	b := &ballast{t: t, top: top, free: free, stop: make(chan struct{}), done: make(chan struct{})}
 	if err := b.top(); err != nil {
 		t.Fatal(err)
 	}
@@ -99,19 +160,6 @@ func fillDisk(t *testing.T, dir string) *ballast {
 	return b
 }
 
-// top writes until the filesystem is full, to the last byte.
-func (b *ballast) top() error {
-	for n := len(ballastBuf); n > 0; {
-		if _, err := b.f.Write(ballastBuf[:n]); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				return fmt.Errorf("ballast: %w", err)
-			}
-			n /= 2
-		}
-	}
-	return nil
-}
-
 // release stops taking space and frees what the ballast holds.
 func (b *ballast) release() {
 	b.once.Do(func() {
@@ -120,8 +168,7 @@ func (b *ballast) release() {
 		if b.err != nil {
 			b.t.Error(b.err)
 		}
-		b.f.Close()
-		if err := os.Remove(b.f.Name()); err != nil {
+		if err := b.free(); err != nil {
 			b.t.Error(err)
 		}
 	})
@@ -175,6 +222,13 @@ func diskFullOptions(stateDir string, logs io.Writer) func(*Options) {
 			o.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 		}
 	}
+}
+
+// pauseLogs counts the lines logs holds that say sealing paused for a full
+// state dir, and resumed.
+func pauseLogs(logs *syncBuffer) (paused, resumed int) {
+	return strings.Count(logs.String(), `msg="state dir full: sealing paused`),
+		strings.Count(logs.String(), `msg="state dir has space again: sealing resumed"`)
 }
 
 // childAgentEnv, set in the environment, makes the test binary run an agent
@@ -250,6 +304,26 @@ func startChildAgent(t *testing.T, c childConfig) *exec.Cmd {
 		}
 	})
 	return cmd
+}
+
+// startShippingChild writes 100 entries to src and runs a child agent on
+// stateDir that ships them, one slow upload at a time, to a file store it
+// returns; it returns once they are shipped.
+func startShippingChild(t *testing.T, src *source, stateDir string) (child *exec.Cmd, addr string, st backends.Store) {
+	t.Helper()
+	storeDir := t.TempDir()
+	st, err := file.Open(storeDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.write(100, "a")
+	addr = freeAddr(t)
+	child = startChildAgent(t, childConfig{WAL: src.dir, State: stateDir, Store: storeDir, Addr: addr, PutDelay: 40 * time.Millisecond})
+	waitFor(t, "the child agent shipped", func() bool {
+		s, ok := getStatus(addr)
+		return ok && len(s.Stores) == 1 && s.Stores[0].Shipped == 100
+	})
+	return child, addr, st
 }
 
 // freeAddr is a loopback address nothing listens on.

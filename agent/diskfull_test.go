@@ -141,8 +141,7 @@ func TestDiskFullKeepsShippingAndResumes(t *testing.T) {
 		t.Fatalf("walship_state_dir_full = %v after the space came back", v)
 	}
 	r.halt(t)
-	paused := strings.Count(logs.String(), `msg="state dir full: sealing paused`)
-	resumed := strings.Count(logs.String(), `msg="state dir has space again: sealing resumed"`)
+	paused, resumed := pauseLogs(logs)
 	if paused < 1 || paused > 3 || resumed != paused {
 		t.Errorf("logged %d pauses and %d resumptions; want one line per change, not per retry:\n%s", paused, resumed, logs.String())
 	}
@@ -188,18 +187,7 @@ func TestDiskFullTwiceStopWhileFullRestart(t *testing.T) {
 func TestDiskFullKill9(t *testing.T) {
 	stateDir := tmpfsDir(t, 8<<20)
 	src := newSource(t, tidwal.Binary)
-	storeDir := t.TempDir()
-	st, err := file.Open(storeDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src.write(100, "a")
-	addr := freeAddr(t)
-	child := startChildAgent(t, childConfig{WAL: src.dir, State: stateDir, Store: storeDir, Addr: addr, PutDelay: 40 * time.Millisecond})
-	waitFor(t, "the child agent shipped", func() bool {
-		s, ok := getStatus(addr)
-		return ok && len(s.Stores) == 1 && s.Stores[0].Shipped == 100
-	})
+	child, addr, st := startShippingChild(t, src, stateDir)
 	src.write(300, "b")
 	waitFor(t, "a backlog sealed", func() bool { s, ok := getStatus(addr); return ok && s.Sealed == 400 })
 	full := fillDisk(t, stateDir)

@@ -19,6 +19,15 @@ func lockDir(dir string, log *slog.Logger) (*os.File, error) {
 	}
 	path := filepath.Join(dir, "LOCK")
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, stateFilePerm)
+	if isDiskFull(err) {
+		// Opening an existing LOCK allocates nothing, so it does not exist
+		// yet: no agent ran here, and the spool holds nothing to ship. It
+		// cannot wait all the same: the flock on it is what keeps a second
+		// agent off this spool and state.json (a flock on the directory
+		// would be no substitute, as an agent of an earlier version would
+		// not see it), so nothing may start without it.
+		return nil, stateDirFullError(dir, err, "cannot create its lock file "+path+", which keeps a second agent off it")
+	}
 	if err != nil {
 		return nil, fmt.Errorf("lock state dir: %w", err)
 	}

@@ -12,14 +12,16 @@ import (
 	"github.com/walship/walship/segments"
 )
 
-// recover brings state, spool and source into agreement before any work:
-// a fresh state starts timeline 1 where the log starts; a spool segment
-// sealed after the last state save is adopted; the source is checked
-// against the sealed history (a TruncateFront past the cursor or a rewrite
-// of sealed entries while the agent was down starts a new timeline); the
-// tailer is positioned after the last sealed entry.
-func (a *Agent) recover(ctx context.Context) error {
-	first, last, err := a.tail.Bounds()
+// recover brings state and spool into agreement, as far as shipping the
+// spool needs, and writes nothing that must succeed (a full state dir
+// does not stop it): a fresh state is made for timeline 1 where the log
+// starts, in memory (startSealing saves it); the encrypted copies in the
+// spool are checked (one that does not check out is removed, never
+// shipped); a spool segment sealed after the last state save is adopted
+// (read whole, its CRCs checked; the save may wait); what every store
+// holds leaves the spool. startSealing does the rest, before sealing.
+func (a *Agent) recover() error {
+	first, _, err := a.tail.Bounds()
 	if err != nil {
 		return fmt.Errorf("read source %s: %w", a.opt.WALDir, err)
 	}
@@ -36,25 +38,9 @@ func (a *Agent) recover(ctx context.Context) error {
 		// Whether a store already holds another backup is checked by each
 		// store's shipper before its first upload (checkUnused), so a store
 		// that does not answer holds up no other.
-		st := &state{
-			Version: stateVersion,
-			Source:  a.opt.WALDir,
-			Timelines: []segments.Timeline{{ID: 1, StartIndex: first, Time: time.Now().UTC(),
-				Reason: fmt.Sprintf("walship started on %s at index %d", a.opt.WALDir, first)}},
-			Sealed:  Position{Index: first - 1},
-			Cursors: map[string]string{},
-			Shipped: map[string]Position{},
-			Gaps:    map[string][]Gap{},
-			Gapped:  map[string]bool{},
-		}
 		a.mu.Lock()
-		a.st = st
-		err := a.saveState()
+		a.st, a.unsaved = a.freshState(first), true
 		a.mu.Unlock()
-		if err != nil {
-			return err
-		}
-		a.log.Info("starting timeline 1", "source", a.opt.WALDir, "first_index", first, "last_index", last)
 	}
 	if !a.fresh {
 		for _, s := range a.opt.Stores {
@@ -66,9 +52,6 @@ func (a *Agent) recover(ctx context.Context) error {
 	}
 	items, err := a.spool.items()
 	if err != nil {
-		return err
-	}
-	if err := a.spool.makeVariantDirs(a.sets); err != nil {
 		return err
 	}
 	variants, err := a.spool.cleanVariants(a.sets, items, a.log)
@@ -91,13 +74,73 @@ func (a *Agent) recover(ctx context.Context) error {
 	}
 	a.gcSpool()
 	a.gapSnapshotDue.Store(a.st.BaseDue)
+	return nil
+}
+
+// freshState is the state of an agent that never ran on this state dir:
+// timeline 1 starting at the source's first entry.
+func (a *Agent) freshState(first uint64) *state {
+	return &state{
+		Version: stateVersion,
+		Source:  a.opt.WALDir,
+		Timelines: []segments.Timeline{{ID: 1, StartIndex: first, Time: time.Now().UTC(),
+			Reason: fmt.Sprintf("walship started on %s at index %d", a.opt.WALDir, first)}},
+		Sealed:  Position{Index: first - 1},
+		Cursors: map[string]string{},
+		Shipped: map[string]Position{},
+		Gaps:    map[string][]Gap{},
+		Gapped:  map[string]bool{},
+	}
+}
+
+// startSealing does, after recover, what must be durable before anything
+// is sealed: the spool dir; a fresh state's state.json (its timeline 1
+// starts where the source starts now: nothing was read before); the
+// chunk secret, before the first base snapshot; a spool dir per recipient
+// set; then resume (sealed.crc fitted, the source compared with the sealed
+// history, a new timeline saved if it was rewritten). A failure for space
+// leaves nothing half-done that a second call would not redo; Run and
+// awaitStart call it until it succeeds (fullstart.go).
+func (a *Agent) startSealing(ctx context.Context) error {
+	if err := a.spool.ensureDir(); err != nil {
+		return err
+	}
+	if a.unsaved {
+		first, last, err := a.tail.Bounds()
+		if err != nil {
+			return fmt.Errorf("read source %s: %w", a.opt.WALDir, err)
+		}
+		a.mu.Lock()
+		a.st = a.freshState(first)
+		// Not saveState: while this fails no state.json is due (nothing is
+		// sealed), so the seal fault reports it, not a pending save.
+		err = a.st.save(a.opt.StateDir)
+		if err == nil {
+			a.saved, a.unsaved = savedOf(a.st), false
+		}
+		a.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("save state in %s: %w", a.opt.StateDir, err)
+		}
+		a.log.Info("starting timeline 1", "source", a.opt.WALDir, "first_index", first, "last_index", last)
+	}
+	if len(a.sets) > 0 && a.chunkSecret == nil {
+		s, err := loadChunkSecret(a.opt.StateDir, a.log)
+		if err != nil {
+			return err
+		}
+		a.chunkSecret = s
+	}
+	if err := a.spool.makeVariantDirs(a.sets); err != nil {
+		return err
+	}
 	return a.resume(ctx, false)
 }
 
 // resume positions the tailer after the last sealed entry: sealed.crc is
 // fitted to that entry, and the source is compared with the sealed history
 // (a rewrite, or a TruncateFront past the position, starts a new timeline
-// first). recover ends with it; the sealer calls it again when it starts
+// first). startSealing ends with it; the sealer calls it again when it starts
 // over after the state dir was full, with what it committed already in
 // memory, as recover would have adopted it from the spool (paused: the
 // reasons of timelines it starts say so).

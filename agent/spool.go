@@ -1,7 +1,9 @@
 package agent
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -30,9 +32,17 @@ const openPrefix, openSuffix = "open", ".tmp" // "open.tmp" (older walship) and 
 
 // openSpool creates dir (0700) or opens it, discarding an open segment.
 // A spool left by an older walship is made owner-only, dir and items.
+// When dir does not exist and the state dir has no room for it
+// (isDiskFull), it returns the spool all the same, with that error: it
+// holds nothing to ship, and ensureDir makes it before anything is
+// written into it.
 func openSpool(dir string, log *slog.Logger) (*spool, error) {
 	if err := os.MkdirAll(dir, stateDirPerm); err != nil {
-		return nil, fmt.Errorf("create spool %s: %w", dir, err)
+		err = fmt.Errorf("create spool %s: %w", dir, err)
+		if isDiskFull(err) {
+			return &spool{dir: dir}, err
+		}
+		return nil, err
 	}
 	if err := ownerOnly(dir, stateDirPerm, log); err != nil {
 		return nil, fmt.Errorf("open spool: %w", err)
@@ -74,9 +84,21 @@ func parseItem(name string) (segments.SegmentName, error) {
 
 func (s *spool) path(name string) string { return filepath.Join(s.dir, name) }
 
-// items lists the sealed segments in key order.
+// ensureDir makes the spool dir if it is missing (openSpool could not).
+func (s *spool) ensureDir() error {
+	if err := os.MkdirAll(s.dir, stateDirPerm); err != nil {
+		return fmt.Errorf("create spool %s: %w", s.dir, err)
+	}
+	return nil
+}
+
+// items lists the sealed segments in key order; a spool dir not made yet
+// holds none.
 func (s *spool) items() ([]string, error) {
 	ents, err := os.ReadDir(s.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("list spool: %w", err)
 	}
@@ -105,6 +127,9 @@ func (s *spool) create() (*os.File, error) {
 // is removed at the next start, like any open file). It does not fsync:
 // filesystems that allocate late still reserve the space at write(2).
 func (s *spool) probe(n int) error {
+	if err := s.ensureDir(); err != nil {
+		return err
+	}
 	f, err := s.create()
 	if err != nil {
 		return err
