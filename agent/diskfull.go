@@ -32,6 +32,9 @@ import (
 //     its record is durable, so newTimeline forgets it when the save fails
 //     and the sealer pauses; resume finds the fork again.
 //
+// A start on a full state dir is the same (fullstart.go): the agent starts
+// with sealing paused and ships what its spool holds.
+//
 // Any other failure to write STATE (a read-only filesystem, lost
 // permissions) still stops the agent with its error.
 

@@ -3,6 +3,8 @@ package agent
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 )
 
@@ -23,7 +25,8 @@ import (
 //     spool dir of a state dir that has none (it holds nothing).
 //     recover's saves wait in memory like any other (saveStateOrDefer); it
 //     only removes files besides (open segments, unchecked encrypted
-//     copies, what every store holds), which a full disk allows.
+//     copies, what every store holds), which a full disk allows, as does
+//     clearing compaction's scratch dir.
 //   - Needed before sealing (startSealing): a fresh state's state.json,
 //     the chunk secret, a spool dir per recipient set, sealed.crc fitted
 //     and a new timeline saved when the source was rewritten meanwhile
@@ -71,6 +74,11 @@ func (a *Agent) tryStartSealing(ctx context.Context) (pending, err error) {
 		return nil, pending
 	}
 	a.setSealErr(pending)
+	// Outputs of a compaction killed while it wrote them only take space:
+	// runCompaction, which clears them too, waits for sealing to start.
+	if err := os.RemoveAll(filepath.Join(a.opt.StateDir, "compact")); err != nil {
+		a.log.Warn("cannot clear compaction's temporary directory", "err", err)
+	}
 	// What the source holds past the sealed history waits there: lag,
 	// counted from now as for entries discarded by a pause.
 	if _, last, err := a.tail.Bounds(); err == nil {

@@ -122,8 +122,9 @@ func (s *spool) create() (*os.File, error) {
 	return f, nil
 }
 
-// probe reports whether the spool's filesystem takes n more bytes now. It
-// writes them to an open file, removed at once (one a crash leaves behind
+// probe reports whether the spool's filesystem takes n more bytes now
+// (making the spool dir first if it is missing). It writes them to an
+// open file, removed at once (one a crash leaves behind
 // is removed at the next start, like any open file). It does not fsync:
 // filesystems that allocate late still reserve the space at write(2).
 func (s *spool) probe(n int) error {
