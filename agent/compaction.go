@@ -40,6 +40,13 @@ func (c *compactState) shippedTo(tl uint32) {
 	c.mu.Unlock()
 }
 
+// idle reports whether a pass now would have nothing to do.
+func (c *compactState) idle() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.full && len(c.dirty) == 0
+}
+
 // scope takes the timelines to compact now; nil means the whole store
 // (the first pass), empty means nothing to do.
 func (c *compactState) scope() []compact.Scope {
@@ -123,14 +130,17 @@ func (a *Agent) runCompaction(ctx context.Context) {
 		case <-t.C:
 		}
 		for i, s := range a.opt.Stores {
-			if opts[i] == nil || a.shippers[i].degraded.Load() || !a.leases.writable(s.Store.String()) {
+			if opts[i] == nil || a.shippers[i].degraded.Load() {
 				continue
 			}
 			cs := a.compaction[i]
-			scope := cs.scope()
-			if scope != nil && len(scope) == 0 {
+			if cs.idle() { // the lease is asked for only with work: asking keeps it renewed
 				continue
 			}
+			if a.leases.freshen(ctx, s.Store.String()); !a.leases.writable(s.Store.String()) {
+				continue
+			}
+			scope := cs.scope()
 			so := *opts[i]
 			so.Log = a.log.With("store", s.Name)
 			res, err := compact.Pass(throttleLow(ctx), s.Store, so, scope)

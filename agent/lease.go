@@ -56,17 +56,26 @@ const (
 )
 
 // storeLease is one store's lease and its state. changed is closed and
-// replaced on every state change, so waiters wake.
+// replaced on every state change and every renewal, so waiters wake.
+//
+// A held lease is renewed only while the agent writes to the store: a
+// renewal period with no write asking for it (used) skips the renewal, so
+// an idle agent makes no request. The lease then runs towards its expiry;
+// a write that finds less than a renewal period of it left (fresh) wakes
+// the renewal and waits for it. If another agent took the lease after it
+// expired, that renewal finds it lost, as a renewal while busy would.
 type storeLease struct {
 	name      string
 	store     backends.Store
 	firstDone chan struct{} // closed when the start-up attempt has finished
+	wake      chan struct{} // renew now (cap 1)
 
 	mu      sync.Mutex
 	state   leaseState
 	l       *lease.Lease
 	err     error
 	changed chan struct{}
+	used    time.Time // when a write last asked for the lease
 }
 
 func (s *storeLease) set(state leaseState, l *lease.Lease, err error) {
@@ -75,6 +84,20 @@ func (s *storeLease) set(state leaseState, l *lease.Lease, err error) {
 	s.state, s.l, s.err = state, l, err
 	close(s.changed)
 	s.changed = make(chan struct{})
+}
+
+// fresh reports whether a held lease has at least margin left before it
+// expires. Call with s.mu held.
+func (s *storeLease) fresh(margin time.Duration) bool {
+	return s.l != nil && time.Until(s.l.Expires()) > margin
+}
+
+// wakeRenewal asks keep to renew now, without waiting.
+func (s *storeLease) wakeRenewal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
 }
 
 // leaseSet holds the agent's leases, one per store, keyed by store id
@@ -101,7 +124,7 @@ func (a *Agent) acquireLeases(ctx context.Context, opt LeaseOptions) (*leaseSet,
 	opt = opt.withDefaults()
 	ls := &leaseSet{opt: opt, holder: lease.Self(a.opt.StateDir, a.opt.WALDir), log: a.log, byID: map[string]*storeLease{}}
 	for _, s := range a.opt.Stores {
-		sl := &storeLease{name: s.Name, store: s.Store, changed: make(chan struct{}), firstDone: make(chan struct{})}
+		sl := &storeLease{name: s.Name, store: s.Store, changed: make(chan struct{}), firstDone: make(chan struct{}), wake: make(chan struct{}, 1)}
 		ls.byID[s.Store.String()] = sl
 		ls.order = append(ls.order, sl)
 	}
@@ -191,7 +214,9 @@ func (ls *leaseSet) try(ctx context.Context, sl *storeLease) error {
 }
 
 // run keeps the leases until ctx ends: it retries the pending ones with
-// backoff and renews the held ones every TTL/3, each call bounded by TTL/3.
+// backoff and renews the held ones every TTL/3 while they are used (see
+// storeLease), and at once when a write finds one not fresh; each call is
+// bounded by TTL/3.
 // A lease found taken over (or, for a pending store, found held) is logged
 // as an error and that store gets no more uploads (ready returns the
 // error). When ctx ends, run releases the held leases, each with its own
@@ -218,9 +243,10 @@ func (ls *leaseSet) keep(ctx context.Context, sl *storeLease) {
 	}
 	every := ls.opt.TTL / 3
 	backoff := time.Second
+	woken := false
 	for {
 		sl.mu.Lock()
-		state, l := sl.state, sl.l
+		state, l, used := sl.state, sl.l, sl.used
 		sl.mu.Unlock()
 		wait := every
 		switch state {
@@ -233,6 +259,9 @@ func (ls *leaseSet) keep(ctx context.Context, sl *storeLease) {
 			}
 			wait, backoff = backoff, min(2*backoff, every)
 		case leaseHeld:
+			if !woken && time.Since(used) >= every {
+				break // idle: no renewal, no request (storeLease)
+			}
 			rctx, cancel := context.WithTimeout(ctx, every)
 			err := l.Renew(rctx)
 			cancel()
@@ -244,22 +273,28 @@ func (ls *leaseSet) keep(ctx context.Context, sl *storeLease) {
 			case err != nil && ctx.Err() == nil:
 				ls.log.Warn("store lease renewal failed; retrying", "store", sl.name, "expires", l.Expires(), "err", err)
 				wait = min(every, 5*time.Second)
+			case err == nil:
+				sl.set(leaseHeld, l, nil) // wakes writes waiting for a fresh lease
 			}
 		}
 		t := time.NewTimer(wait)
+		woken = false
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return
 		case <-t.C:
+		case <-sl.wake:
+			t.Stop()
+			woken = true
 		}
 	}
 }
 
 // ready blocks until the store with id may be shipped to: nil once its
-// lease is held (or the store cannot have one); the holder's error when
-// another agent has it or took it; ctx's error when ctx ends first. A
-// shipper calls it before each upload. Unknown ids are ready.
+// lease is held and fresh (or the store cannot have one); the holder's
+// error when another agent has it or took it; ctx's error when ctx ends
+// first. A shipper calls it before each upload. Unknown ids are ready.
 func (ls *leaseSet) ready(ctx context.Context, id string) error {
 	if ls == nil {
 		return nil
@@ -270,10 +305,16 @@ func (ls *leaseSet) ready(ctx context.Context, id string) error {
 	}
 	for {
 		sl.mu.Lock()
-		state, err, changed := sl.state, sl.err, sl.changed
+		sl.used = time.Now()
+		state, err, changed, fresh := sl.state, sl.err, sl.changed, sl.fresh(ls.opt.TTL/3)
 		sl.mu.Unlock()
 		switch state {
-		case leaseHeld, leaseNone:
+		case leaseHeld:
+			if fresh {
+				return nil
+			}
+			sl.wakeRenewal()
+		case leaseNone:
 			return nil
 		case leaseFailed:
 			return fmt.Errorf("store %s: %w", sl.name, err)
@@ -310,8 +351,11 @@ func (ls *leaseSet) release(ctx context.Context) {
 }
 
 // writable reports, without waiting, whether the store with id may be
-// written now: its lease is held, or it cannot have one. Snapshots and
-// prunes skip a store that is not.
+// written now: its lease is held and fresh, or it cannot have one. Call it
+// only to write: it counts as a use, which keeps the lease renewed, and a
+// held lease that is not fresh is renewed at once (writable is true once
+// that is done). Snapshots, prunes and compaction skip a store that is not
+// writable.
 func (ls *leaseSet) writable(id string) bool {
 	if ls == nil {
 		return true
@@ -322,5 +366,50 @@ func (ls *leaseSet) writable(id string) bool {
 	}
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
-	return sl.state == leaseHeld || sl.state == leaseNone
+	sl.used = time.Now()
+	switch sl.state {
+	case leaseNone:
+		return true
+	case leaseHeld:
+		if sl.fresh(ls.opt.TTL / 3) {
+			return true
+		}
+		sl.wakeRenewal()
+	}
+	return false
+}
+
+// freshen renews, all at once, the held leases among ids that are not
+// fresh (left to run down while the agent was idle), and waits for them
+// at most as long as one renewal may take: a hung store holds up the
+// others no longer than that. Snapshots, prunes and compaction call it
+// before writable.
+func (ls *leaseSet) freshen(ctx context.Context, ids ...string) {
+	if ls == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, ls.opt.TTL/3+time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		if !ls.held(id) {
+			continue
+		}
+		wg.Go(func() { ls.ready(ctx, id) })
+	}
+	wg.Wait()
+}
+
+// held reports whether the store with id holds its lease, fresh or not.
+func (ls *leaseSet) held(id string) bool {
+	if ls == nil {
+		return false
+	}
+	sl, ok := ls.byID[id]
+	if !ok {
+		return false
+	}
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	return sl.state == leaseHeld
 }

@@ -129,10 +129,17 @@ func TestLeaseLossStopsStore(t *testing.T) {
 	if _, err := leaseAgent("/s/b", st).acquireLeases(ctx, LeaseOptions{Takeover: true}); err != nil {
 		t.Fatalf("takeover: %v", err)
 	}
-	select {
-	case <-changed: // the next renewal (TTL/3) finds the takeover
-	case <-time.After(10 * time.Second):
-		t.Fatal("lease loss not noticed")
+	// The next renewal (TTL/3) of a lease in use finds the takeover.
+	for deadline := time.After(10 * time.Second); ; {
+		ls.writable(st.String())
+		select {
+		case <-changed:
+		case <-time.After(20 * time.Millisecond):
+			continue
+		case <-deadline:
+			t.Fatal("lease loss not noticed")
+		}
+		break
 	}
 	if err := ls.ready(ctx, st.String()); !errors.Is(err, lease.ErrLost) {
 		t.Fatalf("ready after loss = %v, want lease.ErrLost", err)

@@ -28,7 +28,10 @@ func (a *Agent) runRetention(ctx context.Context) {
 		case <-t.C:
 		}
 		for i, s := range a.opt.Stores {
-			if a.shippers[i].degraded.Load() || !a.leases.writable(s.Store.String()) {
+			if a.shippers[i].degraded.Load() {
+				continue
+			}
+			if a.leases.freshen(ctx, s.Store.String()); !a.leases.writable(s.Store.String()) {
 				continue
 			}
 			st, err := retention.Prune(throttleLow(ctx), s.Store, a.opt.Retention.Policy, time.Now(), a.log.With("store", s.Name))

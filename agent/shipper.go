@@ -187,14 +187,23 @@ func (s *shipper) stopNoLease(err error) {
 	s.a.log.Error("not shipping to this store: another agent holds its lease", "store", s.store.Name, "err", err)
 }
 
-// awaitLease waits until the store's lease allows uploads. While it waits
-// for a lease not acquired yet (the store has not answered since start),
-// the store counts as degraded: the spool bound may drop segments for it,
-// recorded as a gap, so it never holds up the sealer and with it the
-// healthy stores.
+// awaitLease waits until the store's lease allows uploads. A lease left to
+// run down while the agent was idle is renewed first, waited for as long
+// as one renewal may take. While it waits longer, or for a lease not
+// acquired yet (the store has not answered since start), the store counts
+// as degraded: the spool bound may drop segments for it, recorded as a
+// gap, so it never holds up the sealer and with it the healthy stores.
 func (s *shipper) awaitLease(ctx context.Context) error {
 	if s.a.leases.writable(s.id) {
 		return nil
+	}
+	if s.a.leases.held(s.id) {
+		rctx, cancel := context.WithTimeout(ctx, s.a.leases.opt.TTL/3+time.Second)
+		err := s.a.leases.ready(rctx, s.id)
+		cancel()
+		if err == nil || ctx.Err() != nil || rctx.Err() == nil {
+			return err // renewed, stopping, or lost to another agent
+		}
 	}
 	marked := !s.degraded.Load()
 	if marked {

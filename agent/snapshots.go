@@ -130,7 +130,12 @@ func (a *Agent) runSnapshots(ctx context.Context) {
 // snapshotTargets groups the healthy stores by recipient set: the plain
 // ones get one upload (a fanout), each encrypted set its own, sealed to
 // its recipients with its chunks named under the agent's chunk secret.
-func (a *Agent) snapshotTargets() ([]snapshot.Target, []string) {
+func (a *Agent) snapshotTargets(ctx context.Context) ([]snapshot.Target, []string) {
+	var ids []string
+	for _, s := range a.opt.Stores {
+		ids = append(ids, s.Store.String())
+	}
+	a.leases.freshen(ctx, ids...)
 	var names []string
 	var order []*recipientSet // nil: the plain stores
 	groups := map[*recipientSet][]backends.Store{}
@@ -160,7 +165,7 @@ func (a *Agent) snapshotTargets() ([]snapshot.Target, []string) {
 // priority (behind live WAL segments, under the bulk rate cap): captured
 // once, uploaded once per recipient set (snapshotTargets).
 func (a *Agent) snapshot(ctx context.Context, req snapReq) (snapshot.Manifest, error) {
-	targets, names := a.snapshotTargets()
+	targets, names := a.snapshotTargets(ctx)
 	if len(targets) == 0 {
 		return snapshot.Manifest{}, errors.New("every store is degraded")
 	}

@@ -5,7 +5,8 @@
 //
 // The lease is one small object, Key, replaced only by compare-and-swap
 // (backends.Swapper): Acquire creates it or takes it over, Renew extends it
-// every TTL/3, Release marks it free. Of two agents racing for it exactly
+// (the agent renews every TTL/3 while it writes to the store, and lets an
+// idle lease run down), Release marks it free. Of two agents racing for it exactly
 // one write wins, whatever the store's consistency, because every write
 // names the version it replaces.
 //
