@@ -379,16 +379,20 @@ func (ls *leaseSet) writable(id string) bool {
 	return false
 }
 
+// renewWait is how long a write waits for the renewal of a lease left to
+// run down before it goes on without the store (a shipper: the store
+// counts as degraded while it waits on).
+func (ls *leaseSet) renewWait() time.Duration { return min(ls.opt.TTL/3, 5*time.Second) }
+
 // freshen renews, all at once, the held leases among ids that are not
 // fresh (left to run down while the agent was idle), and waits for them
-// at most as long as one renewal may take: a hung store holds up the
-// others no longer than that. Snapshots, prunes and compaction call it
-// before writable.
+// at most renewWait: a hung store holds up the others no longer than that.
+// Snapshots, prunes and compaction call it before writable.
 func (ls *leaseSet) freshen(ctx context.Context, ids ...string) {
 	if ls == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, ls.opt.TTL/3+time.Second)
+	ctx, cancel := context.WithTimeout(ctx, ls.renewWait())
 	defer cancel()
 	var wg sync.WaitGroup
 	for _, id := range ids {

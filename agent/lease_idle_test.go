@@ -3,11 +3,14 @@ package agent
 import (
 	"context"
 	"errors"
+	"io"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	tidwal "github.com/tidwall/wal"
 
+	"github.com/walship/walship/backends"
 	"github.com/walship/walship/backends/mem"
 	"github.com/walship/walship/backends/metered"
 	"github.com/walship/walship/lease"
@@ -80,4 +83,91 @@ func TestIdleLeaseTakenWhileIdle(t *testing.T) {
 	r.halt(t)
 	restoreAndCompare(t, st, pitr.Target{Latest: true}, src.want, 1, shipped)
 	restoreAndCompare(t, other, pitr.Target{Latest: true}, src.want, 1, src.last())
+}
+
+// hangingCAS is a store with conditional writes (a lease) whose every call
+// is held until its context ends while hung is set.
+type hangingCAS struct {
+	*mem.Store
+	hung atomic.Bool
+}
+
+func (h *hangingCAS) wait(ctx context.Context) error {
+	if !h.hung.Load() {
+		return nil
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (h *hangingCAS) Put(ctx context.Context, key string, r io.ReadSeeker, size int64) error {
+	if err := h.wait(ctx); err != nil {
+		return err
+	}
+	return h.Store.Put(ctx, key, r, size)
+}
+
+func (h *hangingCAS) PutIf(ctx context.Context, key string, r io.ReadSeeker, size int64, match string) (string, error) {
+	if err := h.wait(ctx); err != nil {
+		return "", err
+	}
+	return h.Store.PutIf(ctx, key, r, size, match)
+}
+
+func (h *hangingCAS) GetVersion(ctx context.Context, key string) ([]byte, string, error) {
+	if err := h.wait(ctx); err != nil {
+		return nil, "", err
+	}
+	return h.Store.GetVersion(ctx, key)
+}
+
+func (h *hangingCAS) Get(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {
+	if err := h.wait(ctx); err != nil {
+		return nil, err
+	}
+	return h.Store.Get(ctx, key, off, n)
+}
+
+func (h *hangingCAS) Stat(ctx context.Context, key string) (backends.ObjectInfo, error) {
+	if err := h.wait(ctx); err != nil {
+		return backends.ObjectInfo{}, err
+	}
+	return h.Store.Stat(ctx, key)
+}
+
+func (h *hangingCAS) List(ctx context.Context, p, a string, fn func(backends.ObjectInfo) error) error {
+	if err := h.wait(ctx); err != nil {
+		return err
+	}
+	return h.Store.List(ctx, p, a, fn)
+}
+
+// A store that hangs while the agent is idle holds up the other no longer
+// than renewWait when writes resume: its lease's renewal is waited for that
+// long, then it counts as degraded (the spool bound drops segments for it)
+// while the healthy store ships a backlog over the bound. When it answers
+// again it ships on.
+func TestIdleLeaseOfHungStore(t *testing.T) {
+	src := newSource(t, tidwal.Binary)
+	healthy, h := mem.New(), &hangingCAS{Store: mem.New()}
+	ttl := 3 * time.Second // renewWait 1s
+	r := startWith(t, src.dir, func(o *Options) {
+		o.SpoolMaxBytes = 20 << 10
+		o.Lease = LeaseOptions{TTL: ttl}
+	}, healthy, h)
+	src.write(50, "a")
+	r.waitShipped(t, 1, src.last())
+	time.Sleep(ttl/3 + 200*time.Millisecond) // the lease goes idle
+	h.hung.Store(true)
+	time.Sleep(ttl) // and runs down: the next write needs a renewal
+	src.write(800, "b") // a backlog far over the 20 KiB spool bound
+	r.waitStoreShipped(t, 0, src.last(), 10*time.Second)
+	if st := r.a.Status().Stores[1]; !st.Degraded {
+		t.Fatalf("hung store after idling: %+v, want degraded", st)
+	}
+	h.hung.Store(false)
+	src.write(20, "c")
+	r.waitStoreShipped(t, 1, src.last(), 30*time.Second)
+	r.halt(t)
+	restoreAndCompare(t, healthy, pitr.Target{Latest: true}, src.want, 1, src.last())
 }

@@ -188,8 +188,8 @@ func (s *shipper) stopNoLease(err error) {
 }
 
 // awaitLease waits until the store's lease allows uploads. A lease left to
-// run down while the agent was idle is renewed first, waited for as long
-// as one renewal may take. While it waits longer, or for a lease not
+// run down while the agent was idle is renewed first, waited for at most
+// renewWait. While it waits longer, or for a lease not
 // acquired yet (the store has not answered since start), the store counts
 // as degraded: the spool bound may drop segments for it, recorded as a
 // gap, so it never holds up the sealer and with it the healthy stores.
@@ -198,7 +198,7 @@ func (s *shipper) awaitLease(ctx context.Context) error {
 		return nil
 	}
 	if s.a.leases.held(s.id) {
-		rctx, cancel := context.WithTimeout(ctx, s.a.leases.opt.TTL/3+time.Second)
+		rctx, cancel := context.WithTimeout(ctx, s.a.leases.renewWait())
 		err := s.a.leases.ready(rctx, s.id)
 		cancel()
 		if err == nil || ctx.Err() != nil || rctx.Err() == nil {
