@@ -159,7 +159,7 @@ func TestIdleLeaseOfHungStore(t *testing.T) {
 	r.waitShipped(t, 1, src.last())
 	time.Sleep(ttl/3 + 200*time.Millisecond) // the lease goes idle
 	h.hung.Store(true)
-	time.Sleep(ttl) // and runs down: the next write needs a renewal
+	time.Sleep(ttl)     // and runs down: the next write needs a renewal
 	src.write(800, "b") // a backlog far over the 20 KiB spool bound
 	r.waitStoreShipped(t, 0, src.last(), 10*time.Second)
 	if st := r.a.Status().Stores[1]; !st.Degraded {
