@@ -94,15 +94,22 @@ func (a *Agent) runCompaction(ctx context.Context) {
 	}
 	o := a.opt.Compaction.Options
 	o.TempDir = filepath.Join(a.opt.StateDir, "compact")
-	// Outputs being built when the agent was killed are left here.
-	if err := os.RemoveAll(o.TempDir); err != nil {
-		a.log.Error("compaction off: cannot clear its temporary directory", "dir", o.TempDir, "err", err)
-		return
+	// Outputs being built when the agent was killed are left here. A
+	// directory that cannot be cleared or made (a full state dir) is tried
+	// again each interval; compaction waits for it.
+	logged := false
+	prepare := func() bool {
+		err := os.RemoveAll(o.TempDir)
+		if err == nil {
+			err = os.MkdirAll(o.TempDir, 0o700)
+		}
+		if err != nil && !logged {
+			logged = true
+			a.log.Error("compaction waits: cannot clear or make its temporary directory; retrying each interval", "dir", o.TempDir, "err", err)
+		}
+		return err == nil
 	}
-	if err := os.MkdirAll(o.TempDir, 0o700); err != nil {
-		a.log.Error("compaction off: cannot make its temporary directory", "dir", o.TempDir, "err", err)
-		return
-	}
+	scratch := prepare()
 	opts := make([]*compact.Options, len(a.opt.Stores)) // nil: the store is not compacted
 	for i, s := range a.opt.Stores {
 		so := o
@@ -128,6 +135,11 @@ func (a *Agent) runCompaction(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if !scratch {
+			if scratch = prepare(); !scratch {
+				continue
+			}
 		}
 		for i, s := range a.opt.Stores {
 			if opts[i] == nil || a.shippers[i].degraded.Load() {

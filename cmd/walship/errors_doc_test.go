@@ -237,6 +237,7 @@ var errNotProvoked = map[string]string{
 	"Damaged source log":                 "not an exit: the agent keeps running and reports it in /healthz and /status (agent tests)",
 	"Spool without state":                "needs a sealed segment in a spool without state.json (agent recover tests)",
 	"State dir full (ENOSPC)":            "not an exit: the agent keeps running and reports it in /healthz and /status (agent TestDiskFull* fill a tmpfs)",
+	"State dir full at its first start":  "needs a filesystem with no inode left (agent TestDiskFullStartWithoutLock fills a tmpfs's inodes)",
 	"Store left out (several stores)":    "written to the process's stderr directly, not through run's writer (TestStartWithUnreachableStore)",
 	"No conditional writes":              "every built-in store has conditional writes (walship check tests the row)",
 	"Lease lost":                         "logged by a running agent when another takes over (lease and agent tests)",
