@@ -86,6 +86,7 @@ func (a *Agent) runSnapshots(ctx context.Context) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	last := time.Now()
+	took := false // a base was taken in this run
 	var retryAt time.Time
 	for {
 		var req snapReq
@@ -100,6 +101,11 @@ func (a *Agent) runSnapshots(ctx context.Context) {
 			case !o.configured() || now.Before(retryAt):
 			case a.gapSnapshotDue.Load():
 				due = "new timeline after a gap"
+			case o.Interval > 0 && now.Sub(last) >= o.Interval && took && a.walSinceSnapshot.Load() == 0:
+				// Nothing sealed since the last base: another would hold
+				// the same entries, at the price of a capture and its
+				// requests. An idle agent makes none.
+				last = now
 			case o.Interval > 0 && now.Sub(last) >= o.Interval:
 				due = "interval"
 			case o.AfterWALBytes > 0 && a.walSinceSnapshot.Load() >= o.AfterWALBytes:
@@ -123,7 +129,7 @@ func (a *Agent) runSnapshots(ctx context.Context) {
 			retryAt = time.Now().Add(o.RetryAfter)
 			continue
 		}
-		last, retryAt = time.Now(), time.Time{}
+		last, retryAt, took = time.Now(), time.Time{}, true
 	}
 }
 

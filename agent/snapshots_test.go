@@ -17,6 +17,7 @@ import (
 
 	"github.com/walship/walship/backends"
 	"github.com/walship/walship/backends/mem"
+	"github.com/walship/walship/backends/metered"
 	"github.com/walship/walship/pitr"
 	"github.com/walship/walship/snapshot"
 )
@@ -178,4 +179,39 @@ func TestSnapshotAfterWALBytes(t *testing.T) {
 		infos, _ := snapshot.List(context.Background(), st)
 		return len(infos) >= 1
 	})
+}
+
+// An interval snapshot with nothing sealed since the last base is skipped:
+// an idle agent takes no base and makes no request. Once entries are
+// sealed, the next interval takes one.
+func TestSnapshotIntervalSkipsWhenIdle(t *testing.T) {
+	src := newSource(t, tidwal.Binary)
+	st := metered.New(mem.New())
+	c := &checkpointer{t: t, root: t.TempDir()}
+	src.write(10, "a")
+	c.checkpoint(src, 10)
+	r := startWith(t, src.dir, func(o *Options) {
+		o.Snapshot = SnapshotOptions{Command: []string{"cat", filepath.Join(c.root, "latest.json")}, Interval: 300 * time.Millisecond}
+	}, st)
+	bases := func() int {
+		infos, err := snapshot.List(context.Background(), st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(infos)
+	}
+	waitFor(t, "the first interval snapshot", func() bool { return bases() >= 1 })
+	time.Sleep(1200 * time.Millisecond) // the snapshot's own writes settle
+	before := st.Counts()
+	time.Sleep(2500 * time.Millisecond) // several intervals, nothing written
+	if idle := st.Counts().Sub(before); idle.Calls() != 0 || bases() != 1 {
+		t.Fatalf("idle with an interval of 300ms: %d bases, %s; want 1 base and no request", bases(), idle)
+	}
+	src.write(20, "b")
+	c.checkpoint(src, 30)
+	waitFor(t, "an interval snapshot after new entries", func() bool { return bases() >= 2 })
+	r.halt(t)
+	if base := restoreWithBase(t, st, c, src, pitr.Target{Latest: true}, 30); base != 30 {
+		t.Fatalf("restore used base %d, want 30", base)
+	}
 }
