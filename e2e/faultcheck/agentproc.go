@@ -71,6 +71,9 @@ func agentConfig(p *Plan, walDir, dataDir, stateDir, metricsAddr string, stores 
 		}
 	}
 	b.WriteString("retry: {attempts: 3, max_backoff: 500ms, reconcile_max_backoff: 2s}\n")
+	if p.CallTimeout > 0 {
+		fmt.Fprintf(&b, "timeouts: {call: %s}\n", p.CallTimeout)
+	}
 	if p.SpoolMax > 0 {
 		fmt.Fprintf(&b, "spool: {max_bytes: %d}\n", p.SpoolMax)
 	}

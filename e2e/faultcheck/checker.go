@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"cloud.google.com/go/storage"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 	mgo "github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -42,6 +43,7 @@ type Env struct {
 	MinioBin, MinioAccess, MinioSecret string
 	AzureEndpoint, AzureAccount        string // http://127.0.0.1:PORT/ACCOUNT
 	AzureKey                           string
+	GCSBin                             string // fake-gcs-server
 	Pidfile                            string
 }
 
@@ -64,21 +66,25 @@ func EnvFromOS() (Env, []string) {
 		AzureEndpoint: get("WALSHIP_TEST_AZURITE_ENDPOINT"),
 		AzureAccount:  get("WALSHIP_TEST_AZURITE_ACCOUNT"),
 		AzureKey:      get("WALSHIP_TEST_AZURITE_KEY"),
+		GCSBin:        get("WALSHIP_TEST_GCS_BIN"),
 		Pidfile:       os.Getenv("WALSHIP_TEST_PIDFILE"),
 	}
 	return e, missing
 }
 
 // Checker holds what every run shares: the walship binary, Toxiproxy, a
-// MinIO of its own, a bucket and an Azurite container.
+// MinIO and a fake-gcs-server of its own, a bucket and an Azurite
+// container.
 type Checker struct {
 	opt       Options
 	env       Env
 	bin       string
 	tmp       string
 	tox       *Toxiproxy
-	minio     *Minio
+	minio     *Server
 	mc        *mgo.Client // MinIO directly, to read what a store holds
+	gcs       *Server
+	gc        *storage.Client // fake-gcs-server directly: buckets, and what a store holds
 	bucket    string
 	container string
 	nonce     string
@@ -116,13 +122,22 @@ func New(ctx context.Context, opt Options, env Env) (c *Checker, err error) {
 		}
 		c.logf("built walship in %v", time.Since(start).Round(time.Millisecond))
 	}
-	ports, err := freePorts(2)
+	ports, err := freePorts(3)
 	if err != nil {
 		return nil, err
 	}
-	c.minio = &Minio{Bin: env.MinioBin, Data: filepath.Join(c.opt.Workdir, "minio-data"), Port: ports[0], Cport: ports[1],
-		Access: env.MinioAccess, Secret: env.MinioSecret, Pidfile: env.Pidfile}
+	c.minio = newMinio(env, filepath.Join(c.opt.Workdir, "minio-data"), ports[0], ports[1])
 	if err = c.minio.Start(ctx); err != nil {
+		return nil, err
+	}
+	c.gcs = newFakeGCS(env, filepath.Join(c.opt.Workdir, "gcs-data"), ports[2])
+	if err = os.MkdirAll(c.gcs.Data, 0o700); err != nil {
+		return nil, err
+	}
+	if err = c.gcs.Start(ctx); err != nil {
+		return nil, err
+	}
+	if c.gc, err = newGCSClient(ctx, c.gcs.Endpoint()); err != nil {
 		return nil, err
 	}
 	c.bucket = "faultcheck-" + c.nonce
@@ -169,12 +184,18 @@ func childEnviron() []string {
 	return env
 }
 
-// Close stops MinIO, deletes the Azurite container and the temp dir.
+// Close stops MinIO and fake-gcs-server, deletes the Azurite container
+// and the temp dir.
 func (c *Checker) Close() {
-	if c.minio != nil {
-		c.minio.Signal(syscall.SIGCONT)
-		if err := c.minio.Kill(); err != nil {
-			c.logf("%v", err)
+	if c.gc != nil {
+		c.gc.Close()
+	}
+	for _, srv := range []*Server{c.minio, c.gcs} {
+		if srv != nil {
+			srv.Signal(syscall.SIGCONT)
+			if err := srv.Kill(); err != nil {
+				c.logf("%v", err)
+			}
 		}
 	}
 	if c.container != "" {
@@ -188,6 +209,9 @@ func (c *Checker) Close() {
 		os.RemoveAll(c.tmp)
 	} else if c.minio != nil {
 		os.RemoveAll(c.minio.Data)
+		if c.gcs != nil {
+			os.RemoveAll(c.gcs.Data)
+		}
 		if c.opt.Walship == "" {
 			os.Remove(c.bin)
 		}

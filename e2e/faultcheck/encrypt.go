@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,9 +16,9 @@ import (
 // StoreFile is the name of every run's file store (never faulted).
 const StoreFile = "file"
 
-// storeNames are the stores of every run: the file store and the two
+// storeNames are the stores of every run: the file store and those
 // behind Toxiproxy.
-var storeNames = []string{StoreFile, TargetMinio, TargetAzure}
+var storeNames = append([]string{StoreFile}, remoteTargets...)
 
 // drawEncryption decides which stores of run run of seed seed the agent
 // encrypts, and to which of up to two identities: nil (every store plain)
@@ -38,15 +39,13 @@ func drawEncryption(seed int64, run int) map[string]int {
 			enc[s] = rng.IntN(keys)
 		}
 	}
-	if _, m := enc[TargetMinio]; !m {
-		if _, a := enc[TargetAzure]; !a {
-			enc[storeNames[1+rng.IntN(2)]] = rng.IntN(keys)
-		}
+	if !slices.ContainsFunc(remoteTargets, func(s string) bool { _, ok := enc[s]; return ok }) {
+		enc[remoteTargets[rng.IntN(len(remoteTargets))]] = rng.IntN(keys)
 	}
 	return enc
 }
 
-// encryptString is p.Encrypt as "minio:0,azure:1" in store order, or
+// encryptString is p.Encrypt as "minio:0,gcs:1" in store order, or
 // "none".
 func (p *Plan) encryptString() string {
 	var parts []string

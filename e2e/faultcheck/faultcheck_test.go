@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,14 +13,19 @@ import (
 )
 
 // ciRuns, ciDuration and ciSteps bound TestFaultCheck: 10 runs (run r
-// focuses on Kinds[r%9], so every fault kind is injected) of about 6 s of
-// steps each. Runs 1, 5 and 8 encrypt stores: 5 seals the file store and
-// MinIO to one identity, SIGSTOPs MinIO and kills the agent twice (once
-// during its start); 8 seals MinIO, kills the agent twice and hangs MinIO
-// with a timeout toxic; 1 seals MinIO and Azurite to two identities and
-// hangs Azurite (TestCIPlansCoverEncryption keeps this true).
+// focuses on Kinds[r%10], so every fault kind is injected) of about 6 s of
+// steps each. Runs 1, 5, 6 and 9 encrypt stores: 1 seals MinIO and GCS to
+// two identities, hangs Azurite and GCS with timeout toxics and kills the
+// agent twice while GCS hangs; 9 seals MinIO, Azurite and GCS to one,
+// SIGSTOPs fake-gcs-server and kills the agent while it is frozen; 5 seals
+// GCS alone (MinIO SIGSTOPped, the agent killed twice); 6 seals the file
+// store and Azurite (a timeout toxic on MinIO, MinIO SIGKILLed). GCS also
+// gets a reset_peer (run 2), bandwidth (0, 3), slicer (4) toxic and a
+// SIGSTOP (4). TestCIPlansCoverEncryption and TestCIPlansCoverGCS keep
+// this true. (Seed 20261130 served until GCS joined; its plans changed
+// then and no longer hang an encrypted store while killing the agent.)
 const (
-	ciSeed     = 20261130
+	ciSeed     = 20261136
 	ciRuns     = 10
 	ciDuration = 6 * time.Second
 	ciSteps    = 200
@@ -62,6 +68,16 @@ func TestFaultCheck(t *testing.T) {
 	if sum.CompactionRuns == 0 || sum.Merges == 0 {
 		t.Errorf("compaction on in %d runs, %d merges: the checker did not exercise it", sum.CompactionRuns, sum.Merges)
 	}
+	for _, name := range storeNames {
+		if sum.ComparedBy[name] == 0 {
+			t.Errorf("no entry restored from store %s was compared with the source", name)
+		}
+	}
+	for _, name := range remoteTargets {
+		if sum.Toxics[name] == 0 {
+			t.Errorf("no toxic was put on store %s", name)
+		}
+	}
 	if sum.EncryptedStores == 0 || sum.SealedObjects == 0 || sum.NoIdentityRefused == 0 {
 		t.Errorf("%d encrypted stores, %d objects checked sealed, %d restores without an identity refused: the checker did not exercise encryption",
 			sum.EncryptedStores, sum.SealedObjects, sum.NoIdentityRefused)
@@ -100,7 +116,8 @@ func TestPlanDeterministic(t *testing.T) {
 
 // TestCIPlansCoverEncryption: some run of TestFaultCheck hangs an
 // encrypted store (a timeout toxic, whose connections are accepted and
-// never answered, or MinIO SIGSTOPped) and kills the agent with SIGKILL.
+// never answered, or MinIO or fake-gcs-server SIGSTOPped) and kills the
+// agent with SIGKILL; and every store is encrypted in some run.
 func TestCIPlansCoverEncryption(t *testing.T) {
 	var runs []int
 	for r := range ciRuns {
@@ -116,6 +133,9 @@ func TestCIPlansCoverEncryption(t *testing.T) {
 			case s.Action == MinioStop:
 				_, m := p.Encrypt[TargetMinio]
 				hung = hung || m
+			case s.Action == GCSStop:
+				_, g := p.Encrypt[TargetGCS]
+				hung = hung || g
 			}
 		}
 		if killed && hung {
@@ -126,12 +146,64 @@ func TestCIPlansCoverEncryption(t *testing.T) {
 		t.Fatalf("no run of seed %d both hangs an encrypted store and kills the agent", ciSeed)
 	}
 	t.Logf("runs %v of seed %d hang an encrypted store and kill the agent", runs, ciSeed)
+	for _, name := range storeNames {
+		if !slices.ContainsFunc(ciPlans(), func(p *Plan) bool { _, ok := p.Encrypt[name]; return ok }) {
+			t.Errorf("no run of seed %d encrypts store %s", ciSeed, name)
+		}
+	}
+}
+
+// TestCIPlansCoverGCS: in TestFaultCheck's runs the GCS store gets a
+// timeout, reset_peer, bandwidth and slicer toxic (latency, the mildest,
+// is left to longer checks), the agent is killed while GCS hangs behind a
+// timeout toxic, and while fake-gcs-server is SIGSTOPped with GCS
+// encrypted.
+func TestCIPlansCoverGCS(t *testing.T) {
+	kinds := map[string]bool{}
+	hungKilled, frozenEncryptedKilled := false, false
+	for _, p := range ciPlans() {
+		_, encrypted := p.Encrypt[TargetGCS]
+		hung, frozen := false, false
+		for _, s := range p.Steps {
+			switch {
+			case s.Action == ToxicAdd && s.Target == TargetGCS:
+				kinds[s.Kind] = true
+				hung = s.Kind == KindTimeout
+			case s.Action == ToxicRemove && s.Target == TargetGCS:
+				hung = false
+			case s.Action == GCSStop || s.Action == GCSCont:
+				frozen = s.Action == GCSStop
+			case s.Action == AgentKill:
+				hungKilled = hungKilled || hung
+				frozenEncryptedKilled = frozenEncryptedKilled || frozen && encrypted
+			}
+		}
+	}
+	for _, k := range []string{KindTimeout, KindResetPeer, KindBandwidth, KindSlicer} {
+		if !kinds[k] {
+			t.Errorf("no run of seed %d puts a %s toxic on GCS", ciSeed, k)
+		}
+	}
+	if !hungKilled || !frozenEncryptedKilled {
+		t.Errorf("seed %d: the agent is killed while GCS hangs behind a timeout toxic: %v; while an encrypted GCS is SIGSTOPped: %v; want both",
+			ciSeed, hungKilled, frozenEncryptedKilled)
+	}
+}
+
+func ciPlans() []*Plan {
+	var ps []*Plan
+	for r := range ciRuns {
+		ps = append(ps, MakePlan(ciSeed, r, ciDuration, ciSteps))
+	}
+	return ps
 }
 
 func focusAction(kind string) string {
 	switch kind {
 	case KindSigstop:
 		return string(MinioStop)
+	case KindGCSStop:
+		return string(GCSStop)
 	case KindMinioKill:
 		return string(MinioKill)
 	case KindENOSPC:

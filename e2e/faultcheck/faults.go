@@ -96,17 +96,21 @@ func (t *Toxiproxy) RemoveToxic(ctx context.Context, proxy, name string) error {
 	return t.do(ctx, "DELETE", "/proxies/"+proxy+"/toxics/"+name, nil, nil)
 }
 
-// Minio is a MinIO server of the checker's own, started from the binary
-// testenv.sh installed with the same credentials as the shared one: the
-// checker stops and kills it, and the shared server also serves the other
-// packages' tests, which `go test ./...` runs at the same time. Every pid is
-// appended to the pidfile (WALSHIP_TEST_PIDFILE) so testenv.sh kills it
-// even if the checker dies.
-type Minio struct {
-	Bin, Data      string
-	Port, Cport    int
-	Access, Secret string
-	Pidfile        string
+// Server is a store's server process of the checker's own (MinIO,
+// fake-gcs-server), started from the binary testenv.sh installed: the
+// checker stops and kills it, and testenv.sh's shared servers also serve
+// the other packages' tests, which `go test ./...` runs at the same time.
+// Every pid is appended to the pidfile (WALSHIP_TEST_PIDFILE) so testenv.sh
+// kills it even if the checker dies.
+type Server struct {
+	Name    string   // for messages
+	Bin     string   // the program
+	Args    []string // its arguments
+	Env     []string // added to the checker's environment
+	Addr    string   // host:port it serves on
+	Ready   string   // a path that answers 200 once it serves
+	Data    string   // its data dir (the checker's Close removes it)
+	Pidfile string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -114,21 +118,29 @@ type Minio struct {
 	log  bytes.Buffer
 }
 
-// Endpoint is host:port of the S3 API.
-func (m *Minio) Endpoint() string { return "127.0.0.1:" + strconv.Itoa(m.Port) }
+// newMinio is MinIO on port (console on cport) with the shared server's
+// credentials.
+func newMinio(env Env, data string, port, cport int) *Server {
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	return &Server{Name: "MinIO", Bin: env.MinioBin, Addr: addr, Ready: "/minio/health/ready", Data: data, Pidfile: env.Pidfile,
+		Args: []string{"server", data, "--address", addr, "--console-address", "127.0.0.1:" + strconv.Itoa(cport), "--quiet"},
+		Env:  []string{"MINIO_ROOT_USER=" + env.MinioAccess, "MINIO_ROOT_PASSWORD=" + env.MinioSecret, "MINIO_BROWSER=off"}}
+}
+
+// Endpoint is host:port of the server's API.
+func (m *Server) Endpoint() string { return m.Addr }
 
 // Start runs the server and waits until it is ready.
-func (m *Minio) Start(ctx context.Context) error {
+func (m *Server) Start(ctx context.Context) error {
 	m.mu.Lock()
-	cmd := exec.Command(m.Bin, "server", m.Data, "--address", m.Endpoint(),
-		"--console-address", "127.0.0.1:"+strconv.Itoa(m.Cport), "--quiet")
-	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+m.Access, "MINIO_ROOT_PASSWORD="+m.Secret, "MINIO_BROWSER=off")
+	cmd := exec.Command(m.Bin, m.Args...)
+	cmd.Env = append(os.Environ(), m.Env...)
 	m.log.Reset()
 	cmd.Stdout, cmd.Stderr = &lockedWriter{&m.mu, &m.log}, &lockedWriter{&m.mu, &m.log}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // dies with the checker
 	if err := cmd.Start(); err != nil {
 		m.mu.Unlock()
-		return fmt.Errorf("start MinIO: %w", err)
+		return fmt.Errorf("start %s: %w", m.Name, err)
 	}
 	done := make(chan struct{})
 	m.cmd, m.done = cmd, done
@@ -137,7 +149,7 @@ func (m *Minio) Start(ctx context.Context) error {
 	recordPid(m.Pidfile, cmd.Process.Pid)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		resp, err := http.Get("http://" + m.Endpoint() + "/minio/health/ready")
+		resp, err := http.Get("http://" + m.Addr + m.Ready)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
@@ -146,34 +158,34 @@ func (m *Minio) Start(ctx context.Context) error {
 		}
 		select {
 		case <-done:
-			return fmt.Errorf("MinIO exited before it was ready: %s", m.logText())
+			return fmt.Errorf("%s exited before it was ready: %s", m.Name, m.logText())
 		case <-ctx.Done():
 			return ctx.Err()
 		default:
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("MinIO on %s not ready in 60s: %s", m.Endpoint(), m.logText())
+			return fmt.Errorf("%s on %s not ready in 60s: %s", m.Name, m.Addr, m.logText())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 }
 
-func (m *Minio) logText() string {
+func (m *Server) logText() string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.log.String()
 }
 
 // Signal sends sig (SIGSTOP, SIGCONT) to the running server.
-func (m *Minio) Signal(sig syscall.Signal) error {
+func (m *Server) Signal(sig syscall.Signal) error {
 	if m.cmd == nil {
-		return errors.New("MinIO not started")
+		return fmt.Errorf("%s not started", m.Name)
 	}
 	return syscall.Kill(m.cmd.Process.Pid, sig)
 }
 
 // Kill SIGKILLs the server and waits for it to be gone.
-func (m *Minio) Kill() error {
+func (m *Server) Kill() error {
 	if m.cmd == nil {
 		return nil
 	}
@@ -187,12 +199,12 @@ func (m *Minio) Kill() error {
 	case <-m.done:
 		return nil
 	case <-time.After(10 * time.Second):
-		return fmt.Errorf("MinIO pid %d alive 10s after SIGKILL", m.cmd.Process.Pid)
+		return fmt.Errorf("%s pid %d alive 10s after SIGKILL", m.Name, m.cmd.Process.Pid)
 	}
 }
 
 // Running says whether the server process is alive.
-func (m *Minio) Running() bool {
+func (m *Server) Running() bool {
 	if m.cmd == nil {
 		return false
 	}

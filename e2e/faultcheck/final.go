@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/walship/walship/backends/deadline"
 )
 
 // final heals, writes a last batch, runs the agent until every store
@@ -68,6 +70,7 @@ func (r *run) final(ctx context.Context) error {
 				res.Failures = append(res.Failures, "healthy "+msg)
 			} else {
 				res.Notes = append(res.Notes, msg)
+				res.Undrained = append(res.Undrained, ss.Name)
 			}
 		}
 	}
@@ -126,6 +129,9 @@ func (r *run) final(ctx context.Context) error {
 	logText, _ := os.ReadFile(r.agent.Log)
 	res.Merges = strings.Count(string(logText), "compaction: merged segments")
 	res.CompactDeletes = strings.Count(string(logText), "compaction: deleted segments")
+	for _, s := range r.stores {
+		res.DeadlineCuts[s.Name] = deadlineCuts(string(logText), s.Name)
+	}
 	texts := map[string]string{"agent log": string(logText)}
 	for k := range outs {
 		for _, o := range outs[k] {
@@ -155,6 +161,18 @@ func (r *run) final(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// deadlineCuts counts the agent's log lines (slog text) that name store
+// and a call its deadline decorator cut (deadline.ErrTimeout).
+func deadlineCuts(log, store string) int {
+	n := 0
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, " store="+store+" ") && strings.Contains(l, deadline.ErrTimeout.Error()) {
+			n++
+		}
+	}
+	return n
 }
 
 // drained says the agent sealed the source's last entry and every store

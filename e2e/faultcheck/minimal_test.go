@@ -3,6 +3,7 @@ package faultcheck
 import (
 	"context"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,8 @@ var minimalPlans = []struct {
 	// open names a finding not fixed yet: the plan is skipped (with that
 	// reason) unless FAULTCHECK_OPEN=1, so it stays one command away.
 	open string
+	// want judges the run further: what it returns are failures.
+	want func(*RunResult) []string
 }{
 	{
 		// seed 20261130 run 5 (-duration 8s), cut by -minimize from 44
@@ -109,6 +112,39 @@ var minimalPlans = []struct {
 				Step{At: 9500 * time.Millisecond, Action: ToxicRemove, Target: TargetAzure})...),
 			FinalAppend: 5, FinalSeed: 3},
 	},
+	{
+		// Guarantee 9 against the GCS client, which retries on its own:
+		// an encrypted GCS store hangs past the agent's call deadline (2 s
+		// here) twice, first behind a timeout toxic (connections accepted,
+		// never answered), then with fake-gcs-server SIGSTOPped, and the
+		// agent is killed and started again while it is frozen. The
+		// deadline must cut GCS's calls (the agent's log says so for store
+		// gcs), the file store must stay within the seal interval + 3 s,
+		// and GCS must catch up once healed and restore byte for byte.
+		name: "gcs_hung_past_the_call_deadline",
+		plan: Plan{Seed: 105, Format: "json", Timestamp: "be64:0", SegmentSize: 64 << 10, SealInterval: 500 * time.Millisecond, SealSize: 1 << 20,
+			CallTimeout: 2 * time.Second, Encrypt: map[string]int{TargetGCS: 0},
+			Steps: append([]Step{
+				{At: 0, Action: AgentStart},
+				{At: 1000 * time.Millisecond, Action: ToxicAdd, Target: TargetGCS, Kind: KindTimeout, Stream: "upstream", Attrs: []Attr{{"timeout", 0}}},
+				{At: 4500 * time.Millisecond, Action: ToxicRemove, Target: TargetGCS},
+				{At: 5000 * time.Millisecond, Action: GCSStop},
+				{At: 6000 * time.Millisecond, Action: AgentKill},
+				{At: 6500 * time.Millisecond, Action: AgentStart},
+				{At: 9000 * time.Millisecond, Action: GCSCont},
+			}, steady(100*time.Millisecond, 9*time.Second, 250*time.Millisecond)...),
+			FinalAppend: 5, FinalSeed: 4},
+		want: func(r *RunResult) []string {
+			var bad []string
+			if r.DeadlineCuts[TargetGCS] == 0 {
+				bad = append(bad, "the agent's log names no call to store gcs cut by its deadline")
+			}
+			if slices.Contains(r.Undrained, TargetGCS) {
+				bad = append(bad, "store gcs had not caught up 40 s after it was healed")
+			}
+			return bad
+		},
+	},
 }
 
 // steady is an append of a few entries every `every` from `from` to `to`.
@@ -153,13 +189,17 @@ func TestFaultCheckMinimal(t *testing.T) {
 			}
 			p := mp.plan
 			p.Focus = "minimal:" + mp.name
+			slices.SortStableFunc(p.Steps, func(a, b Step) int { return int(a.At - b.At) })
 			res := c.Run(context.Background(), &p)
+			if mp.want != nil {
+				res.Failures = append(res.Failures, mp.want(res)...)
+			}
 			if res.Failed() {
 				var b strings.Builder
 				res.Report(&b)
 				t.Errorf("\n%s", b.String())
 			} else {
-				t.Logf("ok: %d entries, %d restores, %d compared", res.Written, len(res.Restores), compared(res))
+				t.Logf("ok: %d entries, %d restores, %d compared, deadline cuts by store %v", res.Written, len(res.Restores), compared(res), res.DeadlineCuts)
 			}
 		})
 	}

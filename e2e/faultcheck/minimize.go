@@ -64,6 +64,9 @@ func (p *Plan) GoLiteral() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Plan{Seed: %d, Run: %d, Format: %q, Timestamp: %q, SegmentSize: %d, SealInterval: %d, SealSize: %d, SpoolMax: %d, Tmpfs: %v, Snapshots: %v, Compaction: %v,\n",
 		p.Seed, p.Run, p.Format, p.Timestamp, p.SegmentSize, p.SealInterval, p.SealSize, p.SpoolMax, p.Tmpfs, p.Snapshots, p.Compaction)
+	if p.CallTimeout > 0 {
+		fmt.Fprintf(&b, "\tCallTimeout: %d,\n", p.CallTimeout)
+	}
 	if len(p.Encrypt) > 0 {
 		b.WriteString("\tEncrypt: map[string]int{")
 		for _, s := range storeNames {

@@ -28,8 +28,10 @@ const (
 	MinioCont     Action = "minio_cont" // SIGCONT
 	MinioKill     Action = "minio_kill" // SIGKILL (the server stays down until minio_restart)
 	MinioRestart  Action = "minio_restart"
-	Fill          Action = "fill"   // fill the state dir's tmpfs until ENOSPC
-	Unfill        Action = "unfill" // free it again
+	GCSStop       Action = "gcs_stop" // SIGSTOP of fake-gcs-server
+	GCSCont       Action = "gcs_cont" // SIGCONT
+	Fill          Action = "fill"     // fill the state dir's tmpfs until ENOSPC
+	Unfill        Action = "unfill"   // free it again
 )
 
 // Fault kinds, as counted in the summary. The first five are Toxiproxy
@@ -44,12 +46,13 @@ const (
 	KindMinioKill = "minio_kill"
 	KindENOSPC    = "enospc"
 	KindAgentKill = "agent_kill"
+	KindGCSStop   = "gcs_sigstop"
 )
 
 // Kinds is every fault kind; run r of a check focuses on Kinds[r%len(Kinds)],
 // so any len(Kinds) consecutive runs cover them all.
 var Kinds = []string{KindLatency, KindTimeout, KindResetPeer, KindBandwidth, KindSlicer,
-	KindSigstop, KindMinioKill, KindENOSPC, KindAgentKill}
+	KindSigstop, KindMinioKill, KindENOSPC, KindAgentKill, KindGCSStop}
 
 var toxicKinds = Kinds[:5]
 
@@ -57,7 +60,12 @@ var toxicKinds = Kinds[:5]
 const (
 	TargetMinio = "minio"
 	TargetAzure = "azure"
+	TargetGCS   = "gcs" // fake-gcs-server
 )
+
+// remoteTargets are the stores behind Toxiproxy, each with a proxy of its
+// own per run; a toxic goes on one of them.
+var remoteTargets = []string{TargetMinio, TargetAzure, TargetGCS}
 
 // Step is one planned action at an offset from the run's start.
 type Step struct {
@@ -120,6 +128,10 @@ type Plan struct {
 	Tmpfs        bool  // state dir on a 16 MiB tmpfs
 	Snapshots    bool  // source.data hard-link bases every 2 s, retention of 2 bases pruned every 3 s
 	Compaction   bool  // windows of 1 s and 4 s, a 2 s grace, a pass every 500 ms (else off)
+	// CallTimeout is the agent's timeouts.call, how long a store call may
+	// go without progress (0: the agent's default, 30 s, which no fault of
+	// a drawn plan outlasts; minimal plans set it to see hangs cut).
+	CallTimeout time.Duration
 	// Encrypt names the stores whose objects the agent seals, each to one
 	// of the run's identities (0 or 1); a store not named is plain.
 	Encrypt     map[string]int
@@ -133,12 +145,16 @@ func (p *Plan) Stamped() bool { return p.Timestamp != "observed" }
 
 func (p *Plan) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "plan seed=%d run=%d focus=%s format=%s timestamp=%s segment_size=%d seal=%v/%d spool_max=%d tmpfs=%v snapshots=%v compaction=%v encrypt=%s\n",
+	fmt.Fprintf(&b, "plan seed=%d run=%d focus=%s format=%s timestamp=%s segment_size=%d seal=%v/%d spool_max=%d tmpfs=%v snapshots=%v compaction=%v encrypt=%s",
 		p.Seed, p.Run, p.Focus, p.Format, p.Timestamp, p.SegmentSize, p.SealInterval, p.SealSize, p.SpoolMax, p.Tmpfs, p.Snapshots, p.Compaction, p.encryptString())
+	if p.CallTimeout > 0 {
+		fmt.Fprintf(&b, " call_timeout=%v", p.CallTimeout)
+	}
+	b.WriteString("\n")
 	for _, s := range p.Steps {
 		fmt.Fprintf(&b, "  %s\n", s)
 	}
-	fmt.Fprintf(&b, "  final: remove toxics, resume/restart MinIO, unfill; append n=%d sizes=%#x; agent_start; drain; agent_stop; restore and compare\n",
+	fmt.Fprintf(&b, "  final: remove toxics, resume/restart MinIO, resume fake-gcs-server, unfill; append n=%d sizes=%#x; agent_start; drain; agent_stop; restore and compare\n",
 		p.FinalAppend, p.FinalSeed)
 	return b.String()
 }
@@ -154,6 +170,7 @@ type planner struct {
 	agentUp     bool
 	toxic       map[string]bool
 	minio       string // up | stopped | killed
+	gcs         string // up | stopped
 	filled      bool
 	pending     []Step // ends of faults, emitted when their time comes
 	maxSteps    int
@@ -179,7 +196,7 @@ func MakePlan(seed int64, run int, d time.Duration, maxSteps int) *Plan {
 	if maxSteps <= 0 {
 		maxSteps = 1000
 	}
-	pl := &planner{rng: rng, p: p, toxic: map[string]bool{}, minio: "up", maxSteps: maxSteps,
+	pl := &planner{rng: rng, p: p, toxic: map[string]bool{}, minio: "up", gcs: "up", maxSteps: maxSteps,
 		focusAt: d/10 + time.Duration(rng.Int64N(int64(d/2))), truncKind: rng.IntN(3)}
 	// Drawn apart so adding it left the step lists of earlier seeds as they were.
 	p.Snapshots = !p.Tmpfs && rand.New(rand.NewPCG(uint64(seed), uint64(run)+0x5eed)).IntN(2) == 0
@@ -219,6 +236,8 @@ func (pl *planner) apply(s Step) {
 		pl.toxic[s.Target] = false
 	case MinioCont, MinioRestart:
 		pl.minio = "up"
+	case GCSCont:
+		pl.gcs = "up"
 	case Unfill:
 		pl.filled = false
 	}
@@ -234,7 +253,8 @@ func (pl *planner) generate(d time.Duration) {
 		pl.t += time.Duration(20+rng.IntN(400)) * time.Millisecond
 		pl.flush(false)
 		if !pl.focusPlaced && pl.t >= pl.focusAt {
-			// A busy resource (a toxic already on, MinIO down) puts it off.
+			// A busy resource (a toxic on every remote store, MinIO or
+			// fake-gcs-server down) puts it off.
 			if pl.focusPlaced = pl.fault(pl.p.Focus, d); pl.focusPlaced {
 				continue
 			}
@@ -367,6 +387,13 @@ func (pl *planner) fault(kind string, d time.Duration) bool {
 			pl.minio = "killed"
 			pl.later(dur, Step{Action: MinioRestart})
 		}
+	case KindGCSStop:
+		if pl.gcs != "up" {
+			return false
+		}
+		pl.emit(Step{Action: GCSStop})
+		pl.gcs = "stopped"
+		pl.later(dur, Step{Action: GCSCont})
 	case KindENOSPC:
 		if !pl.p.Tmpfs || pl.filled {
 			return false
@@ -382,12 +409,17 @@ func (pl *planner) fault(kind string, d time.Duration) bool {
 		pl.emit(Step{Action: AgentKill})
 		pl.agentUp = false
 	default:
-		target := []string{TargetMinio, TargetAzure}[rng.IntN(2)]
-		if pl.toxic[target] {
-			target = map[string]string{TargetMinio: TargetAzure, TargetAzure: TargetMinio}[target]
-			if pl.toxic[target] {
-				return false
+		// A drawn target that has a toxic already gives way to the next
+		// free one.
+		k, target := rng.IntN(len(remoteTargets)), ""
+		for i := range remoteTargets {
+			if t := remoteTargets[(k+i)%len(remoteTargets)]; !pl.toxic[t] {
+				target = t
+				break
 			}
+		}
+		if target == "" {
+			return false
 		}
 		s := Step{Action: ToxicAdd, Target: target, Kind: kind, Stream: []string{"upstream", "downstream"}[rng.IntN(2)]}
 		switch kind {

@@ -40,6 +40,12 @@ type RunResult struct {
 	// encrypted stores checked, the objects of theirs found sealed (or
 	// not) and their restores without an identity that were refused.
 	EncryptedStores, SealedObjects, NoIdentityRefused int
+	// Toxics counts the toxics put on each store's proxy, DeadlineCuts
+	// the agent's log lines, by store, of calls its deadlines cut
+	// (backends/deadline's ErrTimeout), and Undrained names the stores
+	// that had not shipped the last entry 40 s after the faults ended.
+	Toxics, DeadlineCuts map[string]int
+	Undrained            []string
 }
 
 // Failed says whether the run found a problem.
@@ -101,6 +107,10 @@ type Summary struct {
 	Starts, Kills      int
 	Exits              int
 	Faults, Trunc      map[string]int
+	Toxics             map[string]int // by store
+	Undrained          map[string]int // by store: runs it had not caught up in
+	DeadlineCuts       map[string]int // by store
+	ComparedBy         map[string]int // by store: entries compared in its restores
 	Written            int
 	Bytes              int64
 	Restores, Compared int
@@ -126,7 +136,8 @@ type Summary struct {
 
 // NewSummary is an empty summary.
 func NewSummary() *Summary {
-	return &Summary{Faults: map[string]int{}, Trunc: map[string]int{}, Refusals: map[string]int{}, WorstBy: map[string]float64{}, ExitReasons: map[string]int{}}
+	return &Summary{Faults: map[string]int{}, Trunc: map[string]int{}, Toxics: map[string]int{}, Undrained: map[string]int{},
+		DeadlineCuts: map[string]int{}, ComparedBy: map[string]int{}, Refusals: map[string]int{}, WorstBy: map[string]float64{}, ExitReasons: map[string]int{}}
 }
 
 // Add counts a run.
@@ -155,11 +166,21 @@ func (s *Summary) Add(r *RunResult) {
 	for k, v := range r.Trunc {
 		s.Trunc[k] += v
 	}
+	for k, v := range r.Toxics {
+		s.Toxics[k] += v
+	}
+	for k, v := range r.DeadlineCuts {
+		s.DeadlineCuts[k] += v
+	}
+	for _, name := range r.Undrained {
+		s.Undrained[name]++
+	}
 	s.Written += r.Written
 	s.Bytes += r.Bytes
 	for _, o := range r.Restores {
 		s.Restores++
 		s.Compared += o.Compared
+		s.ComparedBy[o.Store] += o.Compared
 		if o.Refusal != "" {
 			s.Refusals[o.Store+": "+o.Refusal]++
 		}
@@ -205,6 +226,11 @@ func (s *Summary) Print(w io.Writer) {
 	fmt.Fprintf(w, "  faults by kind:")
 	for _, k := range Kinds {
 		fmt.Fprintf(w, " %s=%d", k, s.Faults[k])
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "  by store:")
+	for _, name := range storeNames {
+		fmt.Fprintf(w, " %s: %d toxics, %d deadline cuts, %d runs not caught up, %d entries compared;", name, s.Toxics[name], s.DeadlineCuts[name], s.Undrained[name], s.ComparedBy[name])
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "  truncations: front=%d back=%d back+rewrite=%d\n", s.Trunc["front"], s.Trunc["back"], s.Trunc["back+rewrite"])

@@ -27,11 +27,13 @@ type run struct {
 	proxies map[string]string // target -> proxy name
 	toxic   map[string]bool   // target -> toxic on
 	minio   string            // up | stopped | killed
+	gcs     string            // up | stopped
 	filled  bool
 	stale   *staleness
 	start   time.Time
 	stores  []StoreURL
-	prefix  string // of the MinIO and Azurite stores' keys
+	prefix  string // of the remote stores' keys
+	bucket  string // of the GCS store
 	dataDir string // source.data (static files) when the plan takes bases
 
 	tailMu sync.Mutex
@@ -68,9 +70,9 @@ func (r *run) seen(samples []tailSample) func(uint64, *Version) bool {
 
 // Run executes one plan and judges it.
 func (c *Checker) Run(ctx context.Context, p *Plan) *RunResult {
-	res := &RunResult{Plan: p, Faults: map[string]int{}, Trunc: map[string]int{}, Verify: map[string]string{}}
+	res := &RunResult{Plan: p, Faults: map[string]int{}, Toxics: map[string]int{}, DeadlineCuts: map[string]int{}, Trunc: map[string]int{}, Verify: map[string]string{}}
 	res.Bound = p.SealInterval.Seconds() + 3
-	r := &run{c: c, p: p, res: res, proxies: map[string]string{}, toxic: map[string]bool{}, minio: "up",
+	r := &run{c: c, p: p, res: res, proxies: map[string]string{}, toxic: map[string]bool{}, minio: "up", gcs: "up",
 		stale: newStaleness(res.Bound)}
 	r.dir = filepath.Join(c.opt.Workdir, fmt.Sprintf("seed%d-run%03d-%s", p.Seed, p.Run, randHex(2)))
 	start := time.Now()
@@ -113,9 +115,9 @@ func (r *run) do(ctx context.Context) (err error) {
 	}
 	// Proxies: one per server per run.
 	mu, _ := url.Parse(c.env.AzureEndpoint)
-	ups := map[string]string{TargetMinio: c.minio.Endpoint(), TargetAzure: mu.Host}
+	ups := map[string]string{TargetMinio: c.minio.Endpoint(), TargetAzure: mu.Host, TargetGCS: c.gcs.Endpoint()}
 	listen := map[string]string{}
-	for _, t := range []string{TargetMinio, TargetAzure} {
+	for _, t := range remoteTargets {
 		name := fmt.Sprintf("faultcheck-%s-%d-%d-%s", c.nonce, p.Seed, p.Run, t)
 		l, err := c.tox.CreateProxy(ctx, name, ups[t])
 		if err != nil {
@@ -125,6 +127,10 @@ func (r *run) do(ctx context.Context) (err error) {
 		listen[t] = l
 	}
 	r.prefix = fmt.Sprintf("s%d-r%d-%s", p.Seed, p.Run, randHex(2))
+	r.bucket = gcsBucket(c.nonce, r.prefix)
+	if err := c.gc.Bucket(r.bucket).Create(ctx, "faultcheck", nil); err != nil {
+		return fmt.Errorf("create bucket %s on fake-gcs-server: %w", r.bucket, err)
+	}
 	keys, err := makeKeys(filepath.Join(r.dir, "keys"), p)
 	if err != nil {
 		return err
@@ -133,6 +139,7 @@ func (r *run) do(ctx context.Context) (err error) {
 		{Name: StoreFile, URL: "file://" + filepath.Join(r.dir, "filestore"), Healthy: true, Key: keys[StoreFile]},
 		{Name: TargetMinio, URL: fmt.Sprintf("minio://%s/%s/%s?tls=false", listen[TargetMinio], c.bucket, r.prefix), Key: keys[TargetMinio]},
 		{Name: TargetAzure, URL: fmt.Sprintf("azblob://%s/%s?endpoint=http://%s%s", c.container, r.prefix, listen[TargetAzure], mu.Path), Key: keys[TargetAzure]},
+		{Name: TargetGCS, URL: fmt.Sprintf("gs://%s/%s?endpoint=http://%s", r.bucket, r.prefix, listen[TargetGCS]), Key: keys[TargetGCS]},
 	}
 	ports, err := freePorts(1)
 	if err != nil {
@@ -284,6 +291,7 @@ func (r *run) step(ctx context.Context, s Step) error {
 			return err
 		}
 		res.Faults[s.Kind]++
+		res.Toxics[s.Target]++
 		r.toxic[s.Target] = true
 		r.stale.setFaulted(1)
 		return nil
@@ -295,20 +303,13 @@ func (r *run) step(ctx context.Context, s Step) error {
 		r.stale.setFaulted(-1)
 		return c.tox.RemoveToxic(ctx, r.proxies[s.Target], "fault")
 	case MinioStop:
-		if err := c.minio.Signal(syscall.SIGSTOP); err != nil {
-			return err
-		}
-		res.Faults[KindSigstop]++
-		r.minio = "stopped"
-		r.stale.setFaulted(1)
-		return nil
+		return r.stopServer(c.minio, &r.minio, KindSigstop)
 	case MinioCont:
-		if r.minio != "stopped" {
-			return nil
-		}
-		r.minio = "up"
-		r.stale.setFaulted(-1)
-		return c.minio.Signal(syscall.SIGCONT)
+		return r.contServer(c.minio, &r.minio)
+	case GCSStop:
+		return r.stopServer(c.gcs, &r.gcs, KindGCSStop)
+	case GCSCont:
+		return r.contServer(c.gcs, &r.gcs)
 	case MinioKill:
 		if err := c.minio.Kill(); err != nil {
 			return err
@@ -349,18 +350,42 @@ func (r *run) step(ctx context.Context, s Step) error {
 	return fmt.Errorf("unknown action %q", s.Action)
 }
 
+// stopServer SIGSTOPs srv, whose state in this run is *state: a fault of
+// kind.
+func (r *run) stopServer(srv *Server, state *string, kind string) error {
+	if err := srv.Signal(syscall.SIGSTOP); err != nil {
+		return err
+	}
+	r.res.Faults[kind]++
+	*state = "stopped"
+	r.stale.setFaulted(1)
+	return nil
+}
+
+// contServer resumes srv if stopServer stopped it.
+func (r *run) contServer(srv *Server, state *string) error {
+	if *state != "stopped" {
+		return nil
+	}
+	*state = "up"
+	r.stale.setFaulted(-1)
+	return srv.Signal(syscall.SIGCONT)
+}
+
 // heal ends every fault still on.
 func (r *run) heal(ctx context.Context) error {
 	var errs []error
-	for _, t := range []string{TargetMinio, TargetAzure} {
+	for _, t := range remoteTargets {
 		errs = append(errs, r.step(ctx, Step{Action: ToxicRemove, Target: t}))
 	}
-	errs = append(errs, r.step(ctx, Step{Action: MinioCont}), r.step(ctx, Step{Action: MinioRestart}), r.step(ctx, Step{Action: Unfill}))
+	errs = append(errs, r.step(ctx, Step{Action: MinioCont}), r.step(ctx, Step{Action: MinioRestart}), r.step(ctx, Step{Action: GCSCont}),
+		r.step(ctx, Step{Action: Unfill}))
 	return errors.Join(errs...)
 }
 
 // cleanup releases what the run made, whatever happened: the agent, the
-// proxies, stopped or killed MinIO, the tmpfs, the source log.
+// proxies, stopped or killed MinIO, stopped fake-gcs-server, the tmpfs,
+// the source log.
 func (r *run) cleanup() {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -377,6 +402,9 @@ func (r *run) cleanup() {
 	}
 	if r.minio == "stopped" {
 		r.c.minio.Signal(syscall.SIGCONT)
+	}
+	if r.gcs == "stopped" {
+		r.c.gcs.Signal(syscall.SIGCONT)
 	}
 	if !r.c.minio.Running() {
 		if err := r.c.minio.Start(ctx); err != nil {

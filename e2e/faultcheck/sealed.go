@@ -21,7 +21,7 @@ import (
 )
 
 // objectReader reads a store's objects straight from its server (the file
-// store's dir, MinIO, Azurite), neither through walship's store code nor
+// store's dir, MinIO, Azurite, fake-gcs-server), neither through walship's store code nor
 // through Toxiproxy: what is checked is what the server holds.
 type objectReader interface {
 	// list calls fn with the key of every object under prefix.
@@ -40,6 +40,8 @@ func (r *run) objects(s StoreURL) (objectReader, error) {
 	case TargetAzure:
 		cc, err := r.c.containerClient(r.c.container)
 		return azureObjects{c: cc, prefix: r.prefix + "/"}, err
+	case TargetGCS:
+		return gcsObjects{b: r.c.gc.Bucket(r.bucket), prefix: r.prefix + "/"}, nil
 	}
 	return nil, fmt.Errorf("no object reader for store %q", s.Name)
 }
