@@ -56,7 +56,13 @@ func agentConfig(p *Plan, walDir, dataDir, stateDir, metricsAddr string, stores 
 		fmt.Fprintf(&b, "source: {wal: %q, format: %s, timestamp: %q}\n", walDir, p.Format, p.Timestamp)
 	}
 	if p.Compaction {
-		b.WriteString("compaction: {levels: [1s, 4s], delay: 300ms, grace: 2s, interval: 500ms}\n")
+		id := ""
+		for _, s := range stores {
+			if s.Key != nil && p.CompactEncrypted() && id == "" {
+				id = fmt.Sprintf(", identity_file: %q", s.Key.File)
+			}
+		}
+		fmt.Fprintf(&b, "compaction: {levels: [1s, 4s], delay: 300ms, grace: 2s, interval: 500ms%s}\n", id)
 	} else {
 		b.WriteString("compaction: {enabled: false}\n")
 	}

@@ -9,8 +9,11 @@
 // of the three remote stores), SIGSTOPs and SIGKILLs MinIO, SIGSTOPs
 // fake-gcs-server and fills the state dir's tmpfs. Half the plans encrypt
 // some stores, each to one of up to two age identities made for the run
-// (encrypt.go): the agent's config names only their recipients, and every
-// fault reaches them as it reaches plain stores. At the end the agent
+// (encrypt.go): the agent's config names only their recipients (and, in
+// odd runs with compaction, the first encrypted store's identity as
+// compaction.identity_file, so the agent merges those stores' segments:
+// Plan.CompactEncrypted), and every fault reaches them as it reaches plain
+// stores. At the end the agent
 // drains and stops, and every store alone is restored with the CLI (an
 // encrypted one with its identity) and compared byte for byte with the
 // model of the source's history (oracle.go). An encrypted store is also

@@ -68,6 +68,9 @@ func TestFaultCheck(t *testing.T) {
 	if sum.CompactionRuns == 0 || sum.Merges == 0 {
 		t.Errorf("compaction on in %d runs, %d merges: the checker did not exercise it", sum.CompactionRuns, sum.Merges)
 	}
+	if sum.EncryptedMerges == 0 {
+		t.Errorf("no merged segment was stored to an encrypted store: the checker did not exercise compaction.identity_file")
+	}
 	for _, name := range storeNames {
 		if sum.ComparedBy[name] == 0 {
 			t.Errorf("no entry restored from store %s was compared with the source", name)
@@ -117,7 +120,8 @@ func TestPlanDeterministic(t *testing.T) {
 // TestCIPlansCoverEncryption: some run of TestFaultCheck hangs an
 // encrypted store (a timeout toxic, whose connections are accepted and
 // never answered, or MinIO or fake-gcs-server SIGSTOPped) and kills the
-// agent with SIGKILL; and every store is encrypted in some run.
+// agent with SIGKILL; every store is encrypted in some run; and some run
+// gives the agent an identity to compact encrypted stores with.
 func TestCIPlansCoverEncryption(t *testing.T) {
 	var runs []int
 	for r := range ciRuns {
@@ -150,6 +154,9 @@ func TestCIPlansCoverEncryption(t *testing.T) {
 		if !slices.ContainsFunc(ciPlans(), func(p *Plan) bool { _, ok := p.Encrypt[name]; return ok }) {
 			t.Errorf("no run of seed %d encrypts store %s", ciSeed, name)
 		}
+	}
+	if !slices.ContainsFunc(ciPlans(), (*Plan).CompactEncrypted) {
+		t.Errorf("no run of seed %d compacts encrypted stores (compaction.identity_file)", ciSeed)
 	}
 }
 

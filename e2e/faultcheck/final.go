@@ -131,6 +131,9 @@ func (r *run) final(ctx context.Context) error {
 	res.CompactDeletes = strings.Count(string(logText), "compaction: deleted segments")
 	for _, s := range r.stores {
 		res.DeadlineCuts[s.Name] = deadlineCuts(string(logText), s.Name)
+		if s.Key != nil {
+			res.EncryptedMerges += storeLines(string(logText), s.Name, "compaction: merged segments")
+		}
 	}
 	texts := map[string]string{"agent log": string(logText)}
 	for k := range outs {
@@ -166,9 +169,14 @@ func (r *run) final(ctx context.Context) error {
 // deadlineCuts counts the agent's log lines (slog text) that name store
 // and a call its deadline decorator cut (deadline.ErrTimeout).
 func deadlineCuts(log, store string) int {
+	return storeLines(log, store, deadline.ErrTimeout.Error())
+}
+
+// storeLines counts the agent's log lines about store that hold text.
+func storeLines(log, store, text string) int {
 	n := 0
 	for _, l := range strings.Split(log, "\n") {
-		if strings.Contains(l, " store="+store+" ") && strings.Contains(l, deadline.ErrTimeout.Error()) {
+		if strings.Contains(l, " store="+store+" ") && strings.Contains(l, text) {
 			n++
 		}
 	}

@@ -34,8 +34,10 @@ type RunResult struct {
 	LogDir       string
 	TmpfsSkipped bool // mount failed outside CI: no ENOSPC faults
 	// Merges and CompactDeletes count the agent's compaction log lines
-	// (outputs stored, batches of contained segments deleted).
-	Merges, CompactDeletes int
+	// (outputs stored, batches of contained segments deleted);
+	// EncryptedMerges the outputs stored to encrypted stores (with
+	// compaction.identity_file: Plan.CompactEncrypted).
+	Merges, CompactDeletes, EncryptedMerges int
 	// EncryptedStores, SealedObjects and NoIdentityRefused count the
 	// encrypted stores checked, the objects of theirs found sealed (or
 	// not) and their restores without an identity that were refused.
@@ -125,6 +127,7 @@ type Summary struct {
 	TmpfsSkipped       int
 	CompactionRuns     int
 	Merges, CompactDel int
+	EncryptedMerges    int // merged segments stored to encrypted stores
 	EncryptedRuns      int
 	EncryptedStores    int
 	SealedObjects      int
@@ -148,6 +151,7 @@ func (s *Summary) Add(r *RunResult) {
 	}
 	s.Merges += r.Merges
 	s.CompactDel += r.CompactDeletes
+	s.EncryptedMerges += r.EncryptedMerges
 	if r.Plan != nil && len(r.Plan.Encrypt) > 0 {
 		s.EncryptedRuns++
 	}
@@ -235,7 +239,7 @@ func (s *Summary) Print(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "  truncations: front=%d back=%d back+rewrite=%d\n", s.Trunc["front"], s.Trunc["back"], s.Trunc["back+rewrite"])
 	fmt.Fprintf(w, "  source: %d entries written (%d bytes)\n", s.Written, s.Bytes)
-	fmt.Fprintf(w, "  compaction: on in %d runs, %d merged segments stored, %d batches of merged segments deleted\n", s.CompactionRuns, s.Merges, s.CompactDel)
+	fmt.Fprintf(w, "  compaction: on in %d runs, %d merged segments stored (%d to encrypted stores), %d batches of merged segments deleted\n", s.CompactionRuns, s.Merges, s.EncryptedMerges, s.CompactDel)
 	fmt.Fprintf(w, "  encryption: on in %d runs, %d encrypted stores restored with their identity, %d of their objects checked sealed, %d restores without an identity refused\n",
 		s.EncryptedRuns, s.EncryptedStores, s.SealedObjects, s.NoIdentityRefused)
 	fmt.Fprintf(w, "  restores: %d, entries compared: %d, WRONG ANSWERS: %d, verify problems: %d\n", s.Restores, s.Compared, s.Wrong, s.VerifyProblems)
