@@ -76,12 +76,21 @@ type storeLease struct {
 	err     error
 	changed chan struct{}
 	used    time.Time // when a write last asked for the lease
+	// expires is l's expiry as of its last acquisition or renewal (set):
+	// read without l's lock, which a renewal holds across its remote call.
+	expires time.Time
 }
 
+// set records a new state. Call it only when no renewal of l runs (l's
+// lock is taken for its expiry).
 func (s *storeLease) set(state leaseState, l *lease.Lease, err error) {
+	var expires time.Time
+	if l != nil {
+		expires = l.Expires()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.state, s.l, s.err = state, l, err
+	s.state, s.l, s.err, s.expires = state, l, err, expires
 	close(s.changed)
 	s.changed = make(chan struct{})
 }
@@ -89,7 +98,7 @@ func (s *storeLease) set(state leaseState, l *lease.Lease, err error) {
 // fresh reports whether a held lease has at least margin left before it
 // expires. Call with s.mu held.
 func (s *storeLease) fresh(margin time.Duration) bool {
-	return s.l != nil && time.Until(s.l.Expires()) > margin
+	return s.l != nil && time.Until(s.expires) > margin
 }
 
 // wakeRenewal asks keep to renew now, without waiting.

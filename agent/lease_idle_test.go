@@ -153,6 +153,7 @@ func TestIdleLeaseOfHungStore(t *testing.T) {
 	ttl := 3 * time.Second // renewWait 1s
 	r := startWith(t, src.dir, func(o *Options) {
 		o.SpoolMaxBytes = 20 << 10
+		o.ReconcileMaxBackoff = 300 * time.Millisecond // catches up soon after it answers
 		o.Lease = LeaseOptions{TTL: ttl}
 	}, healthy, h)
 	src.write(50, "a")
