@@ -172,3 +172,36 @@ func TestIdleLeaseOfHungStore(t *testing.T) {
 	r.halt(t)
 	restoreAndCompare(t, healthy, pitr.Target{Latest: true}, src.want, 1, src.last())
 }
+
+// While the renewal of a hung store's lease runs (up to TTL/3), asking
+// whether that store is writable answers at once: snapshots, prunes and
+// compaction ask for every store in turn, and a hung one must not hold
+// up the others.
+func TestLeaseAnswersDuringHungRenewal(t *testing.T) {
+	ctx := context.Background()
+	h := &hangingCAS{Store: mem.New()}
+	ttl := 3 * time.Second
+	ls, err := leaseAgent("/s/a", h).acquireLeases(ctx, LeaseOptions{TTL: ttl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); ls.run(runCtx) }()
+	defer func() { stop(); <-done }()
+	id := h.String()
+	time.Sleep(ttl - ttl/3 + 100*time.Millisecond) // idle: no longer fresh
+	h.hung.Store(true)
+	if ls.writable(id) {
+		t.Fatal("a lease idle for two thirds of its TTL is still fresh")
+	}
+	time.Sleep(100 * time.Millisecond) // the renewal it woke hangs now
+	for range 3 {
+		start := time.Now()
+		w := ls.writable(id)
+		if took := time.Since(start); took > 100*time.Millisecond || w {
+			t.Fatalf("writable during a hung renewal: %v after %v; want false at once", w, took)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
