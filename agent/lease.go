@@ -76,6 +76,7 @@ type storeLease struct {
 	err     error
 	changed chan struct{}
 	used    time.Time // when a write last asked for the lease
+	waiting int       // writes waiting in ready for a renewal: in use however long they wait
 	// expires is l's expiry as of its last acquisition or renewal (set):
 	// read without l's lock, which a renewal holds across its remote call.
 	expires time.Time
@@ -255,7 +256,7 @@ func (ls *leaseSet) keep(ctx context.Context, sl *storeLease) {
 	woken := false
 	for {
 		sl.mu.Lock()
-		state, l, used := sl.state, sl.l, sl.used
+		state, l, used, waiting := sl.state, sl.l, sl.used, sl.waiting
 		sl.mu.Unlock()
 		wait := every
 		switch state {
@@ -268,7 +269,7 @@ func (ls *leaseSet) keep(ctx context.Context, sl *storeLease) {
 			}
 			wait, backoff = backoff, min(2*backoff, every)
 		case leaseHeld:
-			if !woken && time.Since(used) >= every {
+			if !woken && waiting == 0 && time.Since(used) >= every {
 				break // idle: no renewal, no request (storeLease)
 			}
 			rctx, cancel := context.WithTimeout(ctx, every)
@@ -312,10 +313,22 @@ func (ls *leaseSet) ready(ctx context.Context, id string) error {
 	if !ok {
 		return nil
 	}
+	waiting := false // counted in sl.waiting: keep renews while anyone waits
+	defer func() {
+		if waiting {
+			sl.mu.Lock()
+			sl.waiting--
+			sl.mu.Unlock()
+		}
+	}()
 	for {
 		sl.mu.Lock()
 		sl.used = time.Now()
 		state, err, changed, fresh := sl.state, sl.err, sl.changed, sl.fresh(ls.opt.TTL/3)
+		if state == leaseHeld && !fresh && !waiting {
+			sl.waiting++
+			waiting = true
+		}
 		sl.mu.Unlock()
 		switch state {
 		case leaseHeld:

@@ -205,3 +205,41 @@ func TestLeaseAnswersDuringHungRenewal(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// A write waiting for the renewal of an idle lease keeps the lease in use
+// however long the store hangs: once the store answers, the renewal goes
+// through and the write goes on.
+func TestLeaseWaiterOutlastsHang(t *testing.T) {
+	ctx := context.Background()
+	h := &hangingCAS{Store: mem.New()}
+	ttl := 600 * time.Millisecond
+	ls, err := leaseAgent("/s/a", h).acquireLeases(ctx, LeaseOptions{TTL: ttl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); ls.run(runCtx) }()
+	defer func() { stop(); <-done }()
+	time.Sleep(ttl) // idle: no longer fresh
+	h.hung.Store(true)
+	got := make(chan error, 1)
+	go func() {
+		wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		got <- ls.ready(wctx, h.String())
+	}()
+	time.Sleep(5 * ttl) // renewals fail, for many renewal periods
+	h.hung.Store(false)
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatalf("waiting write after the store answered again: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the lease was not renewed once the store answered again: the waiting write is stuck")
+	}
+	if !ls.writable(h.String()) {
+		t.Fatal("renewed lease not writable")
+	}
+}
