@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -131,6 +132,35 @@ func fillInodes(t *testing.T, dir string) *ballast {
 			f.Close()
 		}
 	}, func() error { return os.RemoveAll(dir) })
+}
+
+// pinSpool hard-links every file the spool of stateDir holds into pins (a
+// directory of the same filesystem, made before it filled), so that the
+// agent's removing a shipped item frees neither blocks nor an inode. The
+// ballasts take freed space back within a millisecond, but a probe can
+// slip in first; pinned, the state dir stays full however fast the
+// backlog ships. release removes the links.
+func pinSpool(t *testing.T, stateDir, pins string) (release func()) {
+	t.Helper()
+	n := 0
+	err := filepath.WalkDir(filepath.Join(stateDir, "spool"), func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		n++
+		return os.Link(path, filepath.Join(pins, fmt.Sprint(n)))
+	})
+	if err != nil {
+		t.Fatalf("pin the spool: %v", err)
+	}
+	if n == 0 {
+		t.Fatal("pin the spool: it holds nothing")
+	}
+	return func() {
+		if err := os.RemoveAll(pins); err != nil {
+			t.Errorf("unpin the spool: %v", err)
+		}
+	}
 }
 
 // keepFull calls top now and every millisecond until release.

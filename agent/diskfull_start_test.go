@@ -60,6 +60,11 @@ func TestDiskFullStartShipsBacklog(t *testing.T) {
 	st := openFileStore(t)
 	stopWithBacklog(t, src, stateDir, newGated(st))
 
+	pins := filepath.Join(stateDir, "pins")
+	if err := os.Mkdir(pins, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	unpin := pinSpool(t, stateDir, pins)
 	full := fillDisk(t, stateDir)
 	noInodes := fillInodes(t, stateDir)
 	src.write(100, "c")
@@ -76,6 +81,7 @@ func TestDiskFullStartShipsBacklog(t *testing.T) {
 		t.Fatalf("lag %d entries with 100 waiting in the source", s.Stores[0].LagEntries)
 	}
 
+	unpin()
 	noInodes.release()
 	full.release()
 	r.waitShipped(t, 1, 500)
@@ -105,6 +111,11 @@ func TestDiskFullStartRewrittenWhileStopped(t *testing.T) {
 	src.truncateBack(t, 350)
 	src.write(100, "r") // 351..450, different
 
+	pins := filepath.Join(stateDir, "pins")
+	if err := os.Mkdir(pins, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	unpin := pinSpool(t, stateDir, pins)
 	full := fillDisk(t, stateDir)
 	r := startWith(t, src.dir, diskFullOptions(stateDir, nil), st)
 	checkFullAtStart(t, r, stateDir)
@@ -112,6 +123,7 @@ func TestDiskFullStartRewrittenWhileStopped(t *testing.T) {
 	if s := r.a.Status(); s.Timeline != 1 || s.Sealed != 400 {
 		t.Fatalf("with the state dir full: timeline %d, sealed %d; want 1 and 400 (the new timeline waits for space)", s.Timeline, s.Sealed)
 	}
+	unpin()
 	full.release()
 	r.waitShipped(t, 2, 450)
 	waitFor(t, "the fault cleared", func() bool { return r.a.Status().SealError == "" })
@@ -128,10 +140,15 @@ func TestDiskFullStartRewrittenWhileStopped(t *testing.T) {
 // nothing is lost or twice in the store.
 func TestDiskFullKill9RestartWhileFull(t *testing.T) {
 	stateDir := tmpfsDirInodes(t, 8<<20, 2048)
+	pins := filepath.Join(stateDir, "pins") // made while there is room
+	if err := os.Mkdir(pins, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	src := newSource(t, tidwal.Binary)
 	child, addr, st := startShippingChild(t, src, stateDir)
 	src.write(600, "b")
 	waitFor(t, "a backlog sealed", func() bool { s, ok := getStatus(addr); return ok && s.Sealed == 700 })
+	unpin := pinSpool(t, stateDir, pins) // a link takes an inode too: before the ballasts
 	full := fillDisk(t, stateDir)
 	noInodes := fillInodes(t, stateDir)
 	src.write(100, "c")
@@ -151,6 +168,7 @@ func TestDiskFullKill9RestartWhileFull(t *testing.T) {
 	if s := r.a.Status(); s.Sealed != 700 || !r.running() {
 		t.Fatalf("with the state dir full after the restart: sealed %d (want 700), running %v", s.Sealed, r.running())
 	}
+	unpin()
 	noInodes.release()
 	full.release()
 	src.write(50, "d")
