@@ -173,22 +173,29 @@ func TestIdleLeaseOfHungStore(t *testing.T) {
 	restoreAndCompare(t, healthy, pitr.Target{Latest: true}, src.want, 1, src.last())
 }
 
+// keepLeases acquires a lease on st with ttl and keeps it (leaseSet.run)
+// until the test ends.
+func keepLeases(t *testing.T, st backends.Store, ttl time.Duration) *leaseSet {
+	t.Helper()
+	ls, err := leaseAgent("/s/a", st).acquireLeases(context.Background(), LeaseOptions{TTL: ttl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); ls.run(ctx) }()
+	t.Cleanup(func() { stop(); <-done })
+	return ls
+}
+
 // While the renewal of a hung store's lease runs (up to TTL/3), asking
 // whether that store is writable answers at once: snapshots, prunes and
 // compaction ask for every store in turn, and a hung one must not hold
 // up the others.
 func TestLeaseAnswersDuringHungRenewal(t *testing.T) {
-	ctx := context.Background()
 	h := &hangingCAS{Store: mem.New()}
 	ttl := 3 * time.Second
-	ls, err := leaseAgent("/s/a", h).acquireLeases(ctx, LeaseOptions{TTL: ttl})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); ls.run(runCtx) }()
-	defer func() { stop(); <-done }()
+	ls := keepLeases(t, h, ttl)
 	id := h.String()
 	time.Sleep(ttl - ttl/3 + 100*time.Millisecond) // idle: no longer fresh
 	h.hung.Store(true)
@@ -213,14 +220,7 @@ func TestLeaseWaiterOutlastsHang(t *testing.T) {
 	ctx := context.Background()
 	h := &hangingCAS{Store: mem.New()}
 	ttl := 600 * time.Millisecond
-	ls, err := leaseAgent("/s/a", h).acquireLeases(ctx, LeaseOptions{TTL: ttl})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); ls.run(runCtx) }()
-	defer func() { stop(); <-done }()
+	ls := keepLeases(t, h, ttl)
 	time.Sleep(ttl) // idle: no longer fresh
 	h.hung.Store(true)
 	got := make(chan error, 1)
