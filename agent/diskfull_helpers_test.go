@@ -134,14 +134,18 @@ func fillInodes(t *testing.T, dir string) *ballast {
 	}, func() error { return os.RemoveAll(dir) })
 }
 
-// pinSpool hard-links every file the spool of stateDir holds into pins (a
-// directory of the same filesystem, made before it filled), so that the
+// pinSpool hard-links every file the spool of stateDir holds into
+// stateDir/pins (call it before the ballasts: a link takes an inode), so that the
 // agent's removing a shipped item frees neither blocks nor an inode. The
 // ballasts take freed space back within a millisecond, but a probe can
 // slip in first; pinned, the state dir stays full however fast the
 // backlog ships. release removes the links.
-func pinSpool(t *testing.T, stateDir, pins string) (release func()) {
+func pinSpool(t *testing.T, stateDir string) (release func()) {
 	t.Helper()
+	pins := filepath.Join(stateDir, "pins")
+	if err := os.Mkdir(pins, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	n := 0
 	err := filepath.WalkDir(filepath.Join(stateDir, "spool"), func(path string, d fs.DirEntry, err error) error {
 		if err != nil || !d.Type().IsRegular() {

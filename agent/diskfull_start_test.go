@@ -60,11 +60,7 @@ func TestDiskFullStartShipsBacklog(t *testing.T) {
 	st := openFileStore(t)
 	stopWithBacklog(t, src, stateDir, newGated(st))
 
-	pins := filepath.Join(stateDir, "pins")
-	if err := os.Mkdir(pins, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	unpin := pinSpool(t, stateDir, pins)
+	unpin := pinSpool(t, stateDir)
 	full := fillDisk(t, stateDir)
 	noInodes := fillInodes(t, stateDir)
 	src.write(100, "c")
@@ -111,11 +107,7 @@ func TestDiskFullStartRewrittenWhileStopped(t *testing.T) {
 	src.truncateBack(t, 350)
 	src.write(100, "r") // 351..450, different
 
-	pins := filepath.Join(stateDir, "pins")
-	if err := os.Mkdir(pins, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	unpin := pinSpool(t, stateDir, pins)
+	unpin := pinSpool(t, stateDir)
 	full := fillDisk(t, stateDir)
 	r := startWith(t, src.dir, diskFullOptions(stateDir, nil), st)
 	checkFullAtStart(t, r, stateDir)
@@ -140,15 +132,11 @@ func TestDiskFullStartRewrittenWhileStopped(t *testing.T) {
 // nothing is lost or twice in the store.
 func TestDiskFullKill9RestartWhileFull(t *testing.T) {
 	stateDir := tmpfsDirInodes(t, 8<<20, 2048)
-	pins := filepath.Join(stateDir, "pins") // made while there is room
-	if err := os.Mkdir(pins, 0o700); err != nil {
-		t.Fatal(err)
-	}
 	src := newSource(t, tidwal.Binary)
 	child, addr, st := startShippingChild(t, src, stateDir)
 	src.write(600, "b")
 	waitFor(t, "a backlog sealed", func() bool { s, ok := getStatus(addr); return ok && s.Sealed == 700 })
-	unpin := pinSpool(t, stateDir, pins) // a link takes an inode too: before the ballasts
+	unpin := pinSpool(t, stateDir) // before the ballasts
 	full := fillDisk(t, stateDir)
 	noInodes := fillInodes(t, stateDir)
 	src.write(100, "c")

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/walship/walship/agent"
 	"github.com/walship/walship/backends/storeurl"
 	"github.com/walship/walship/compact"
 	"github.com/walship/walship/config"
@@ -18,18 +19,15 @@ func checkCompaction(rep *checkReport, cfg *config.Config, targets []storeTarget
 	if !cfg.Compaction.On() {
 		return
 	}
-	byName := map[string]config.Store{}
-	for _, s := range cfg.Stores {
-		byName[s.Name] = s
+	stores := make([]agent.Store, len(targets))
+	for i, tg := range targets {
+		stores[i].Name = tg.name
 	}
+	resolveRecipients(stores, cfg) // as replicate does
 	var encrypted []string
 	recipients := map[string][]*crypt.Recipient{}
-	for _, tg := range targets {
-		rs := cfg.DefaultRecipients()
-		if s, ok := byName[tg.name]; ok && tg.name != "" {
-			rs = s.Recipients()
-		}
-		if len(rs) > 0 {
+	for i, tg := range targets {
+		if rs := stores[i].Recipients; len(rs) > 0 {
 			name := storeLabel(tg, storeurl.Redact(tg.url))
 			encrypted = append(encrypted, name)
 			recipients[name] = rs
