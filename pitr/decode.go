@@ -12,9 +12,10 @@ import (
 
 // decodeAheadBytes bounds the decoded entries a segment's decoder holds
 // before the writer takes them. Each fetched segment is decoded (zstd,
-// per-entry CRC32C) by its own goroutine while earlier segments are
-// written, so decoding runs on every core and overlaps the writer, however
-// large the segment (a compacted one may hold hours). With at most
+// per-entry CRC32C) while earlier segments are written: one larger than
+// inlineDecodeMax by a goroutine of its own, a small one by the worker that
+// fetched it, so decoding runs on every core and overlaps the writer,
+// however large the segment (a compacted one may hold hours). With at most
 // Parallel+1 segments fetched and not yet written, the decoded entries in
 // memory stay under (Parallel+1) * decodeAheadBytes. 0: the writer decodes
 // each segment from its file. A variable so tests take every way.
@@ -61,33 +62,70 @@ func (s *streamed) run(ctx context.Context, src localCopy, to, last uint64, batc
 	defer close(s.done)
 	defer src.remove()
 	defer close(s.ch)
-	br, closeSrc, err := src.open()
-	if err != nil {
-		s.end = err
-		return
-	}
-	defer closeSrc()
-	rd, err := segments.NewReaderWith(br, segments.ReadOptions{Identities: ids, Checked: true}) // fetch checked it whole
-	if err != nil {
-		s.end = err
-		return
-	}
-	defer rd.Close()
-	var batch []segments.Entry
-	var size int64
-	send := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
+	s.end = decodeEntries(src, to, last, batchBytes, ids, func(batch []segments.Entry) error {
 		select {
 		case s.ch <- batch:
-			batch, size = make([]segments.Entry, 0, len(batch)), 0
 			return nil
 		case <-s.stop:
 			return errStopped
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+	})
+}
+
+// inlineDecodeMax is the largest segment (in entry bytes, Header.RawLen)
+// that the worker which fetched it decodes at once, holding all its
+// entries, rather than a goroutine of its own beside the writer: a
+// one-second segment decodes in well under a millisecond, less than the
+// goroutine and its channel cost. A variable so tests take both ways.
+var inlineDecodeMax uint64 = 256 << 10
+
+// decodeNow decodes the fetched segment src (up to entry to) at once and
+// returns its entries as a finished stream; src is removed.
+func decodeNow(ctx context.Context, src localCopy, to, last uint64, ids []*crypt.Identity) *streamed {
+	s := &streamed{stop: make(chan struct{}), done: make(chan struct{})}
+	defer close(s.done)
+	defer src.remove()
+	var batches [][]segments.Entry
+	s.end = decodeEntries(src, to, last, 1<<62, ids, func(batch []segments.Entry) error {
+		batches = append(batches, batch)
+		return ctx.Err()
+	})
+	s.ch = make(chan []segments.Entry, len(batches))
+	for _, b := range batches {
+		s.ch <- b
+	}
+	close(s.ch)
+	return s
+}
+
+// decodeEntries reads every entry of src (up to entry to, when to is not
+// the last) and hands them to send in batches of about batchBytes. It
+// returns what ends the stream: io.EOF when the reader's checks after the
+// last entry passed, else the error.
+func decodeEntries(src localCopy, to, last uint64, batchBytes int64, ids []*crypt.Identity, send func([]segments.Entry) error) error {
+	br, closeSrc, err := src.open()
+	if err != nil {
+		return err
+	}
+	defer closeSrc()
+	rd, err := segments.NewReaderWith(br, segments.ReadOptions{Identities: ids, Checked: true}) // fetch checked it whole
+	if err != nil {
+		return err
+	}
+	defer rd.Close()
+	var batch []segments.Entry
+	var size int64
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := send(batch); err != nil {
+			return err
+		}
+		batch, size = make([]segments.Entry, 0, len(batch)), 0
+		return nil
 	}
 	for {
 		e, err := rd.Next()
@@ -96,17 +134,15 @@ func (s *streamed) run(ctx context.Context, src localCopy, to, last uint64, batc
 			err = errors.New("decoded ahead only to the plan's last entry")
 		}
 		if err != nil {
-			if serr := send(); serr != nil {
-				err = serr
+			if ferr := flush(); ferr != nil {
+				err = ferr
 			}
-			s.end = err
-			return
+			return err
 		}
 		batch = append(batch, e)
 		if size += int64(len(e.Data)) + 32; size >= batchBytes {
-			if err := send(); err != nil {
-				s.end = err
-				return
+			if err := flush(); err != nil {
+				return err
 			}
 		}
 	}

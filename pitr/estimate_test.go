@@ -41,12 +41,17 @@ func TestMeasure(t *testing.T) {
 					t.Fatalf("rates %+v", r)
 				}
 				want := p.sample()
-				if r.Objects != len(want) || len(gets) != 1+len(want) || gets[0] != want[0].Key() {
-					t.Fatalf("sampled %d objects with GETs %v, want a header read and %d segments", r.Objects, gets, len(want))
+				if r.Objects != len(want) || len(gets) != requestSamples+len(want) || r.RequestCPU < 0 || r.RequestCPU > r.Request {
+					t.Fatalf("sampled %d objects with GETs %v (request %v, CPU %v), want %d header reads and %d segments", r.Objects, gets, r.Request, r.RequestCPU, requestSamples, len(want))
+				}
+				for i := range requestSamples {
+					if gets[i] != want[0].Key() {
+						t.Fatalf("GET %d is %s, want a header read of %s", i, gets[i], want[0].Key())
+					}
 				}
 				for i, ps := range want {
-					if gets[i+1] != ps.Key() || ps != p.Segments[i] {
-						t.Fatalf("GET %d is %s, want the plan's segment %d %s", i+1, gets[i+1], i, p.Segments[i].Key())
+					if gets[requestSamples+i] != ps.Key() || ps != p.Segments[i] {
+						t.Fatalf("GET %d is %s, want the plan's segment %d %s", requestSamples+i, gets[requestSamples+i], i, p.Segments[i].Key())
 					}
 				}
 				if p.Estimate <= 0 || p.Estimate == guess {
@@ -166,10 +171,17 @@ func TestRatesEstimate(t *testing.T) {
 	if got := r.Estimate(0, 0); got != 30*time.Millisecond {
 		t.Fatalf("nothing to restore takes %v", got)
 	}
+	// A request that is this process's CPU (a file store's open and read)
+	// spreads over the cores, not the downloads: 40 s over 2 and 1 s over 2.
+	r.RequestCPU, r.Parallel = r.Request, 4
+	if got, want := r.Estimate(1000, 0), 20500*time.Millisecond+30*time.Millisecond; got != want {
+		t.Fatalf("estimate with CPU-bound requests %v, want %v", got, want)
+	}
 }
 
 // TestFitCosts: sizes that differ give the line through them; one small
-// size is all per object, one large size all per byte; never negative.
+// size is all per object, one large size all per byte, each the median
+// of the sample; never negative.
 func TestFitCosts(t *testing.T) {
 	ms := time.Millisecond
 	line := []sampleCost{{1 << 20, 2 * ms}, {3 << 20, 4 * ms}, {5 << 20, 6 * ms}} // 1 ms + 1 ms per MiB
@@ -184,6 +196,18 @@ func TestFitCosts(t *testing.T) {
 	}
 	if o, b := fitCosts([]sampleCost{{1 << 20, 9 * ms}, {4 << 20, 3 * ms}}); o < 0 || b < 0 {
 		t.Errorf("falling line: %v per object, %g s/B", o, b)
+	}
+	// One pause in eight small samples (a GC, a wait for a core) must not
+	// set the per-object cost: the mean here is 297.5 µs, the median 50.
+	paused := []sampleCost{{385, 2 * ms}}
+	for range 7 {
+		paused = append(paused, sampleCost{385, 50 * time.Microsecond})
+	}
+	if o, b := fitCosts(paused); o != 50*time.Microsecond || b != 0 {
+		t.Errorf("small with a pause: %v per object, %g s/B", o, b)
+	}
+	if o, b := fitCosts([]sampleCost{{4 << 20, 40 * ms}, {4 << 20, 400 * ms}, {4 << 20, 40 * ms}}); o != 0 || b != 0.04/float64(4<<20) {
+		t.Errorf("large with a pause: %v per object, %g s/B", o, b)
 	}
 	if o, b := fitCosts(nil); o != 0 || b != 0 {
 		t.Errorf("empty: %v, %g", o, b)

@@ -251,24 +251,41 @@ type executor struct {
 	overlap  map[uint64]uint32 // CRCs of written entries the next segment repeats
 }
 
-// run fetches with at most x.par downloads at once (errgroup SetLimit) and
-// at most x.par+1 segments downloaded (or downloading) but not yet written:
-// a window token is taken before a download starts and given back once the
-// writer is done with that segment. Each download reports through a
-// channel of its own, made when it starts and handed to the writer in plan
-// order through order, so at most x.par+1 exist at a time whatever the
-// plan's length. The writer consumes segments strictly in plan order, so
-// the error reported is that of the first bad segment in index order; a
-// fetch error does not cancel the others, the writer's return does.
+// run fetches with x.par download workers and at most x.par+1 segments
+// downloaded (or downloading) but not yet written: a window token is taken
+// before a download starts and given back once the writer is done with
+// that segment. Each download reports through a channel of its own, made
+// when it starts and handed to the writer in plan order through order, so
+// at most x.par+1 exist at a time whatever the plan's length. The writer
+// consumes segments strictly in plan order, so the error reported is that
+// of the first bad segment in index order; a fetch error does not cancel
+// the others, the writer's return does.
+//
+// The workers live as long as the restore, not a goroutine per segment: a
+// history of one-second segments is fetched and decoded 100,000 times, and
+// a new goroutine's stack grew to what zstd needs each time (runtime.
+// newstack was 17% of such a restore's CPU).
 func (x *executor) run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	type job struct {
+		ps PlannedSegment
+		ch chan fetched
+	}
 	window := make(chan struct{}, x.par+1)
 	order := make(chan chan fetched, x.par+1) // never full: a window token per channel in it
-	var g errgroup.Group                      // downloads report through their channels, never through Wait
-	g.SetLimit(x.par)
-	go func() { // owned by run, which drains order (closed here) after g.Wait
+	jobs := make(chan job)
+	var workers sync.WaitGroup
+	for range x.par {
+		workers.Go(func() {
+			for j := range jobs {
+				j.ch <- x.fetchOne(ctx, j.ps)
+			}
+		})
+	}
+	go func() { // owned by run, which drains order (closed here) after the workers end
 		defer close(order)
+		defer close(jobs)
 		for _, ps := range x.p.Segments {
 			select {
 			case window <- struct{}{}:
@@ -278,15 +295,12 @@ func (x *executor) run(ctx context.Context) error {
 			x.track(+1)
 			ch := make(chan fetched, 1) // a download never waits for the writer
 			order <- ch
-			g.Go(func() error {
-				src, hdr, err := fetch(ctx, x.st, x.dl, ps, x.p.Format, x.ids)
-				r := fetched{src: src, hdr: hdr, err: err}
-				if err == nil && decodeAheadBytes > 0 {
-					r.src, r.dec = localCopy{}, decodeStream(ctx, src, ps.To, hdr.Last, decodeAheadBytes, x.ids)
-				}
-				ch <- r
-				return nil
-			})
+			select {
+			case jobs <- job{ps, ch}:
+			case <-ctx.Done():
+				ch <- fetched{err: ctx.Err()} // every channel in order gets its result
+				return
+			}
 		}
 	}()
 	pending, err := x.writeAll(ctx, order, window)
@@ -298,13 +312,31 @@ func (x *executor) run(ctx context.Context) error {
 	for ch := range order { // ends once the dispatcher has returned
 		unwritten = append(unwritten, ch)
 	}
-	g.Wait()                       // every channel now holds its result
+	workers.Wait()                 // every channel now holds its result
 	for _, ch := range unwritten { // segments fetched and never written: their decoders end with ctx
 		if r := <-ch; r.dec != nil {
 			r.dec.Close()
 		}
 	}
 	return err
+}
+
+// fetchOne downloads and checks one segment and, when decoding ahead,
+// starts its decoder: a goroutine of its own for a segment of more than
+// inlineDecodeMax entry bytes, else this worker decodes it at once.
+func (x *executor) fetchOne(ctx context.Context, ps PlannedSegment) fetched {
+	src, hdr, err := fetch(ctx, x.st, x.dl, ps, x.p.Format, x.ids)
+	r := fetched{src: src, hdr: hdr, err: err}
+	if err != nil || decodeAheadBytes <= 0 {
+		return r
+	}
+	r.src = localCopy{}
+	if hdr.RawLen <= inlineDecodeMax {
+		r.dec = decodeNow(ctx, src, ps.To, hdr.Last, x.ids)
+	} else {
+		r.dec = decodeStream(ctx, src, ps.To, hdr.Last, decodeAheadBytes, x.ids)
+	}
+	return r
 }
 
 func (x *executor) track(d int) {

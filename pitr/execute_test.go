@@ -80,14 +80,15 @@ func read(t *testing.T, st backends.Store, key string) []byte {
 	return b
 }
 
-// bothDecodePaths runs f with segments decoded ahead by the download
-// goroutines and with every segment decoded by the writer from its copy,
-// and with fetched copies in memory and in temporary files.
+// bothDecodePaths runs f with segments decoded ahead (small ones by the
+// download workers at once, larger ones by a goroutine each) and with
+// every segment decoded by the writer from its copy, and with fetched
+// copies in memory and in temporary files.
 func bothDecodePaths(t *testing.T, f func(t *testing.T)) {
 	t.Run("decode-ahead", f)
-	t.Run("decode-ahead-small-files", func(t *testing.T) { // decoders wait for the writer
-		defer func(v, m int64) { decodeAheadBytes, memFetchMax = v, m }(decodeAheadBytes, memFetchMax)
-		decodeAheadBytes, memFetchMax = 512, 0
+	t.Run("decode-ahead-small-files", func(t *testing.T) { // a decoder goroutine per segment, waiting for the writer
+		defer func(v, m int64, i uint64) { decodeAheadBytes, memFetchMax, inlineDecodeMax = v, m, i }(decodeAheadBytes, memFetchMax, inlineDecodeMax)
+		decodeAheadBytes, memFetchMax, inlineDecodeMax = 512, 0, 0
 		f(t)
 	})
 	t.Run("decode-in-writer", func(t *testing.T) {
