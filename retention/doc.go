@@ -5,10 +5,13 @@
 //
 // # Retained targets
 //
-// Plan lists segments/, timelines/, snapshots/, chunks/ and points/ once
+// Plan lists timelines/, snapshots/, chunks/, points/ and segments/ once
 // each and reads timeline records, snapshot manifests, restore points and
-// in-progress markers (never a segment or chunk body). The targets it keeps
-// restorable are:
+// in-progress markers (never a segment or chunk body). Of the segments it
+// keeps only counts per timeline, so its memory does not grow with the
+// history; once it knows where each timeline is cut, it lists that
+// timeline's segments again up to the cut, to name the ones it deletes.
+// The targets it keeps restorable are:
 //
 //   - the window: every position of the newest timeline's history from the
 //     window start to the latest entry (the last entry of the newest

@@ -1,7 +1,6 @@
 package retention
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -24,15 +23,38 @@ const readParallel = 8
 // maxRecordSize bounds a timeline or point record read from a store.
 const maxRecordSize = 1 << 20
 
-// segInfo is a segment as its key names it.
-type segInfo struct {
-	Size int64
-	Name segments.SegmentName
+// segStats is what the listing of one timeline's segments tells prune.
+// No segment is kept: a history of a million segments costs prune what one
+// does. The segments to delete are listed again once the plan knows where
+// each timeline is cut (segmentDeletions), from the first key to the cut.
+type segStats struct {
+	n    int    // segments listed
+	last uint64 // the newest entry any of them holds
 }
 
-// Key returns the segment's object key: its name's canonical form (a
-// listed key that is not one is ignored), so no copy is kept per segment.
-func (s segInfo) Key() string { return s.Name.Key() }
+// windowWatch is what the segments/ listing looks for on behalf of the
+// window: for each span of the newest timeline's history, the smallest
+// first index of a segment inside the span that holds an entry at or after
+// the window start ws (unix ns).
+type windowWatch struct {
+	ws    int64
+	spans []span
+	first []uint64 // per span; 0: no such segment (a first index is never 0)
+}
+
+func (w *windowWatch) see(n segments.SegmentName) {
+	if w == nil || n.MaxTime < w.ws {
+		return
+	}
+	for k, sp := range w.spans {
+		if sp.tl != n.Timeline || n.Last < sp.from || n.First > sp.to {
+			continue
+		}
+		if w.first[k] == 0 || n.First < w.first[k] {
+			w.first[k] = n.First
+		}
+	}
+}
 
 // baseInfo is a snapshot manifest, read and verified.
 type baseInfo struct {
@@ -59,7 +81,8 @@ type markerInfo struct {
 // inventory is what one listing per prefix and the records say the store
 // holds. No segment body is ever read.
 type inventory struct {
-	segs    map[uint32][]segInfo // per timeline, by (first, last)
+	segs    map[uint32]*segStats // per timeline
+	window  *windowWatch         // nil: no window, or the newest history is broken
 	tlKeys  map[uint32]backends.ObjectInfo
 	recs    map[uint32]segments.Timeline
 	bases   []baseInfo // key order: (timeline, index, id)
@@ -84,25 +107,19 @@ func list(ctx context.Context, st backends.Store, prefix string, fn func(backend
 	return nil
 }
 
-// loadInventory lists segments/, timelines/, snapshots/, chunks/ and points/
-// once each and reads every timeline record, manifest, point record and
-// in-progress marker.
-func loadInventory(ctx context.Context, st backends.Store) (*inventory, error) {
-	inv := &inventory{segs: map[uint32][]segInfo{}, tlKeys: map[uint32]backends.ObjectInfo{},
+// loadInventory lists timelines/, snapshots/, chunks/, points/ and
+// segments/ once each and reads every timeline record, manifest, point
+// record and in-progress marker. Segments are listed last, once the
+// records say which is the newest history: a window (ws > 0, unix ns)
+// needs to know where on it the window starts (windowWatch).
+func loadInventory(ctx context.Context, st backends.Store, ws int64) (*inventory, error) {
+	inv := &inventory{segs: map[uint32]*segStats{}, tlKeys: map[uint32]backends.ObjectInfo{},
 		recs: map[uint32]segments.Timeline{}, chunks: map[string]int64{}}
 	var manifestKeys, pointKeys, markerKeys []backends.ObjectInfo
 	steps := []struct {
 		prefix string
 		fn     func(backends.ObjectInfo)
 	}{
-		{segments.SegmentsPrefix, func(oi backends.ObjectInfo) {
-			n, err := segments.ParseSegmentKey(oi.Key)
-			if err != nil { // a parsed name prints back to the very key
-				inv.ignored.add(oi.Key)
-				return
-			}
-			inv.segs[n.Timeline] = append(inv.segs[n.Timeline], segInfo{Size: oi.Size, Name: n})
-		}},
 		{segments.TimelinesPrefix, func(oi backends.ObjectInfo) {
 			id, err := segments.ParseTimelineKey(oi.Key)
 			if err != nil || segments.TimelineKey(id) != oi.Key {
@@ -139,12 +156,6 @@ func loadInventory(ctx context.Context, st backends.Store) (*inventory, error) {
 		if err := list(ctx, st, s.prefix, s.fn); err != nil {
 			return nil, err
 		}
-	}
-	for tl := range inv.segs {
-		slices.SortFunc(inv.segs[tl], func(a, b segInfo) int {
-			return cmp.Or(cmp.Compare(a.Name.First, b.Name.First), cmp.Compare(a.Name.Last, b.Name.Last),
-				cmp.Compare(a.Name.MaxTime, b.Name.MaxTime), cmp.Compare(a.Name.Gen, b.Name.Gen))
-		})
 	}
 
 	var mu sync.Mutex
@@ -196,7 +207,40 @@ func loadInventory(ctx context.Context, st backends.Store) (*inventory, error) {
 	}
 	slices.SortFunc(inv.bases, func(a, b baseInfo) int { return strings.Compare(a.Key, b.Key) })
 	slices.SortFunc(inv.points, func(a, b pointInfo) int { return strings.Compare(a.Key, b.Key) })
+
+	if newest := inv.newest(); ws > 0 && newest != 0 {
+		if h, err := inv.history(newest); err == nil { // else the plan reports it
+			inv.window = &windowWatch{ws: ws, spans: h.spans, first: make([]uint64, len(h.spans))}
+		}
+	}
+	err := list(ctx, st, segments.SegmentsPrefix, func(oi backends.ObjectInfo) {
+		n, err := segments.ParseSegmentKey(oi.Key)
+		if err != nil { // a parsed name prints back to the very key
+			inv.ignored.add(oi.Key)
+			return
+		}
+		ss := inv.segs[n.Timeline]
+		if ss == nil {
+			ss = &segStats{}
+			inv.segs[n.Timeline] = ss
+		}
+		ss.n++
+		ss.last = max(ss.last, n.Last)
+		inv.window.see(n)
+	})
+	if err != nil {
+		return nil, err
+	}
 	return inv, nil
+}
+
+// newest is the newest timeline with a record (0: none).
+func (inv *inventory) newest() uint32 {
+	var id uint32
+	for k := range inv.recs {
+		id = max(id, k)
+	}
+	return id
 }
 
 // unreadable wraps a record's read error: a decoding problem is

@@ -153,6 +153,7 @@ var ErrPolicy = errors.New("invalid retention policy")
 
 // planner accumulates what retained targets need.
 type planner struct {
+	st   backends.Store
 	inv  *inventory
 	plan *PrunePlan
 	// bases retained, key -> why
@@ -168,9 +169,10 @@ type planner struct {
 }
 
 // Plan decides what a prune of st deletes under p at now. It lists
-// segments/, timelines/, snapshots/, chunks/ and points/ once each and reads
-// timeline records, snapshot manifests, restore points and in-progress
-// markers: never a segment or chunk body. A record it cannot read is an
+// timelines/, snapshots/, chunks/, points/ and segments/ once each, each
+// timeline's segments again up to where it is cut (segmentDeletions), and
+// reads timeline records, snapshot manifests, restore points and
+// in-progress markers: never a segment or chunk body. A record it cannot read is an
 // error (ErrUnreadable), and so is a timeline history a retained target
 // needs that cannot be followed (ErrBrokenHistory): prune never guesses.
 //
@@ -188,11 +190,15 @@ func Plan(ctx context.Context, st backends.Store, p Policy, now time.Time) (*Pru
 	if n := len(multi.ReplicasOf(st)); n > 1 {
 		return nil, fmt.Errorf("prune %s: a view of %d stores: prune each store on its own", st, n)
 	}
-	inv, err := loadInventory(ctx, st)
+	var ws int64
+	if p.Window > 0 {
+		ws = now.Add(-p.Window).UnixNano()
+	}
+	inv, err := loadInventory(ctx, st, ws)
 	if err != nil {
 		return nil, fmt.Errorf("prune %s: %w", st, err)
 	}
-	plan, err := makePlan(inv, p, now)
+	plan, err := makePlan(ctx, st, inv, p, now)
 	if err != nil {
 		return nil, fmt.Errorf("prune %s: %w", st, err)
 	}
@@ -200,7 +206,7 @@ func Plan(ctx context.Context, st backends.Store, p Policy, now time.Time) (*Pru
 	return plan, nil
 }
 
-func makePlan(inv *inventory, p Policy, now time.Time) (*PrunePlan, error) {
+func makePlan(ctx context.Context, st backends.Store, inv *inventory, p Policy, now time.Time) (*PrunePlan, error) {
 	plan := &PrunePlan{Policy: p, Now: now, Kept: map[Kind]int{}, planned: time.Now(),
 		tlKeys: map[string]bool{}, points: map[string]bool{}, manifests: map[string]bool{}, markers: map[string]bool{}}
 	for _, oi := range inv.tlKeys {
@@ -215,7 +221,7 @@ func makePlan(inv *inventory, p Policy, now time.Time) (*PrunePlan, error) {
 	for _, m := range inv.markers {
 		plan.markers[m.Key] = true
 	}
-	pl := &planner{inv: inv, plan: plan, bases: map[string]string{}, records: map[uint32]string{},
+	pl := &planner{st: st, inv: inv, plan: plan, bases: map[string]string{}, records: map[uint32]string{},
 		need: map[uint32]uint64{}, needWhy: map[uint32]string{}}
 	if inv.ignored.n > 0 {
 		pl.note(fmt.Sprintf("%d object(s) under the walship prefixes are not walship keys (e.g. %q): never deleted; walship verify reports them", inv.ignored.n, inv.ignored.first))
@@ -238,7 +244,9 @@ func makePlan(inv *inventory, p Policy, now time.Time) (*PrunePlan, error) {
 	if err := pl.pointTargets(); err != nil {
 		return nil, err
 	}
-	pl.deletions()
+	if err := pl.deletions(ctx); err != nil {
+		return nil, err
+	}
 	return plan, nil
 }
 
@@ -267,7 +275,7 @@ func (pl *planner) window(p Policy, now time.Time) error {
 	if p.Window > 0 {
 		ws := now.Add(-p.Window)
 		pl.plan.WindowStart = ws
-		from = pl.windowStart(h, ws.UnixNano(), latest)
+		from = pl.windowStart(h, latest)
 	}
 	return pl.target(h, Target{Kind: "window", Timeline: tl, From: from, To: latest})
 }
@@ -275,12 +283,8 @@ func (pl *planner) window(p Policy, now time.Time) error {
 // latest is the newest entry of tl's history the store holds: the last
 // entry of tl's segments, or the fork point when it has none yet.
 func (pl *planner) latest(h *history) (uint64, bool) {
-	if segs := pl.inv.segs[h.tl]; len(segs) > 0 {
-		var last uint64
-		for _, s := range segs {
-			last = max(last, s.Name.Last)
-		}
-		return last, true
+	if ss := pl.inv.segs[h.tl]; ss != nil && ss.n > 0 {
+		return ss.last, true
 	}
 	rec := pl.inv.recs[h.tl]
 	if rec.Parent != 0 && rec.ForkIndex > 0 {
@@ -297,19 +301,22 @@ func (pl *planner) latest(h *history) (uint64, bool) {
 // window; a time target before that entry resolves to the entry before it,
 // so the window starts one position before the segment (the whole segment
 // stays: it straddles the boundary). With no such segment every time in the
-// window resolves to the latest entry.
-func (pl *planner) windowStart(h *history, ws int64, latest uint64) uint64 {
-	for _, sp := range h.spans {
-		for _, s := range pl.inv.segs[sp.tl] {
-			if s.Name.Last < sp.from || s.Name.First > sp.to || s.Name.MaxTime < ws {
-				continue
-			}
-			p := max(s.Name.First, sp.from)
-			if q, ok := h.prev(p); ok {
-				return min(q, latest)
-			}
-			return min(p, latest)
+// window resolves to the latest entry. The segments/ listing found those
+// segments (windowWatch) for h, the newest timeline's history.
+func (pl *planner) windowStart(h *history, latest uint64) uint64 {
+	w := pl.inv.window
+	if w == nil || len(w.spans) != len(h.spans) {
+		return h.start() // cannot happen (the same records make both); keep everything
+	}
+	for k, sp := range h.spans {
+		if w.first[k] == 0 {
+			continue
 		}
+		p := max(w.first[k], sp.from)
+		if q, ok := h.prev(p); ok {
+			return min(q, latest)
+		}
+		return min(p, latest)
 	}
 	return latest
 }
@@ -466,7 +473,7 @@ func (pl *planner) pointTargets() error {
 }
 
 // deletions lists every object no retained target needs.
-func (pl *planner) deletions() {
+func (pl *planner) deletions(ctx context.Context) error {
 	plan, inv := pl.plan, pl.inv
 	// Manifests of unretained bases.
 	deleted := map[string]bool{}
@@ -544,41 +551,8 @@ func (pl *planner) deletions() {
 	plan.Chunks = chunks
 
 	// Segments.
-	tls := make([]uint32, 0, len(inv.segs))
-	for tl := range inv.segs {
-		tls = append(tls, tl)
-	}
-	slices.Sort(tls)
-	for _, tl := range tls {
-		segs := inv.segs[tl]
-		if _, ok := inv.recs[tl]; !ok {
-			plan.Kept[KindSegment] += len(segs)
-			pl.note(fmt.Sprintf("timeline %d has %d segment(s) but no record (the record may still be on its way): its segments are kept", tl, len(segs)))
-			continue
-		}
-		if _, ok := pl.records[tl]; !ok {
-			for _, s := range segs {
-				plan.Segments = append(plan.Segments, Deletion{Kind: KindSegment, Key: s.Key(), Size: s.Size,
-					Reason: fmt.Sprintf("entries %d..%d of timeline %d, which is on no retained target's history", s.Name.First, s.Name.Last, tl)})
-			}
-			continue
-		}
-		var lastSeg uint64
-		for _, s := range segs {
-			lastSeg = max(lastSeg, s.Name.Last)
-		}
-		cut, why := lastSeg, fmt.Sprintf("no retained target replays entries of timeline %d (its record stays for a history; its newest segment stays so a restore of it fails clearly rather than stopping short)", tl)
-		if n, ok := pl.need[tl]; ok && n <= cut {
-			cut, why = n, pl.needWhy[tl]
-		}
-		for _, s := range segs {
-			if s.Name.Last >= cut {
-				plan.Kept[KindSegment]++
-				continue
-			}
-			plan.Segments = append(plan.Segments, Deletion{Kind: KindSegment, Key: s.Key(), Size: s.Size,
-				Reason: fmt.Sprintf("entries %d..%d of timeline %d: wholly before entry %d, the first of timeline %d kept: %s", s.Name.First, s.Name.Last, tl, cut, tl, why)})
-		}
+	if err := pl.segmentDeletions(ctx); err != nil {
+		return err
 	}
 
 	// Timeline records, newest first.
@@ -611,6 +585,7 @@ func (pl *planner) deletions() {
 		pl.note(fmt.Sprintf("restore point %q (timeline %d, entry %d) is not pinned and outside the window: its record stays, but restoring it may fail once what it needs is pruned (pin it to keep it)",
 			pt.P.Name, pt.P.Timeline, pt.P.Index))
 	}
+	return nil
 }
 
 // promised reports whether position (tl, index) is a retained target.

@@ -171,19 +171,29 @@ func chunksOfFile(t *testing.T, st backends.Store, key, path string) string {
 	return ""
 }
 
-// spyStore records List prefixes and Get keys.
+// spyStore records List prefixes, the keys each listing handed over, and
+// Get keys.
 type spyStore struct {
 	backends.Store
-	mu    sync.Mutex
-	lists []string
-	gets  []string
+	mu     sync.Mutex
+	lists  []string
+	listed map[string][]string // prefix -> keys handed to fn
+	gets   []string
 }
 
 func (s *spyStore) List(ctx context.Context, prefix, after string, fn func(backends.ObjectInfo) error) error {
 	s.mu.Lock()
 	s.lists = append(s.lists, prefix)
 	s.mu.Unlock()
-	return s.Store.List(ctx, prefix, after, fn)
+	return s.Store.List(ctx, prefix, after, func(oi backends.ObjectInfo) error {
+		s.mu.Lock()
+		if s.listed == nil {
+			s.listed = map[string][]string{}
+		}
+		s.listed[prefix] = append(s.listed[prefix], oi.Key)
+		s.mu.Unlock()
+		return fn(oi)
+	})
 }
 
 func (s *spyStore) Get(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {
@@ -193,19 +203,49 @@ func (s *spyStore) Get(ctx context.Context, key string, off, n int64) (io.ReadCl
 	return s.Store.Get(ctx, key, off, n)
 }
 
-// TestPlanReadsOnlyRecords: one listing per prefix; only manifests,
-// timeline records, points and markers are read, never a segment or chunk.
+// TestPlanReadsOnlyRecords: one listing per prefix, and a second of each
+// timeline's segments that stops after the first it keeps for good; only
+// manifests, timeline records, points and markers are read, never a
+// segment or chunk.
 func TestPlanReadsOnlyRecords(t *testing.T) {
 	st := mem.New()
 	f := newForks(t, st, 0)
 	f.w.Point("p", 4, 150, true)
 	putMarker(t, st, "00000000000000c1", f.w.Now().Add(-48*time.Hour))
 	spy := &spyStore{Store: st}
-	plan(t, spy, retention.Policy{Snapshots: 2, Window: time.Hour}, f.w.Now())
-	slices.Sort(spy.lists)
-	if want := []string{segments.ChunksPrefix, segments.PointsPrefix, segments.SegmentsPrefix, segments.SnapshotsPrefix, segments.TimelinesPrefix}; !slices.Equal(spy.lists, want) {
-		t.Fatalf("listings %v, want %v", spy.lists, want)
+	pl := plan(t, spy, retention.Policy{Snapshots: 2, Window: time.Hour}, f.w.Now())
+	var top, perTimeline []string
+	for _, p := range spy.lists {
+		if strings.HasPrefix(p, segments.SegmentsPrefix) && p != segments.SegmentsPrefix {
+			perTimeline = append(perTimeline, p)
+		} else {
+			top = append(top, p)
+		}
 	}
+	slices.Sort(top)
+	if want := []string{segments.ChunksPrefix, segments.PointsPrefix, segments.SegmentsPrefix, segments.SnapshotsPrefix, segments.TimelinesPrefix}; !slices.Equal(top, want) {
+		t.Fatalf("listings %v, want %v", top, want)
+	}
+	// The second listing hands over what the plan deletes and, per
+	// timeline, at most the segment straddling the cut and the one after.
+	deleted := map[string]bool{}
+	for _, d := range pl.Segments {
+		deleted[d.Key] = true
+	}
+	kept, again := 0, 0
+	for _, p := range perTimeline {
+		for _, k := range spy.listed[p] {
+			again++
+			if !deleted[k] {
+				kept++
+			}
+		}
+	}
+	all := len(spy.listed[segments.SegmentsPrefix])
+	if len(pl.Segments) == 0 || len(pl.Segments) == all || kept > 2*len(perTimeline) || again >= all {
+		t.Fatalf("%d of %d segments deleted; the second listings (%v) handed over %d keys, %d of them kept", len(pl.Segments), all, perTimeline, again, kept)
+	}
+	t.Logf("%d of %d segments deleted; the second listings (%d timelines) handed over %d keys, %d of them kept", len(pl.Segments), all, len(perTimeline), again, kept)
 	for _, k := range spy.gets {
 		if strings.HasPrefix(k, segments.SegmentsPrefix) || strings.HasPrefix(k, segments.ChunksPrefix) {
 			t.Fatalf("plan read %s", k)
