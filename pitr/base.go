@@ -246,7 +246,7 @@ func (pl *planner) need(ctx context.Context, hist []segments.Timeline, from, n u
 		if err != nil {
 			return nil, "", err
 		}
-		if _, holes := cover(sp.Timeline, segs, sp.From, sp.To); len(holes) > 0 {
+		if holes := cover(sp.Timeline, segs, sp.From, sp.To, nil); len(holes) > 0 {
 			h := holes[0]
 			return nil, fmt.Sprintf("it needs entries %d..%d after it, but no stored segment of timeline %d holds entries %d..%d", from+1, n, h.Timeline, h.From, h.To), nil
 		}

@@ -268,7 +268,7 @@ func TestBaseEmptyLog(t *testing.T) {
 	f.timeline(t, segments.Timeline{ID: 1, StartIndex: 1}, 120)
 	b := putBase(t, f.st, 1, 120, 6)
 	p := restoreBase(t, f.st, Target{}, &b, wal.FormatBinary, nil, 120)
-	if p.Entries() != 0 || len(p.Segments) != 0 || p.From != 121 || p.Format != wal.FormatBinary {
+	if p.Entries() != 0 || p.Segments.Len() != 0 || p.From != 121 || p.Format != wal.FormatBinary {
 		t.Fatalf("plan %+v", p)
 	}
 	var d strings.Builder

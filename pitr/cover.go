@@ -20,11 +20,13 @@ import (
 )
 
 // cover picks, from one timeline's segments sorted by first index, the ones
-// that hold entries from..to in order, and the runs of entries that no
-// segment holds. Where segments overlap it takes, at each point, the segment
-// that reaches furthest; the entries of a picked segment that an earlier
-// one already supplied are duplicates (PlannedSegment.From is past them).
-func cover(tl uint32, segs []SegmentInfo, from, to uint64) (used []PlannedSegment, holes []Span) {
+// that hold entries from..to in order, handing each to use (nil: none is
+// wanted), and returns the runs of entries that no segment holds. Where
+// segments overlap it takes, at each point, the segment that reaches
+// furthest; the entries of a picked segment that an earlier one already
+// supplied are duplicates (PlannedSegment.From is past them). When use
+// returns false the walk stops there: the holes are those before it.
+func cover(tl uint32, segs []SegmentInfo, from, to uint64, use func(PlannedSegment) bool) (holes []Span) {
 	next := from
 	i := 0
 	for next <= to {
@@ -48,13 +50,15 @@ func cover(tl uint32, segs []SegmentInfo, from, to uint64) (used []PlannedSegmen
 		}
 		s := segs[best]
 		end := min(s.Name.Last, to)
-		used = append(used, PlannedSegment{Name: s.Name, Size: s.Size, Timeline: s.Name.Timeline, From: next, To: end})
+		if use != nil && !use(PlannedSegment{Name: s.Name, Size: s.Size, Timeline: s.Name.Timeline, From: next, To: end}) {
+			break
+		}
 		if end == math.MaxUint64 {
 			break
 		}
 		next = end + 1
 	}
-	return used, holes
+	return holes
 }
 
 // ErrConflict: two stored segments of one timeline hold different entries

@@ -60,7 +60,7 @@ func (p *Plan) Describe(w io.Writer) {
 	} else {
 		fmt.Fprintf(&b, "  entries:   %d..%d (%s): %s\n", p.From, p.To, plural(p.Entries(), "entry", "entries"), describeSpans(p.Spans))
 	}
-	fmt.Fprintf(&b, "  segments:  %d to fetch, %s\n", len(p.Segments), humanBytes(p.Bytes))
+	fmt.Fprintf(&b, "  segments:  %d to fetch, %s\n", p.Segments.Len(), humanBytes(p.Bytes))
 	fmt.Fprintf(&b, "  total:     %s to fetch\n", humanBytes(p.TotalBytes()))
 	if r := p.Rates; r != nil {
 		fmt.Fprintf(&b, "  estimate:  about %s, measured on a sample of %s (%s) fetched, decoded and written here: %v per request, %v per object, %.0f MiB/s, %d downloads at a time\n",

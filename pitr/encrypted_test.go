@@ -94,7 +94,7 @@ func TestMeasureEncrypted(t *testing.T) {
 	if err := p.Measure(ctx, st, MeasureOptions{}); !errors.Is(err, crypt.ErrNoIdentity) || p.Rates != nil || p.Estimate != guess {
 		t.Fatalf("measure without an identity: %v, rates %+v, estimate %v (guess %v)", err, p.Rates, p.Estimate, guess)
 	}
-	if err := p.Measure(ctx, st, MeasureOptions{Identities: ids}); err != nil || p.Rates == nil || p.Rates.Objects != len(p.Segments) {
+	if err := p.Measure(ctx, st, MeasureOptions{Identities: ids}); err != nil || p.Rates == nil || p.Rates.Objects != p.Segments.Len() {
 		t.Fatalf("measure with an identity: %v, rates %+v", err, p.Rates)
 	}
 }

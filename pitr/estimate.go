@@ -265,7 +265,7 @@ func sampleEntries(key string, c localCopy, ids []*crypt.Identity, fn func([]byt
 func (p *Plan) sample() []PlannedSegment {
 	var out []PlannedSegment
 	var n int64
-	for _, ps := range p.Segments {
+	for _, ps := range p.Segments.All() {
 		if len(out) == sampleObjects || n >= sampleBytes {
 			break
 		}
@@ -275,9 +275,9 @@ func (p *Plan) sample() []PlannedSegment {
 		out = append(out, ps)
 		n += ps.Size
 	}
-	if len(out) == 0 && len(p.Segments) > 0 {
-		small := p.Segments[0]
-		for _, ps := range p.Segments {
+	if len(out) == 0 && p.Segments.Len() > 0 {
+		small := p.Segments.At(0)
+		for _, ps := range p.Segments.All() {
 			if ps.Size < small.Size {
 				small = ps
 			}
@@ -289,7 +289,7 @@ func (p *Plan) sample() []PlannedSegment {
 
 // objects is the number of objects a restore of the plan fetches.
 func (p *Plan) objects() int {
-	n := len(p.Segments)
+	n := p.Segments.Len()
 	if p.Base != nil {
 		n += p.Base.Chunks + 1
 	}

@@ -50,8 +50,8 @@ func TestMeasure(t *testing.T) {
 					}
 				}
 				for i, ps := range want {
-					if gets[requestSamples+i] != ps.Key() || ps != p.Segments[i] {
-						t.Fatalf("GET %d is %s, want the plan's segment %d %s", requestSamples+i, gets[requestSamples+i], i, p.Segments[i].Key())
+					if gets[requestSamples+i] != ps.Key() || ps != p.Segments.At(i) {
+						t.Fatalf("GET %d is %s, want the plan's segment %d %s", requestSamples+i, gets[requestSamples+i], i, p.Segments.At(i).Key())
 					}
 				}
 				if p.Estimate <= 0 || p.Estimate == guess {
@@ -92,12 +92,12 @@ func TestMeasureCorruptSample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := p.Segments[0].Key()
+	k := p.Segments.At(0).Key()
 	rc, err := f.st.Get(context.Background(), k, 0, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := make([]byte, p.Segments[0].Size)
+	b := make([]byte, p.Segments.At(0).Size)
 	if _, err := rc.Read(b); err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +136,7 @@ func TestSample(t *testing.T) {
 	for _, c := range cases {
 		p := &Plan{}
 		for i, s := range c.sizes {
-			p.Segments = append(p.Segments, seg(i, s))
+			p.Segments.add(seg(i, s))
 		}
 		var got []string
 		for _, ps := range p.sample() {

@@ -114,10 +114,10 @@ func Execute(ctx context.Context, st backends.Store, p *Plan, outDir string, o O
 func execute(ctx context.Context, st backends.Store, p *Plan, outDir string, o Options) (res Result, err error) {
 	start := time.Now()
 	switch {
-	case p.Base == nil && (len(p.Segments) == 0 || p.To < p.From):
+	case p.Base == nil && (p.Segments.Len() == 0 || p.To < p.From):
 		return res, errors.New("empty restore plan")
-	case p.Base != nil && (p.From != p.Base.Index+1 || p.To+1 < p.From || (len(p.Segments) == 0) != (p.To < p.From)):
-		return res, fmt.Errorf("inconsistent restore plan: base at %d, entries %d..%d from %d segments", p.Base.Index, p.From, p.To, len(p.Segments))
+	case p.Base != nil && (p.From != p.Base.Index+1 || p.To+1 < p.From || (p.Segments.Len() == 0) != (p.To < p.From)):
+		return res, fmt.Errorf("inconsistent restore plan: base at %d, entries %d..%d from %d segments", p.Base.Index, p.From, p.To, p.Segments.Len())
 	}
 	if o.Parallel <= 0 {
 		o.Parallel = 4
@@ -179,7 +179,7 @@ func execute(ctx context.Context, st backends.Store, p *Plan, outDir string, o O
 		return res, err
 	}
 	var builtData string
-	objects := int64(len(p.Segments))
+	objects := int64(p.Segments.Len())
 	if p.Base != nil {
 		objects += int64(p.Base.Chunks)
 	}
@@ -217,6 +217,9 @@ func execute(ctx context.Context, st backends.Store, p *Plan, outDir string, o O
 	if err := ctx.Err(); err != nil {
 		return res, err
 	}
+	if err := p.Segments.Err(); err != nil { // a segment read from the plan's file may be wrong
+		return res, err
+	}
 	in := &installation{outDir: outDir, walDir: o.WALDir, dataDir: o.DataDir, builtWAL: lw.dir, tmpWAL: tmp,
 		builtData: builtData, tmpData: tmpData, prev: prev,
 		m: Marker{WrittenBy: markerWrittenBy, Version: markerVersion, WALDir: absWAL, DataDir: absData,
@@ -227,7 +230,7 @@ func execute(ctx context.Context, st backends.Store, p *Plan, outDir string, o O
 	if err := in.run(); err != nil {
 		return res, err
 	}
-	res = Result{Entries: p.Entries(), From: p.From, To: p.To, Bytes: p.Bytes, Segments: len(p.Segments),
+	res = Result{Entries: p.Entries(), From: p.From, To: p.To, Bytes: p.Bytes, Segments: p.Segments.Len(),
 		Files: lw.files, LogBytes: lw.bytes, Format: format, WALDir: o.WALDir, Elapsed: time.Since(start)}
 	if p.Base != nil {
 		res.Base, res.DataDir, res.BaseFiles, res.BaseBytes = p.Base.Key, o.DataDir, p.Base.Files, p.Base.Bytes
@@ -286,7 +289,7 @@ func (x *executor) run(ctx context.Context) error {
 	go func() { // owned by run, which drains order (closed here) after the workers end
 		defer close(order)
 		defer close(jobs)
-		for _, ps := range x.p.Segments {
+		for _, ps := range x.p.Segments.All() {
 			select {
 			case window <- struct{}{}:
 			case <-ctx.Done():
@@ -353,7 +356,7 @@ func (x *executor) track(d int) {
 // On an early return it also returns the channel it was waiting on, if
 // any, so run can release what that download holds.
 func (x *executor) writeAll(ctx context.Context, order chan chan fetched, window chan struct{}) (chan fetched, error) {
-	for i := range x.p.Segments {
+	for i := range x.p.Segments.Len() {
 		var ch chan fetched
 		select {
 		case ch = <-order:
@@ -379,7 +382,7 @@ func (x *executor) writeAll(ctx context.Context, order chan chan fetched, window
 		if err != nil {
 			return nil, err
 		}
-		x.prog.Add(1, x.p.Segments[i].Size)
+		x.prog.Add(1, x.p.Segments.At(i).Size)
 	}
 	return nil, nil
 }
@@ -389,10 +392,10 @@ func (x *executor) writeAll(ctx context.Context, order chan chan fetched, window
 // the previous segment already; where that segment held them too they must
 // be identical.
 func (x *executor) writeSegment(i int, r fetched) error {
-	ps := x.p.Segments[i]
+	ps := x.p.Segments.At(i)
 	var keepFrom uint64 // remember CRCs from this index for the next segment's check
-	if i+1 < len(x.p.Segments) {
-		if nx := x.p.Segments[i+1]; nx.Timeline == ps.Timeline && nx.Name.First <= ps.To {
+	if i+1 < x.p.Segments.Len() {
+		if nx := x.p.Segments.At(i + 1); nx.Timeline == ps.Timeline && nx.Name.First <= ps.To {
 			keepFrom = nx.Name.First
 		}
 	}
@@ -419,7 +422,7 @@ func (x *executor) writeSegment(i int, r fetched) error {
 		if e.Index < ps.From {
 			if want, ok := dups[e.Index]; ok && want != segments.CRC32C(e.Data) {
 				return fmt.Errorf("segment %s: %w: entry %d differs from the same entry in %s (overlapping segments disagree); run walship verify",
-					ps.Key(), ErrCorrupt, e.Index, x.p.Segments[i-1].Key())
+					ps.Key(), ErrCorrupt, e.Index, x.p.Segments.At(i-1).Key())
 			}
 			continue
 		}

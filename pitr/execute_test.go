@@ -276,8 +276,9 @@ func TestOutDir(t *testing.T) {
 	}
 	markEarlierRestore(t, out) // --force replaces only an earlier restore's output
 	bad := *p
-	bad.Segments = append([]PlannedSegment(nil), p.Segments...)
-	bad.Segments[len(bad.Segments)-1].Size++ // the listing no longer matches
+	list := p.Segments.Slice()
+	list[len(list)-1].Size++ // the listing no longer matches
+	bad.Segments = plannedOf(list)
 	if _, err := Execute(ctx, f.st, &bad, out, Options{Force: true}); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("size mismatch: %v", err)
 	}
@@ -346,7 +347,7 @@ func testOverlappingSegments(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameEntries(t, got, es)
-	if len(p.Segments) != 3 || p.Segments[1].From != 101 || p.Segments[2].From != 151 {
+	if p.Segments.Len() != 3 || p.Segments.At(1).From != 101 || p.Segments.At(2).From != 151 {
 		t.Fatalf("plan %+v", p.Segments)
 	}
 
@@ -376,10 +377,10 @@ func TestFetchWindow(t *testing.T) {
 		t.Fatal(err)
 	}
 	const par = 2
-	if len(p.Segments) < 3*par {
-		t.Fatalf("only %d segments", len(p.Segments))
+	if p.Segments.Len() < 3*par {
+		t.Fatalf("only %d segments", p.Segments.Len())
 	}
-	cs := &countingStore{Store: f.st, first: p.Segments[0].Key(), release: make(chan struct{}), par: par}
+	cs := &countingStore{Store: f.st, first: p.Segments.At(0).Key(), release: make(chan struct{}), par: par}
 	var mu sync.Mutex
 	maxBuffered := 0
 	o := Options{Parallel: par, observe: func(n int) {
@@ -395,8 +396,8 @@ func TestFetchWindow(t *testing.T) {
 	if maxBuffered != par+1 {
 		t.Fatalf("at most %d segments buffered, want %d", maxBuffered, par+1)
 	}
-	if cs.maxOpen > par || cs.started != len(p.Segments) {
-		t.Fatalf("%d downloads at once (limit %d); %d Gets for %d segments", cs.maxOpen, par, cs.started, len(p.Segments))
+	if cs.maxOpen > par || cs.started != p.Segments.Len() {
+		t.Fatalf("%d downloads at once (limit %d); %d Gets for %d segments", cs.maxOpen, par, cs.started, p.Segments.Len())
 	}
 }
 

@@ -108,25 +108,13 @@ type Plan struct {
 	Base     *PlannedBase        // the base snapshot restored first; nil: replay from the history's start
 	From, To uint64              // the restored log's first and last index
 	Spans    []Span              // which timeline supplies which entries, in order
-	Segments []PlannedSegment    // in index order
+	Segments PlannedSegments     // in index order
 	Format   wal.Format          // the source log's format, from the segments (FormatAuto if none was read)
 	Bytes    int64               // total size of Segments
 	Estimate time.Duration       // the restore's expected duration: from Rates once measured, else a guess (EstimateBytesPerSec)
 	Rates    *Rates              // what Measure measured; nil: Estimate is a guess
 	Notes    []string            // what the user should know (lost entries, skipped keys, bases not used)
 }
-
-// PlannedSegment is a segment a restore fetches and the entries it uses.
-type PlannedSegment struct {
-	Name     segments.SegmentName
-	Size     int64 // from the listing; the fetched object must match it
-	Timeline uint32
-	From, To uint64 // entries used from it
-	regen    bool   // another generation, fetched because the planned one was gone
-}
-
-// Key returns the segment's object key (Name's canonical form).
-func (p PlannedSegment) Key() string { return p.Name.Key() }
 
 // Entries is the number of entries the plan restores (0 when the base
 // holds the target).
@@ -288,7 +276,11 @@ func (pl *planner) plan(ctx context.Context) (*Plan, error) {
 		if err != nil {
 			return nil, err
 		}
-		used, holes := cover(sp.Timeline, segs, sp.From, sp.To)
+		holes := cover(sp.Timeline, segs, sp.From, sp.To, func(ps PlannedSegment) bool {
+			p.Segments.add(ps)
+			p.Bytes += ps.Size
+			return true
+		})
 		if len(holes) > 0 {
 			return nil, pl.withBaseHint(ctx, pl.missing(holes[0], p.From), hist, n, holes[0].To)
 		}
@@ -301,14 +293,9 @@ func (pl *planner) plan(ctx context.Context) (*Plan, error) {
 		if len(conflicts) > 0 {
 			return nil, conflictError(conflicts[0])
 		}
-		if p.Segments == nil {
-			p.Segments = used // one timeline: no copy of a history's worth
-		} else {
-			p.Segments = append(p.Segments, used...)
-		}
 	}
-	for _, ps := range p.Segments {
-		p.Bytes += ps.Size
+	if err := p.Segments.Err(); err != nil {
+		return nil, err
 	}
 	if p.Format, err = pl.format(ctx, p); err != nil {
 		return nil, err
@@ -324,8 +311,8 @@ func (pl *planner) plan(ctx context.Context) (*Plan, error) {
 // is the same in both formats).
 func (pl *planner) format(ctx context.Context, p *Plan) (wal.Format, error) {
 	ps, ok := PlannedSegment{}, false
-	if len(p.Segments) > 0 {
-		ps, ok = p.Segments[0], true
+	if p.Segments.Len() > 0 {
+		ps, ok = p.Segments.At(0), true
 	} else {
 		for i := len(p.History) - 1; i >= 0 && !ok; i-- {
 			segs, err := pl.segments(ctx, p.History[i].ID)

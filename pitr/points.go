@@ -227,7 +227,8 @@ func (pl *planner) entryAt(ctx context.Context, tl uint32, n uint64) (PlannedSeg
 	if err != nil {
 		return PlannedSegment{}, err
 	}
-	used, holes := cover(sp.Timeline, segs, n, n)
+	var used []PlannedSegment // entry n is in one segment at most
+	holes := cover(sp.Timeline, segs, n, n, func(ps PlannedSegment) bool { used = append(used, ps); return true })
 	if len(holes) > 0 || len(used) == 0 {
 		extra := ""
 		if last, err := pl.latest(ctx, tl); err == nil && n > last {

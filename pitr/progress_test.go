@@ -71,16 +71,16 @@ func TestProgressRestore(t *testing.T) {
 		if p.Base != nil {
 			chunks = p.Base.Chunks
 		}
-		if (p.Base == nil) != tg.NoBase || len(p.Segments) < 2 || (p.Base != nil && chunks < 2) {
-			t.Fatalf("%s: fixture: %d segments, base %v", tg, len(p.Segments), p.Base != nil)
+		if (p.Base == nil) != tg.NoBase || p.Segments.Len() < 2 || (p.Base != nil && chunks < 2) {
+			t.Fatalf("%s: fixture: %d segments, base %v", tg, p.Segments.Len(), p.Base != nil)
 		}
 		rec := &progressRecorder{}
 		res, err := Execute(ctx, f.st, p, filepath.Join(t.TempDir(), "out"), Options{Parallel: 3, Progress: rec})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res.Bytes != p.Bytes || res.Segments != len(p.Segments) {
-			t.Fatalf("result %+v, plan %d segments of %d bytes", res, len(p.Segments), p.Bytes)
+		if res.Bytes != p.Bytes || res.Segments != p.Segments.Len() {
+			t.Fatalf("result %+v, plan %d segments of %d bytes", res, p.Segments.Len(), p.Bytes)
 		}
 		rec.check(t, int64(res.Segments+chunks), p.TotalBytes())
 	}

@@ -26,8 +26,8 @@ func TestRestoreTakesAnotherGeneration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, i := range []int{0, len(p.Segments) / 2} {
-		ps := p.Segments[i]
+	for _, i := range []int{0, p.Segments.Len() / 2} {
+		ps := p.Segments.At(i)
 		rc, err := f.st.Get(ctx, ps.Key(), 0, -1)
 		if err != nil {
 			t.Fatal(err)
@@ -53,7 +53,7 @@ func TestRestoreTakesAnotherGeneration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gone := p.Segments[len(p.Segments)-1]
+	gone := p.Segments.At(p.Segments.Len() - 1)
 	if err := f.st.Delete(ctx, gone.Key()); err != nil {
 		t.Fatal(err)
 	}

@@ -195,7 +195,7 @@ func TestForkTruncateBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, ps := range p.Segments {
+	for _, ps := range p.Segments.All() {
 		if ps.Timeline == 1 && ps.To > 200 {
 			t.Fatalf("timeline 2's plan uses timeline 1's entry %d", ps.To)
 		}
@@ -326,7 +326,7 @@ func TestSegmentDeletedAfterPlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	victim := p.Segments[len(p.Segments)/2].Key()
+	victim := p.Segments.At(p.Segments.Len() / 2).Key()
 	if err := f.st.Delete(ctx, victim); err != nil {
 		t.Fatal(err)
 	}
@@ -411,7 +411,7 @@ func TestDescribe(t *testing.T) {
 		"timeline 1: first shipped entry 1",
 		"timeline 2: forked from timeline 1 after entry 200, own entries from 201 [TruncateBack]",
 		"1..350 (350 entries): 1..200 from timeline 1, 201..350 from timeline 2",
-		fmt.Sprintf("segments:  %d to fetch", len(p.Segments)),
+		fmt.Sprintf("segments:  %d to fetch", p.Segments.Len()),
 		fmt.Sprintf("(%d bytes)", p.Bytes),
 		"tidwall/wal json",
 	} {

@@ -44,21 +44,28 @@ func (pl *planner) atTime(ctx context.Context, tl uint32, at time.Time) (uint64,
 		// Holes are passed over here: if the target lies after one, the
 		// segment cover of the final plan reports it (unless a base
 		// snapshot after the hole makes it unneeded: timeNotes).
-		used, holes := cover(sp.Timeline, segs, sp.From, sp.To)
-		for _, h := range holes {
-			pl.timeScan = append(pl.timeScan, h)
-		}
-		for _, ps := range used {
+		// The walk stops at the segment holding the first entry after
+		// the target time, or at a read that fails: the holes kept are
+		// those before it, the ones a base snapshot at or before the
+		// target can hide (timeNotes).
+		var (
+			idx   uint64
+			et    int64
+			found bool
+			rerr  error
+		)
+		holes := cover(sp.Timeline, segs, sp.From, sp.To, func(ps PlannedSegment) bool {
 			if ps.Name.MaxTime <= ns {
-				continue
+				return true
 			}
-			idx, et, found, err := firstAfter(ctx, pl.st, ps, ns, pl.ids)
-			if err != nil {
-				return 0, err
-			}
-			if !found {
-				continue
-			}
+			idx, et, found, rerr = firstAfter(ctx, pl.st, ps, ns, pl.ids)
+			return rerr == nil && !found
+		})
+		pl.timeScan = append(pl.timeScan, holes...)
+		if rerr != nil {
+			return 0, rerr
+		}
+		if found {
 			if idx == first {
 				return 0, fmt.Errorf("%w: the first entry of timeline %d's history (entry %d, time %s) is after %s; restorable instead: %s--time >= %s or %s--index %d",
 					ErrNotRestorable, tl, idx, fmtTime(et), fmtTime(ns), pl.timelineFlag(), fmtTime(et), pl.timelineFlag(), idx)

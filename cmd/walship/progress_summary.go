@@ -34,7 +34,7 @@ type restoreSummary struct {
 
 func planSummary(p *pitr.Plan) restoreSummary {
 	s := restoreSummary{Store: p.Store, Timeline: p.Timeline, From: p.From, To: p.To, Entries: p.Entries(),
-		Segments: len(p.Segments), Bytes: p.Bytes, DryRun: true}
+		Segments: p.Segments.Len(), Bytes: p.Bytes, DryRun: true}
 	if p.Base != nil {
 		s.Base, s.BaseFiles, s.BaseBytes = p.Base.Key, p.Base.Files, p.Base.Bytes
 	}

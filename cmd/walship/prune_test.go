@@ -318,7 +318,7 @@ func planSig(p *pitr.Plan) string {
 	if p.Base != nil {
 		b.WriteString(p.Base.Key)
 	}
-	for _, s := range p.Segments {
+	for _, s := range p.Segments.All() {
 		fmt.Fprintf(&b, " %s[%d..%d]", s.Key(), s.From, s.To)
 	}
 	return b.String()
