@@ -246,7 +246,11 @@ func (pl *planner) need(ctx context.Context, hist []segments.Timeline, from, n u
 		if err != nil {
 			return nil, "", err
 		}
-		if holes := cover(sp.Timeline, segs, sp.From, sp.To, nil); len(holes) > 0 {
+		holes, err := pl.cover(sp.Timeline, segs, sp.From, sp.To, nil)
+		if err != nil {
+			return nil, "", err
+		}
+		if len(holes) > 0 {
 			h := holes[0]
 			return nil, fmt.Sprintf("it needs entries %d..%d after it, but no stored segment of timeline %d holds entries %d..%d", from+1, n, h.Timeline, h.From, h.To), nil
 		}

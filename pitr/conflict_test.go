@@ -168,15 +168,15 @@ func TestOverlaps(t *testing.T) {
 		return SegmentInfo{Name: segments.SegmentName{Timeline: 1, First: first, Last: last}}
 	}
 	segs := []SegmentInfo{seg(1, 10), seg(1, 16), seg(11, 20), seg(17, 32), seg(40, 50)}
-	got := fmt.Sprint(overlaps(segs, 1, 100))
+	got := fmt.Sprint(overlaps(segSlice(segs), 1, 100))
 	want := fmt.Sprint([]overlap{{0, 1, 1, 10}, {1, 2, 11, 16}, {2, 3, 17, 20}})
 	if got != want {
 		t.Fatalf("overlaps = %s, want %s", got, want)
 	}
-	if got := overlaps(segs, 21, 100); len(got) != 0 {
+	if got := overlaps(segSlice(segs), 21, 100); len(got) != 0 {
 		t.Fatalf("overlaps from 21 = %v, want none", got)
 	}
-	if got := fmt.Sprint(overlaps(segs, 12, 18)); got != fmt.Sprint([]overlap{{1, 2, 12, 16}, {2, 3, 17, 18}}) {
+	if got := fmt.Sprint(overlaps(segSlice(segs), 12, 18)); got != fmt.Sprint([]overlap{{1, 2, 12, 16}, {2, 3, 17, 18}}) {
 		t.Fatalf("overlaps in 12..18 = %s", got)
 	}
 }

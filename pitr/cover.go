@@ -26,20 +26,25 @@ import (
 // furthest; the entries of a picked segment that an earlier one already
 // supplied are duplicates (PlannedSegment.From is past them). When use
 // returns false the walk stops there: the holes are those before it.
-func cover(tl uint32, segs []SegmentInfo, from, to uint64, use func(PlannedSegment) bool) (holes []Span) {
+func cover(tl uint32, segs segSeq, from, to uint64, use func(PlannedSegment) bool) (holes []Span) {
 	next := from
-	i := 0
+	i, n := 0, segs.Len()
 	for next <= to {
 		best := -1
-		for ; i < len(segs) && segs[i].Name.First <= next; i++ {
-			if segs[i].Name.Last >= next && (best < 0 || segs[i].Name.Last > segs[best].Name.Last) {
-				best = i
+		var bestLast uint64
+		for ; i < n; i++ {
+			s := segs.At(i)
+			if s.Name.First > next {
+				break
+			}
+			if s.Name.Last >= next && (best < 0 || s.Name.Last > bestLast) {
+				best, bestLast = i, s.Name.Last
 			}
 		}
 		if best < 0 {
 			end := to
-			if i < len(segs) {
-				end = min(segs[i].Name.First-1, to)
+			if i < n {
+				end = min(segs.At(i).Name.First-1, to)
 			}
 			holes = append(holes, Span{Timeline: tl, From: next, To: end})
 			if end == math.MaxUint64 {
@@ -48,7 +53,7 @@ func cover(tl uint32, segs []SegmentInfo, from, to uint64, use func(PlannedSegme
 			next = end + 1
 			continue
 		}
-		s := segs[best]
+		s := segs.At(best)
 		end := min(s.Name.Last, to)
 		if use != nil && !use(PlannedSegment{Name: s.Name, Size: s.Size, Timeline: s.Name.Timeline, From: next, To: end}) {
 			break
@@ -88,24 +93,29 @@ type overlap struct {
 
 // overlaps returns the pairs of segs (sorted by first index) that hold
 // the same entries inside from..to, with the range they share there.
-func overlaps(segs []SegmentInfo, from, to uint64) []overlap {
+func overlaps(segs segSeq, from, to uint64) []overlap {
 	var out []overlap
-	var active []int // earlier segments that may still reach later ones
-	for j, s := range segs {
+	type reach struct {
+		i    int
+		last uint64
+	}
+	var active []reach // earlier segments that may still reach later ones
+	for j := range segs.Len() {
+		s := segs.At(j)
 		keep := active[:0]
-		for _, i := range active {
-			if segs[i].Name.Last >= s.Name.First {
-				keep = append(keep, i)
+		for _, a := range active {
+			if a.last >= s.Name.First {
+				keep = append(keep, a)
 			}
 		}
 		active = keep
-		for _, i := range active {
-			lo, hi := max(s.Name.First, from), min(segs[i].Name.Last, s.Name.Last, to)
+		for _, a := range active {
+			lo, hi := max(s.Name.First, from), min(a.last, s.Name.Last, to)
 			if lo <= hi {
-				out = append(out, overlap{a: i, b: j, from: lo, to: hi})
+				out = append(out, overlap{a: a.i, b: j, from: lo, to: hi})
 			}
 		}
-		active = append(active, j)
+		active = append(active, reach{j, s.Name.Last})
 	}
 	return out
 }
@@ -124,10 +134,10 @@ type fingerprint struct {
 // by index. Identical overlaps cost a read and nothing else; without
 // overlaps nothing is read. A segment that fails its checks is an error
 // wrapping ErrCorrupt; store failures come back as they are.
-func compareOverlaps(ctx context.Context, st backends.Store, tl uint32, segs []SegmentInfo, from, to uint64, ids []*crypt.Identity) ([]Conflict, error) {
+func compareOverlaps(ctx context.Context, st backends.Store, tl uint32, segs segSeq, from, to uint64, ids []*crypt.Identity) ([]Conflict, error) {
 	pairs := overlaps(segs, from, to)
-	if len(pairs) == 0 {
-		return nil, nil
+	if err := segs.Err(); err != nil || len(pairs) == 0 {
+		return nil, err
 	}
 	type want struct{ lo, hi uint64 }
 	need := map[int]*want{}
@@ -148,7 +158,7 @@ func compareOverlaps(ctx context.Context, st backends.Store, tl uint32, segs []S
 	for i, w := range need {
 		g.Go(func() error {
 			fp := make([]fingerprint, w.hi-w.lo+1)
-			err := readEntries(gctx, st, segs[i], ids, func(e segments.Entry) {
+			err := readEntries(gctx, st, segs.At(i), ids, func(e segments.Entry) {
 				if e.Index >= w.lo && e.Index <= w.hi {
 					fp[e.Index-w.lo] = fingerprint{ok: true, n: len(e.Data), hash: maphash.Bytes(seed, e.Data)}
 				}
@@ -170,7 +180,7 @@ func compareOverlaps(ctx context.Context, st backends.Store, tl uint32, segs []S
 		fa, fb := fps[p.a][p.from-need[p.a].lo:], fps[p.b][p.from-need[p.b].lo:]
 		for k := uint64(0); k <= p.to-p.from; k++ {
 			if fa[k] != fb[k] {
-				out = append(out, Conflict{Timeline: tl, A: segs[p.a].Key(), B: segs[p.b].Key(), Index: p.from + k})
+				out = append(out, Conflict{Timeline: tl, A: segs.At(p.a).Key(), B: segs.At(p.b).Key(), Index: p.from + k})
 				break
 			}
 		}
@@ -244,7 +254,7 @@ func (r *Report) checkOverlaps(ctx context.Context, st backends.Store, segs []Se
 		// Generations of one segment are copies a migration checked before
 		// deleting the source: compare the newest with the others' overlaps.
 		sortSegments(byTL[tl])
-		cs, err := compareOverlaps(ctx, st, tl, newestGenerations(byTL[tl]), 0, math.MaxUint64, ids)
+		cs, err := compareOverlaps(ctx, st, tl, segSlice(newestGenerations(byTL[tl])), 0, math.MaxUint64, ids)
 		if err != nil {
 			if problem, ok := dataProblem(err); ok {
 				r.damage(segments.TimelinePrefix(tl), "comparing overlapping segments: "+problem)

@@ -76,7 +76,7 @@ func ListSegments(ctx context.Context, st backends.Store, timeline uint32) ([]Se
 	if timeline != 0 {
 		prefix = segments.TimelinePrefix(timeline)
 	}
-	segs, _, err := listSegments(ctx, st, prefix, false)
+	segs, _, err := listSegments(ctx, st, prefix)
 	return segs, err
 }
 
@@ -133,12 +133,11 @@ func EachSegment(ctx context.Context, st backends.Store, timeline uint32, fn fun
 var errListOrder = errors.New("store listing not in key order")
 
 // listSegments lists and parses the segment keys under prefix, sorted by
-// (timeline, first, last, newest time, generation). With newest, only the
-// highest generation of each family is kept (newestGenerations), as the
-// listing goes: a store's listing is in key order, where the members of a
-// family are neighbours, so the others never take memory. Keys that do not
-// parse are counted apart (with a few examples) and are never read.
-func listSegments(ctx context.Context, st backends.Store, prefix string, newest bool) (segs []SegmentInfo, ignored ignoredKeys, err error) {
+// (timeline, first, last, newest time, generation). Keys that do not parse
+// are counted apart (with a few examples) and are never read. Planning
+// lists with listSegmentTable instead, which keeps the newest generations
+// only and not in memory.
+func listSegments(ctx context.Context, st backends.Store, prefix string) (segs []SegmentInfo, ignored ignoredKeys, err error) {
 	sorted := true
 	err = st.List(ctx, prefix, "", func(oi backends.ObjectInfo) error {
 		// A parsed name prints back to the very key, so no two keys can
@@ -150,14 +149,7 @@ func listSegments(ctx context.Context, st backends.Store, prefix string, newest 
 		}
 		s := SegmentInfo{Size: oi.Size, Name: name}
 		if n := len(segs); n > 0 {
-			prev := &segs[n-1]
-			if newest && prev.Name.Family() == name.Family() {
-				if name.Gen > prev.Name.Gen {
-					*prev = s
-				}
-				return nil
-			}
-			sorted = sorted && compareSegments(*prev, s) < 0
+			sorted = sorted && compareSegments(segs[n-1], s) < 0
 		}
 		segs = append(segs, s)
 		return nil
@@ -165,11 +157,8 @@ func listSegments(ctx context.Context, st backends.Store, prefix string, newest 
 	if err != nil {
 		return nil, ignoredKeys{}, fmt.Errorf("list %s in %s: %w", prefix, st, err)
 	}
-	if !sorted { // not in key order: sort, then keep each family's newest
+	if !sorted { // not in key order
 		sortSegments(segs)
-		if newest {
-			segs = newestGenerations(segs)
-		}
 	}
 	return slices.Clip(segs), ignored, nil
 }

@@ -137,7 +137,7 @@ type planner struct {
 	t     Target
 	ids   []*crypt.Identity // open encrypted segments read while planning
 	tls   *timelineSet
-	segs  map[uint32][]SegmentInfo
+	segs  map[uint32]segSeq // listings, newest generations, sorted
 	notes []string
 
 	bases     []snapshot.ManifestInfo // snapshots/ listing; nil until listed
@@ -149,7 +149,7 @@ type planner struct {
 }
 
 func newPlanner(st backends.Store, t Target, tls *timelineSet) *planner {
-	return &planner{st: st, t: t, tls: tls, segs: map[uint32][]SegmentInfo{}, manifests: map[string]manifestResult{}}
+	return &planner{st: st, t: t, tls: tls, segs: map[uint32]segSeq{}, manifests: map[string]manifestResult{}}
 }
 
 // MakePlan decides a restore of t from st. It reads timeline records and
@@ -196,6 +196,7 @@ func makePlan(ctx context.Context, st backends.Store, t Target, ids []*crypt.Ide
 		return nil, fmt.Errorf("%w in %s (no timelines/ objects); check the URL/prefix", ErrNoBackup, st)
 	}
 	pl := newPlanner(st, t, tls)
+	defer pl.release()
 	pl.ids = ids
 	if tls.ignored.n > 0 {
 		pl.note(ignoredNote(segments.TimelinesPrefix, tls.ignored))
@@ -276,11 +277,14 @@ func (pl *planner) plan(ctx context.Context) (*Plan, error) {
 		if err != nil {
 			return nil, err
 		}
-		holes := cover(sp.Timeline, segs, sp.From, sp.To, func(ps PlannedSegment) bool {
+		holes, err := pl.cover(sp.Timeline, segs, sp.From, sp.To, func(ps PlannedSegment) bool {
 			p.Segments.add(ps)
 			p.Bytes += ps.Size
 			return true
 		})
+		if err != nil {
+			return nil, err
+		}
 		if len(holes) > 0 {
 			return nil, pl.withBaseHint(ctx, pl.missing(holes[0], p.From), hist, n, holes[0].To)
 		}
@@ -319,8 +323,8 @@ func (pl *planner) format(ctx context.Context, p *Plan) (wal.Format, error) {
 			if err != nil {
 				return 0, err
 			}
-			if len(segs) > 0 {
-				s := segs[len(segs)-1]
+			if segs.Len() > 0 {
+				s := segs.At(segs.Len() - 1)
 				ps, ok = PlannedSegment{Name: s.Name, Size: s.Size, Timeline: s.Name.Timeline, From: s.Name.First, To: s.Name.Last}, true
 			}
 		}
@@ -353,13 +357,22 @@ func (pl *planner) timelineFlag() string {
 	return fmt.Sprintf("--timeline %d ", pl.t.Timeline)
 }
 
+// release frees the listings' tables once the plan is made.
+func (pl *planner) release() {
+	for _, s := range pl.segs {
+		if t, ok := s.(*table[SegmentInfo]); ok {
+			t.release()
+		}
+	}
+}
+
 // segments lists a timeline's segments once per plan.
-func (pl *planner) segments(ctx context.Context, tl uint32) ([]SegmentInfo, error) {
+func (pl *planner) segments(ctx context.Context, tl uint32) (segSeq, error) {
 	if segs, ok := pl.segs[tl]; ok {
 		return segs, nil
 	}
 	prefix := segments.TimelinePrefix(tl)
-	segs, ignored, err := listSegments(ctx, pl.st, prefix, true)
+	segs, ignored, err := listSegmentTable(ctx, pl.st, prefix)
 	if err != nil {
 		return nil, err
 	}
@@ -368,6 +381,13 @@ func (pl *planner) segments(ctx context.Context, tl uint32) ([]SegmentInfo, erro
 	}
 	pl.segs[tl] = segs
 	return segs, nil
+}
+
+// cover is cover over a listing of the plan's; a failed read of the
+// listing's table is the error, whatever the walk made of it.
+func (pl *planner) cover(tl uint32, segs segSeq, from, to uint64, use func(PlannedSegment) bool) ([]Span, error) {
+	holes := cover(tl, segs, from, to, use)
+	return holes, segs.Err()
 }
 
 // latest returns the last entry shipped on tl: the last entry of its
@@ -380,7 +400,7 @@ func (pl *planner) latest(ctx context.Context, tl uint32) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if len(segs) == 0 {
+	if segs.Len() == 0 {
 		if rec.Parent == 0 || rec.ForkIndex == 0 {
 			return 0, fmt.Errorf("%w: timeline %d has no segments yet: nothing to restore", ErrMissingSegments, tl)
 		}
@@ -388,8 +408,11 @@ func (pl *planner) latest(ctx context.Context, tl uint32) (uint64, error) {
 		return rec.ForkIndex, nil
 	}
 	var last uint64
-	for _, s := range segs {
-		last = max(last, s.Name.Last)
+	for i := range segs.Len() {
+		last = max(last, segs.At(i).Name.Last)
+	}
+	if err := segs.Err(); err != nil {
+		return 0, err
 	}
 	if last < rec.StartIndex {
 		// Only segments below the timeline's own start: none of its own

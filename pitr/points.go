@@ -95,6 +95,7 @@ func resolvePoint(ctx context.Context, st backends.Store, name string, pinned bo
 		return segments.Point{}, fmt.Errorf("%w in %s (no timelines/ objects); check the URL/prefix", ErrNoBackup, st)
 	}
 	pl := newPlanner(st, at, tls)
+	defer pl.release()
 	pl.ids = ids
 	tl := at.Timeline
 	if tl == 0 {
@@ -209,6 +210,7 @@ func checkShipped(ctx context.Context, st backends.Store, p segments.Point) (seg
 		return segments.Header{}, fmt.Errorf("entry %d of timeline %d is not shipped there yet: %w", p.Index, p.Timeline, err)
 	}
 	pl := newPlanner(st, Target{Index: p.Index, Timeline: p.Timeline}, tls)
+	defer pl.release()
 	ps, err := pl.entryAt(ctx, p.Timeline, p.Index)
 	if err != nil {
 		return segments.Header{}, fmt.Errorf("entry %d of timeline %d is not shipped there yet (wait for it, or mark an earlier --index): %w", p.Index, p.Timeline, err)
@@ -228,7 +230,10 @@ func (pl *planner) entryAt(ctx context.Context, tl uint32, n uint64) (PlannedSeg
 		return PlannedSegment{}, err
 	}
 	var used []PlannedSegment // entry n is in one segment at most
-	holes := cover(sp.Timeline, segs, n, n, func(ps PlannedSegment) bool { used = append(used, ps); return true })
+	holes, err := pl.cover(sp.Timeline, segs, n, n, func(ps PlannedSegment) bool { used = append(used, ps); return true })
+	if err != nil {
+		return PlannedSegment{}, err
+	}
 	if len(holes) > 0 || len(used) == 0 {
 		extra := ""
 		if last, err := pl.latest(ctx, tl); err == nil && n > last {

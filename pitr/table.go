@@ -1,6 +1,7 @@
 package pitr
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -22,6 +23,9 @@ import (
 // A file error is kept and returned by Err; At then returns zero records.
 // Whoever reads a table checks Err before trusting what it read. A table
 // is safe for concurrent use.
+//
+// Tables hold a plan's segments (PlannedSegments) and, while planning,
+// each timeline's listing (listSegmentTable).
 type table[T any] struct {
 	codec codec[T]
 
@@ -147,6 +151,22 @@ func (t *table[T]) At(i int) T {
 	}
 	return t.cache[j-start]
 }
+
+// release closes the file and drops the records: the table is not read
+// again.
+func (t *table[T]) release() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.f != nil {
+		t.f.Close()
+	}
+	t.f, t.mem, t.cache, t.wbuf = nil, nil, nil, nil
+	if t.err == nil {
+		t.err = errReleased
+	}
+}
+
+var errReleased = errors.New("plan table: read after release")
 
 // Err is the first file error, if any.
 func (t *table[T]) Err() error {

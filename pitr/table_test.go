@@ -1,6 +1,7 @@
 package pitr
 
 import (
+	"errors"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -69,6 +70,13 @@ func TestTable(t *testing.T) {
 		}
 		if err := s.Err(); err != nil {
 			t.Fatal(err)
+		}
+		if s.t == nil { // nothing was appended: no table
+			continue
+		}
+		s.t.release()
+		if !errors.Is(s.Err(), errReleased) {
+			t.Fatalf("%+v: after release: %v", c, s.Err())
 		}
 	}
 	spillAfter, tableBlock = 2, 3

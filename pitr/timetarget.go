@@ -54,7 +54,7 @@ func (pl *planner) atTime(ctx context.Context, tl uint32, at time.Time) (uint64,
 			found bool
 			rerr  error
 		)
-		holes := cover(sp.Timeline, segs, sp.From, sp.To, func(ps PlannedSegment) bool {
+		holes, err := pl.cover(sp.Timeline, segs, sp.From, sp.To, func(ps PlannedSegment) bool {
 			if ps.Name.MaxTime <= ns {
 				return true
 			}
@@ -64,6 +64,9 @@ func (pl *planner) atTime(ctx context.Context, tl uint32, at time.Time) (uint64,
 		pl.timeScan = append(pl.timeScan, holes...)
 		if rerr != nil {
 			return 0, rerr
+		}
+		if err != nil {
+			return 0, err
 		}
 		if found {
 			if idx == first {

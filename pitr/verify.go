@@ -152,17 +152,18 @@ func verify(ctx context.Context, st backends.Store, prog Progress, since time.Ti
 	// What a restore can use: intact objects only.
 	pl := newPlanner(st, Target{}, tls)
 	pl.ids = ids
+	byTL := map[uint32][]SegmentInfo{}
 	for _, id := range tls.ids {
-		pl.segs[id] = []SegmentInfo{}
+		byTL[id] = []SegmentInfo{}
 	}
 	for i, s := range segs {
 		if intact[i] {
-			pl.segs[s.Name.Timeline] = append(pl.segs[s.Name.Timeline], s)
+			byTL[s.Name.Timeline] = append(byTL[s.Name.Timeline], s)
 		}
 	}
-	for tl, list := range pl.segs {
+	for tl, list := range byTL {
 		sortSegments(list)
-		pl.segs[tl] = newestGenerations(list)
+		pl.segs[tl] = segSlice(newestGenerations(list))
 	}
 	pl.bases, pl.basesRead, pl.manifests, pl.chunks = bases, true, manifests, goodChunks
 	if err := r.verifyPoints(ctx, st, pointKeys, pl, ids); err != nil {

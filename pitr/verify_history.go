@@ -51,7 +51,7 @@ func (r *Report) checkHistory(recs map[uint32]segments.Timeline, unreadable map[
 		if last < rec.StartIndex {
 			continue
 		}
-		holes := cover(tl, byTL[tl], rec.StartIndex, last, nil)
+		holes := cover(tl, segSlice(byTL[tl]), rec.StartIndex, last, nil)
 		for _, h := range holes {
 			r.Gaps = append(r.Gaps, Gap(h))
 		}
