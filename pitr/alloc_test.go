@@ -15,7 +15,9 @@ import (
 // A restore of a history of many small segments allocates per segment
 // about what the segment needs: read buffers sized to each object, not
 // 256 KiB apiece (with those, 100,000 one-second segments took 25 GB of
-// buffers and twice the time, the garbage collector working through them).
+// buffers and twice the time, the garbage collector working through them),
+// nor 4 KiB at least (12.5 KB per segment; the collections cost a fifth of
+// the restore).
 func TestRestoreSmallSegmentsAllocatesLittle(t *testing.T) {
 	if testing.Short() {
 		t.Skip("restores 2,000 segments")
@@ -47,7 +49,7 @@ func TestRestoreSmallSegmentsAllocatesLittle(t *testing.T) {
 	}
 	per := (after.TotalAlloc - before.TotalAlloc) / n
 	t.Logf("%d bytes allocated per segment", per)
-	if per > 64<<10 {
-		t.Fatalf("a restore allocates %d bytes per one-entry segment, want at most 64 KiB", per)
+	if per > 10<<10 { // 5.3 KB here; 12.5 KB with 4 KiB read buffers
+		t.Fatalf("a restore allocates %d bytes per one-entry segment, want at most 10 KiB", per)
 	}
 }
