@@ -237,24 +237,15 @@ func (e conflictErr) Unwrap() []error { return []error{ErrConflict, ErrCorrupt} 
 // checkOverlaps compares, timeline by timeline, the entries intact
 // segments share (compareOverlaps). A segment that changed since it was
 // verified is damage; a store failure stops the walk.
-func (r *Report) checkOverlaps(ctx context.Context, st backends.Store, segs []SegmentInfo, intact []bool, ids []*crypt.Identity) error {
-	byTL := map[uint32][]SegmentInfo{}
-	var tls []uint32
-	for i, s := range segs {
-		if !intact[i] {
-			continue
-		}
-		tl := s.Name.Timeline
-		if _, ok := byTL[tl]; !ok {
-			tls = append(tls, tl)
-		}
-		byTL[tl] = append(byTL[tl], s)
+func (r *Report) checkOverlaps(ctx context.Context, st backends.Store, segs segSeq, intact []bool, ids []*crypt.Identity) error {
+	// Generations of one segment are copies a migration checked before
+	// deleting the source: compare the newest with the others' overlaps.
+	byTL, tls, err := byTimeline(segs, func(i int) bool { return intact[i] }, nil)
+	if err != nil {
+		return err
 	}
 	for _, tl := range tls {
-		// Generations of one segment are copies a migration checked before
-		// deleting the source: compare the newest with the others' overlaps.
-		sortSegments(byTL[tl])
-		cs, err := compareOverlaps(ctx, st, tl, segSlice(newestGenerations(byTL[tl])), 0, math.MaxUint64, ids)
+		cs, err := compareOverlaps(ctx, st, tl, byTL[tl], 0, math.MaxUint64, ids)
 		if err != nil {
 			if problem, ok := dataProblem(err); ok {
 				r.damage(segments.TimelinePrefix(tl), "comparing overlapping segments: "+problem)

@@ -35,11 +35,8 @@ func (s segSlice) Err() error           { return nil }
 // sorted instead, as listSegments does.
 func listSegmentTable(ctx context.Context, st backends.Store, prefix string) (segSeq, ignoredKeys, error) {
 	var (
-		t       = newTable(segInfoCodec)
+		c       newestCollector
 		ignored ignoredKeys
-		pending SegmentInfo
-		have    bool
-		mem     segSlice // non-nil once the listing was out of order
 	)
 	err := st.List(ctx, prefix, "", func(oi backends.ObjectInfo) error {
 		name, err := segments.ParseSegmentKey(oi.Key)
@@ -47,43 +44,114 @@ func listSegmentTable(ctx context.Context, st backends.Store, prefix string) (se
 			ignored.add(oi.Key)
 			return nil
 		}
-		s := SegmentInfo{Size: oi.Size, Name: name}
-		switch {
-		case mem != nil:
-			mem = append(mem, s)
-			return nil
-		case have && pending.Name.Family() == name.Family():
-			if name.Gen > pending.Name.Gen {
-				pending = s
-			}
-			return nil
-		case have && compareSegments(pending, s) >= 0: // out of key order
-			mem = make(segSlice, 0, t.Len()+2)
-			for i := range t.Len() {
-				mem = append(mem, t.At(i))
-			}
-			mem = append(mem, pending, s)
-			return t.Err()
-		case have:
-			t.Append(pending)
-		}
-		pending, have = s, true
-		return nil
+		return c.add(SegmentInfo{Size: oi.Size, Name: name})
 	})
-	if err != nil {
-		return nil, ignoredKeys{}, fmt.Errorf("list %s in %s: %w", prefix, st, err)
+	if err == nil {
+		var seq segSeq
+		if seq, err = c.done(); err == nil {
+			return seq, ignored, nil
+		}
 	}
-	if mem != nil {
-		sortSegments(mem)
-		return segSlice(newestGenerations(mem)), ignored, nil
+	return nil, ignoredKeys{}, fmt.Errorf("list %s in %s: %w", prefix, st, err)
+}
+
+// newestCollector gathers one timeline's segments, handed over in key
+// order, into a segSeq of each family's newest generation: a family's
+// members are neighbours in key order (".g10" before ".g2", so the highest
+// generation is kept, not the last). Segments handed over out of order (a
+// store breaking the List contract) are gathered in memory and sorted
+// instead. The zero value is ready to use.
+type newestCollector struct {
+	t       *table[SegmentInfo]
+	pending SegmentInfo
+	have    bool
+	mem     segSlice // non-nil once out of order
+}
+
+func (c *newestCollector) add(s SegmentInfo) error {
+	if c.t == nil {
+		c.t = newTable(segInfoCodec)
 	}
-	if have {
-		t.Append(pending)
+	switch {
+	case c.mem != nil:
+		c.mem = append(c.mem, s)
+		return nil
+	case c.have && c.pending.Name.Family() == s.Name.Family():
+		if s.Name.Gen > c.pending.Name.Gen {
+			c.pending = s
+		}
+		return nil
+	case c.have && compareSegments(c.pending, s) >= 0: // out of key order
+		c.mem = make(segSlice, 0, c.t.Len()+2)
+		for i := range c.t.Len() {
+			c.mem = append(c.mem, c.t.At(i))
+		}
+		c.mem = append(c.mem, c.pending, s)
+		return c.t.Err()
+	case c.have:
+		c.t.Append(c.pending)
 	}
-	if err := t.Err(); err != nil {
-		return nil, ignoredKeys{}, fmt.Errorf("list %s in %s: %w", prefix, st, err)
+	c.pending, c.have = s, true
+	return nil
+}
+
+// done returns what was gathered; the collector is not used again.
+func (c *newestCollector) done() (segSeq, error) {
+	if c.mem != nil {
+		sortSegments(c.mem)
+		return segSlice(newestGenerations(c.mem)), nil
 	}
-	return t, ignored, nil
+	if c.t == nil {
+		return segSlice(nil), nil
+	}
+	if c.have {
+		c.t.Append(c.pending)
+	}
+	if err := c.t.Err(); err != nil {
+		return nil, err
+	}
+	return c.t, nil
+}
+
+// byTimeline gathers, timeline by timeline, the newest generations of the
+// segments of segs (a listing, in key order) that keep says to, into a
+// segSeq each (newestCollector); every id in ids has one, if empty. It
+// returns the timelines in the order they first appear.
+func byTimeline(segs segSeq, keep func(int) bool, ids []uint32) (map[uint32]segSeq, []uint32, error) {
+	cs := map[uint32]*newestCollector{}
+	var order []uint32
+	for _, id := range ids {
+		cs[id] = &newestCollector{}
+	}
+	for i := range segs.Len() {
+		if !keep(i) {
+			continue
+		}
+		s := segs.At(i)
+		c, ok := cs[s.Name.Timeline]
+		if !ok {
+			c = &newestCollector{}
+			cs[s.Name.Timeline] = c
+		}
+		if !c.have && c.mem == nil {
+			order = append(order, s.Name.Timeline)
+		}
+		if err := c.add(s); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := segs.Err(); err != nil {
+		return nil, nil, err
+	}
+	out := make(map[uint32]segSeq, len(cs))
+	for tl, c := range cs {
+		seq, err := c.done()
+		if err != nil {
+			return nil, nil, err
+		}
+		out[tl] = seq
+	}
+	return out, order, nil
 }
 
 // segInfoCodec lays out a SegmentInfo in 40 bytes, big-endian:

@@ -44,7 +44,8 @@ func Verify(ctx context.Context, st backends.Store) (*Report, error) {
 
 func verify(ctx context.Context, st backends.Store, prog Progress, since time.Time, ids []*crypt.Identity) (*Report, error) {
 	r := &Report{}
-	var segs []SegmentInfo
+	segs := newTable(segInfoCodec) // every listed segment, in listing order
+	defer segs.release()
 	var chunks []chunkInfo
 	var tlKeys, snapKeys, pointKeys, keyKeys []string
 	err := st.List(ctx, "", "", func(oi backends.ObjectInfo) error {
@@ -57,7 +58,7 @@ func verify(ctx context.Context, st backends.Store, prog Progress, since time.Ti
 				r.damage(oi.Key, "not a walship segment key: foreign or hostile object under segments/ (restore ignores it)")
 				return nil
 			}
-			segs = append(segs, SegmentInfo{Size: oi.Size, Name: name})
+			segs.Append(SegmentInfo{Size: oi.Size, Name: name})
 		case strings.HasPrefix(oi.Key, segments.TimelinesPrefix):
 			if _, err := segments.ParseTimelineKey(oi.Key); err != nil {
 				r.damage(oi.Key, "not a walship timeline record key: foreign or hostile object under timelines/ (restore ignores it)")
@@ -94,10 +95,13 @@ func verify(ctx context.Context, st backends.Store, prog Progress, since time.Ti
 		}
 		return nil
 	})
+	if err == nil {
+		err = segs.Err()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("list: %w", err)
 	}
-	r.Segments, r.Timelines = len(segs), len(tlKeys)
+	r.Segments, r.Timelines = segs.Len(), len(tlKeys)
 	r.Snapshots, r.Chunks, r.Points, r.KeyRecords = len(snapKeys), len(chunks), len(pointKeys), len(keyKeys)
 	sel, err := r.selectSince(ctx, st, since, segs, chunks, snapKeys)
 	if err != nil {
@@ -130,7 +134,10 @@ func verify(ctx context.Context, st backends.Store, prog Progress, since time.Ti
 	for id := range tls.bad {
 		unreadable[id] = true
 	}
-	held := r.checkHistory(tls.recs, unreadable, segs, intact)
+	held, err := r.checkHistory(tls.recs, unreadable, segs, intact)
+	if err != nil {
+		return nil, err
+	}
 	if err := r.checkOverlaps(ctx, st, segs, readIntact(intact, sel), ids); err != nil {
 		return nil, err
 	}
@@ -152,19 +159,10 @@ func verify(ctx context.Context, st backends.Store, prog Progress, since time.Ti
 	// What a restore can use: intact objects only.
 	pl := newPlanner(st, Target{}, tls)
 	pl.ids = ids
-	byTL := map[uint32][]SegmentInfo{}
-	for _, id := range tls.ids {
-		byTL[id] = []SegmentInfo{}
+	if pl.segs, _, err = byTimeline(segs, func(i int) bool { return intact[i] }, tls.ids); err != nil {
+		return nil, err
 	}
-	for i, s := range segs {
-		if intact[i] {
-			byTL[s.Name.Timeline] = append(byTL[s.Name.Timeline], s)
-		}
-	}
-	for tl, list := range byTL {
-		sortSegments(list)
-		pl.segs[tl] = segSlice(newestGenerations(list))
-	}
+	defer pl.release()
 	pl.bases, pl.basesRead, pl.manifests, pl.chunks = bases, true, manifests, goodChunks
 	if err := r.verifyPoints(ctx, st, pointKeys, pl, ids); err != nil {
 		return nil, err
@@ -275,18 +273,18 @@ func dataProblem(err error) (string, bool) {
 // verifySegments decodes every segment, verifyParallel at a time, and
 // returns which are intact (by position in segs). Damage goes into the
 // report; a store failure stops the walk and is returned.
-func (r *Report) verifySegments(ctx context.Context, st backends.Store, segs []SegmentInfo, sel sinceSelection, prog Progress, ids []*crypt.Identity) ([]bool, error) {
-	intact := make([]bool, len(segs))
-	err := r.checkAll(ctx, len(segs), func(i int) string { return segs[i].Key() }, func(i int) {
+func (r *Report) verifySegments(ctx context.Context, st backends.Store, segs segSeq, sel sinceSelection, prog Progress, ids []*crypt.Identity) ([]bool, error) {
+	intact := make([]bool, segs.Len())
+	err := r.checkAll(ctx, segs.Len(), func(i int) string { return segs.At(i).Key() }, func(i int) {
 		if sel.segment(i) {
-			prog.Add(1, segs[i].Size)
+			prog.Add(1, segs.At(i).Size)
 		}
 	},
 		func(ctx context.Context, i int) (func(), error) {
 			if !sel.segment(i) { // listed, not read (--since)
 				return func() { intact[i] = true }, nil
 			}
-			entries, sealed, err := verifySegment(ctx, st, segs[i], ids)
+			entries, sealed, err := verifySegment(ctx, st, segs.At(i), ids)
 			replaced, read := false, true
 			if backends.IsNotFound(err) {
 				entries, sealed, read, err = verifyReplaced(ctx, st, segs, i, ids)
@@ -326,24 +324,24 @@ func (r *Report) verifySegments(ctx context.Context, st backends.Store, segs []S
 //     place (read is true);
 //
 // and else the NotFound comes back: the segment's loss is damage.
-func verifyReplaced(ctx context.Context, st backends.Store, segs []SegmentInfo, i int, ids []*crypt.Identity) (entries uint64, sealed, read bool, err error) {
-	s := segs[i].Name
-	for j := i - 1; j >= 0 && segs[j].Name.Timeline == s.Timeline; j-- {
-		if segs[j].Name.Last >= s.Last {
+func verifyReplaced(ctx context.Context, st backends.Store, segs segSeq, i int, ids []*crypt.Identity) (entries uint64, sealed, read bool, err error) {
+	s := segs.At(i).Name
+	for j := i - 1; j >= 0 && segs.At(j).Name.Timeline == s.Timeline; j-- {
+		if segs.At(j).Name.Last >= s.Last {
 			return 0, false, false, nil
 		}
 	}
-	for j := i + 1; j < len(segs) && segs[j].Name.Timeline == s.Timeline && segs[j].Name.First == s.First; j++ {
-		if segs[j].Name.Last >= s.Last {
+	for j := i + 1; j < segs.Len() && segs.At(j).Name.Timeline == s.Timeline && segs.At(j).Name.First == s.First; j++ {
+		if segs.At(j).Name.Last >= s.Last {
 			return 0, false, false, nil
 		}
 	}
-	other, ok, err := otherGeneration(ctx, st, PlannedSegment{Name: s, Size: segs[i].Size})
+	other, ok, err := otherGeneration(ctx, st, PlannedSegment{Name: s, Size: segs.At(i).Size})
 	if err != nil {
 		return 0, false, false, err
 	}
 	if !ok {
-		return 0, false, false, fmt.Errorf("read %s: %w", segs[i].Key(), backends.ErrNotFound)
+		return 0, false, false, fmt.Errorf("read %s: %w", segs.At(i).Key(), backends.ErrNotFound)
 	}
 	entries, sealed, err = verifySegment(ctx, st, SegmentInfo{Name: other.Name, Size: other.Size}, ids)
 	return entries, sealed, true, err

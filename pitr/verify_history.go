@@ -13,17 +13,20 @@ import (
 // own range: from its StartIndex to the furthest of its segments' last
 // entries and its children's fork points.
 // It returns the timelines that hold at least one intact segment.
-func (r *Report) checkHistory(recs map[uint32]segments.Timeline, unreadable map[uint32]bool, segs []SegmentInfo, intact []bool) (held map[uint32]bool) {
-	byTL := map[uint32][]SegmentInfo{}
+func (r *Report) checkHistory(recs map[uint32]segments.Timeline, unreadable map[uint32]bool, segs segSeq, intact []bool) (held map[uint32]bool, err error) {
 	held = map[uint32]bool{}
 	end := map[uint32]uint64{}
-	for i, s := range segs {
+	for i := range segs.Len() {
+		s := segs.At(i)
 		tl := s.Name.Timeline
 		end[tl] = max(end[tl], s.Name.Last)
 		if intact[i] {
-			byTL[tl] = append(byTL[tl], s)
 			held[tl] = true
 		}
+	}
+	byTL, _, err := byTimeline(segs, func(i int) bool { return intact[i] }, nil)
+	if err != nil {
+		return nil, err
 	}
 	for _, rec := range recs {
 		if rec.Parent == 0 {
@@ -51,13 +54,20 @@ func (r *Report) checkHistory(recs map[uint32]segments.Timeline, unreadable map[
 		if last < rec.StartIndex {
 			continue
 		}
-		holes := cover(tl, segSlice(byTL[tl]), rec.StartIndex, last, nil)
+		seq := byTL[tl]
+		if seq == nil {
+			seq = segSlice(nil)
+		}
+		holes := cover(tl, seq, rec.StartIndex, last, nil)
+		if err := seq.Err(); err != nil {
+			return nil, err
+		}
 		for _, h := range holes {
 			r.Gaps = append(r.Gaps, Gap(h))
 		}
 	}
 	slices.SortFunc(r.Lost, func(a, b Gap) int { return cmp.Compare(a.Timeline, b.Timeline) })
-	return held
+	return held, nil
 }
 
 // settlePrefixes moves out of Gaps the holes prune makes on purpose. Prune

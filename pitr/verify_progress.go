@@ -38,8 +38,9 @@ func VerifyWith(ctx context.Context, st backends.Store, o VerifyOptions) (*Repor
 }
 
 // readTotals are the objects and bytes Verify reads in full.
-func readTotals(segs []SegmentInfo, chunks []chunkInfo, sel sinceSelection) (objects, bytes int64) {
-	for i, s := range segs {
+func readTotals(segs segSeq, chunks []chunkInfo, sel sinceSelection) (objects, bytes int64) {
+	for i := range segs.Len() {
+		s := segs.At(i)
 		if sel.segment(i) {
 			objects++
 			bytes += s.Size

@@ -27,14 +27,15 @@ func (s sinceSelection) chunk(i int) bool   { return s.chunks == nil || s.chunks
 // selectSince picks what to read. Manifests are read here for their time
 // (they are small, and verifyManifests reads and judges them again); one
 // that cannot be read selects nothing, and verifyManifests reports it.
-func (r *Report) selectSince(ctx context.Context, st backends.Store, since time.Time, segs []SegmentInfo, chunks []chunkInfo, snapKeys []string) (sinceSelection, error) {
+func (r *Report) selectSince(ctx context.Context, st backends.Store, since time.Time, segs segSeq, chunks []chunkInfo, snapKeys []string) (sinceSelection, error) {
 	if since.IsZero() {
 		return sinceSelection{}, nil
 	}
 	r.Since = since
-	sel := sinceSelection{segs: make([]bool, len(segs)), chunks: make([]bool, len(chunks))}
+	sel := sinceSelection{segs: make([]bool, segs.Len()), chunks: make([]bool, len(chunks))}
 	ns := unixNano(since)
-	for i, s := range segs {
+	for i := range segs.Len() {
+		s := segs.At(i)
 		if sel.segs[i] = s.Name.MaxTime >= ns; !sel.segs[i] {
 			r.NotRead++
 			r.NotReadBytes += s.Size
