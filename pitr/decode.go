@@ -13,8 +13,8 @@ import (
 // decodeAheadBytes bounds the decoded entries a segment's decoder holds
 // before the writer takes them. Each fetched segment is decoded (zstd,
 // per-entry CRC32C) while earlier segments are written: one larger than
-// inlineDecodeMax by a goroutine of its own, a small one by the worker that
-// fetched it, so decoding runs on every core and overlaps the writer,
+// inlineDecodeMax by a goroutine of its own, a small one by one of a few
+// long-lived decoders, so decoding runs on every core and overlaps the writer,
 // however large the segment (a compacted one may hold hours). With at most
 // Parallel+1 segments fetched and not yet written, the decoded entries in
 // memory stay under (Parallel+1) * decodeAheadBytes. 0: the writer decodes
@@ -75,9 +75,9 @@ func (s *streamed) run(ctx context.Context, src localCopy, to, last uint64, batc
 }
 
 // inlineDecodeMax is the largest segment (in entry bytes, Header.RawLen)
-// that the worker which fetched it decodes at once, holding all its
-// entries, rather than a goroutine of its own beside the writer: a
-// one-second segment decodes in well under a millisecond, less than the
+// that one of the restore's long-lived decoders decodes at once, holding
+// all its entries, rather than a goroutine of its own beside the writer: a
+// one-second segment decodes in well under a millisecond, less than a new
 // goroutine and its channel cost. A variable so tests take both ways.
 var inlineDecodeMax uint64 = 256 << 10
 
