@@ -15,17 +15,18 @@ import (
 //
 // The file is unlinked as soon as it is made: nothing is left behind when
 // the process is killed, and its space is freed when the table is
-// collected (os.File closes itself then) or closed.
+// released or collected (os.File closes itself then).
 //
 //	file: record spillAfter, spillAfter+1, ... each codec.size bytes,
-//	      in the codec's fixed layout (plannedCodec), no header
+//	      in the codec's fixed layout (plannedCodec, segInfoCodec), no header
 //
 // A file error is kept and returned by Err; At then returns zero records.
 // Whoever reads a table checks Err before trusting what it read. A table
 // is safe for concurrent use.
 //
-// Tables hold a plan's segments (PlannedSegments) and, while planning,
-// each timeline's listing (listSegmentTable).
+// Tables hold a plan's segments (PlannedSegments), each timeline's
+// listing while planning (listSegmentTable), and verify's listing and
+// per-timeline views (byTimeline).
 type table[T any] struct {
 	codec codec[T]
 
@@ -35,7 +36,7 @@ type table[T any] struct {
 	f     *os.File // spilled records; nil until the first
 	flush int      // records in the file
 	wbuf  []byte   // encoded records not yet written
-	cache []T      // records cacheAt.. of the file, as last read
+	cache []T      // records at.. of the file, as last read
 	at    int
 	err   error
 }
