@@ -66,23 +66,19 @@ func (s *PlannedSegments) add(ps PlannedSegment) {
 	s.t.Append(ps)
 }
 
-// plannedCodec lays out a PlannedSegment in 64 bytes, big-endian:
+// plannedCodec lays out a PlannedSegment in 64 bytes, big-endian: its
+// name and size as segInfoCodec lays out a SegmentInfo, then the rest.
 //
-//	0  name.First  u64    32 Size      i64
-//	8  name.Last   u64    40 Timeline  u32
-//	16 name.MaxTime i64   44 regen     u8 (0 or 1), 3 bytes zero
-//	24 name.Timeline u32  48 From      u64
-//	28 name.Gen    u32    56 To        u64
+//	0  the SegmentInfo (segInfoCodec, 40 bytes)
+//	40 Timeline  u32
+//	44 regen     u8 (0 or 1), 3 bytes zero
+//	48 From      u64
+//	56 To        u64
 var plannedCodec = codec[PlannedSegment]{
 	size: 64,
 	put: func(b []byte, p PlannedSegment) {
+		segInfoCodec.put(b, SegmentInfo{Size: p.Size, Name: p.Name})
 		be := binary.BigEndian
-		be.PutUint64(b[0:], p.Name.First)
-		be.PutUint64(b[8:], p.Name.Last)
-		be.PutUint64(b[16:], uint64(p.Name.MaxTime))
-		be.PutUint32(b[24:], p.Name.Timeline)
-		be.PutUint32(b[28:], p.Name.Gen)
-		be.PutUint64(b[32:], uint64(p.Size))
 		be.PutUint32(b[40:], p.Timeline)
 		b[44], b[45], b[46], b[47] = 0, 0, 0, 0
 		if p.regen {
@@ -92,18 +88,9 @@ var plannedCodec = codec[PlannedSegment]{
 		be.PutUint64(b[56:], p.To)
 	},
 	get: func(b []byte) PlannedSegment {
+		s := segInfoCodec.get(b)
 		be := binary.BigEndian
-		var p PlannedSegment
-		p.Name.First = be.Uint64(b[0:])
-		p.Name.Last = be.Uint64(b[8:])
-		p.Name.MaxTime = int64(be.Uint64(b[16:]))
-		p.Name.Timeline = be.Uint32(b[24:])
-		p.Name.Gen = be.Uint32(b[28:])
-		p.Size = int64(be.Uint64(b[32:]))
-		p.Timeline = be.Uint32(b[40:])
-		p.regen = b[44] == 1
-		p.From = be.Uint64(b[48:])
-		p.To = be.Uint64(b[56:])
-		return p
+		return PlannedSegment{Name: s.Name, Size: s.Size, Timeline: be.Uint32(b[40:]), regen: b[44] == 1,
+			From: be.Uint64(b[48:]), To: be.Uint64(b[56:])}
 	},
 }
