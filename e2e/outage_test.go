@@ -15,15 +15,16 @@ import (
 	"github.com/walship/walship/backends/storetest"
 )
 
-// outage is how long MinIO stays down in TestStoreOutage.
-const outage = 60 * time.Second
+// outage is how long MinIO stays down in TestStoreOutage: three times
+// metrics.max_lag, so that the lag alarm has 20 s to show.
+const outage = 30 * time.Second
 
 // outageStores are the stores of TestStoreOutage, in config order.
 var outageStores = []string{"file", "minio", "azure"}
 
 // TestStoreOutage: one `walship replicate --config` ships a live log to a
 // file store, MinIO (minio://) and Azurite (azblob://) at once. MinIO (a
-// server of the test's own) is killed for a minute while the writer keeps
+// server of the test's own) is killed for 30 s while the writer keeps
 // writing:
 //
 //   - the file and Azurite stores keep shipping (their shipped index

@@ -127,8 +127,9 @@ func TestWindowPrune(t *testing.T) {
 		for _, tg := range retained(w, pl, 1) {
 			mustRestore(t, w, st, tg)
 		}
-		// Every time in the window (every 50s) restores exactly.
-		for at := now.Add(-pol.Window); !at.After(now); at = at.Add(50 * time.Second) {
+		// Times across the window restore exactly: every 130 s, which
+		// falls at offsets 10 s apart into an entry's minute.
+		for at := now.Add(-pol.Window); !at.After(now); at = at.Add(130 * time.Second) {
 			mustRestore(t, w, st, pitr.Target{Time: at})
 		}
 		mustRestore(t, w, st, pitr.Target{Latest: true})
