@@ -12,6 +12,7 @@ import (
 
 	"github.com/walship/walship/backends"
 	"github.com/walship/walship/crypt"
+	"github.com/walship/walship/internal/spill"
 	"github.com/walship/walship/segments"
 	"github.com/walship/walship/snapshot"
 	"github.com/walship/walship/wal"
@@ -360,8 +361,8 @@ func (pl *planner) timelineFlag() string {
 // release frees the listings' tables once the plan is made.
 func (pl *planner) release() {
 	for _, s := range pl.segs {
-		if t, ok := s.(*table[SegmentInfo]); ok {
-			t.release()
+		if t, ok := s.(*spill.Table[SegmentInfo]); ok {
+			t.Release()
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"iter"
 
+	"github.com/walship/walship/internal/spill"
 	"github.com/walship/walship/segments"
 )
 
@@ -20,14 +21,14 @@ type PlannedSegment struct {
 func (p PlannedSegment) Key() string { return p.Name.Key() }
 
 // PlannedSegments are a plan's segments in index order. Past a few
-// thousand they are kept in a temporary file, not in memory (table), so a
+// thousand they are kept in a temporary file, not in memory (spill.Table), so a
 // plan of a long history of small segments holds a block of them. Err says
 // whether reading them failed; Execute checks it before it installs.
-type PlannedSegments struct{ t *table[PlannedSegment] }
+type PlannedSegments struct{ t *spill.Table[PlannedSegment] }
 
 // plannedOf makes PlannedSegments of a list (tests, plans made by hand).
 func plannedOf(list []PlannedSegment) PlannedSegments {
-	return PlannedSegments{tableOf(plannedCodec, list)}
+	return PlannedSegments{spill.Of(plannedCodec, list)}
 }
 
 // Len is the number of segments.
@@ -61,7 +62,7 @@ func (s PlannedSegments) Err() error { return s.t.Err() }
 
 func (s *PlannedSegments) add(ps PlannedSegment) {
 	if s.t == nil {
-		s.t = newTable(plannedCodec)
+		s.t = spill.New(plannedCodec)
 	}
 	s.t.Append(ps)
 }
@@ -74,10 +75,10 @@ func (s *PlannedSegments) add(ps PlannedSegment) {
 //	44 regen     u8 (0 or 1), 3 bytes zero
 //	48 From      u64
 //	56 To        u64
-var plannedCodec = codec[PlannedSegment]{
-	size: 64,
-	put: func(b []byte, p PlannedSegment) {
-		segInfoCodec.put(b, SegmentInfo{Size: p.Size, Name: p.Name})
+var plannedCodec = spill.Codec[PlannedSegment]{
+	Size: 64,
+	Put: func(b []byte, p PlannedSegment) {
+		segInfoCodec.Put(b, SegmentInfo{Size: p.Size, Name: p.Name})
 		be := binary.BigEndian
 		be.PutUint32(b[40:], p.Timeline)
 		b[44], b[45], b[46], b[47] = 0, 0, 0, 0
@@ -87,8 +88,8 @@ var plannedCodec = codec[PlannedSegment]{
 		be.PutUint64(b[48:], p.From)
 		be.PutUint64(b[56:], p.To)
 	},
-	get: func(b []byte) PlannedSegment {
-		s := segInfoCodec.get(b)
+	Get: func(b []byte) PlannedSegment {
+		s := segInfoCodec.Get(b)
 		be := binary.BigEndian
 		return PlannedSegment{Name: s.Name, Size: s.Size, Timeline: be.Uint32(b[40:]), regen: b[44] == 1,
 			From: be.Uint64(b[48:]), To: be.Uint64(b[56:])}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/walship/walship/backends"
+	"github.com/walship/walship/internal/spill"
 	"github.com/walship/walship/segments"
 )
 
@@ -62,7 +63,7 @@ func listSegmentTable(ctx context.Context, st backends.Store, prefix string) (se
 // store breaking the List contract) are gathered in memory and sorted
 // instead. The zero value is ready to use.
 type newestCollector struct {
-	t       *table[SegmentInfo]
+	t       *spill.Table[SegmentInfo]
 	pending SegmentInfo
 	have    bool
 	mem     segSlice // non-nil once out of order
@@ -70,7 +71,7 @@ type newestCollector struct {
 
 func (c *newestCollector) add(s SegmentInfo) error {
 	if c.t == nil {
-		c.t = newTable(segInfoCodec)
+		c.t = spill.New(segInfoCodec)
 	}
 	switch {
 	case c.mem != nil:
@@ -154,14 +155,19 @@ func byTimeline(segs segSeq, keep func(int) bool, ids []uint32) (map[uint32]segS
 	return out, order, nil
 }
 
+// NewSegmentTable makes an empty spill table of SegmentInfo records, in
+// segInfoCodec's layout (retention keeps the segments a prune deletes in
+// one).
+func NewSegmentTable() *spill.Table[SegmentInfo] { return spill.New(segInfoCodec) }
+
 // segInfoCodec lays out a SegmentInfo in 40 bytes, big-endian:
 //
 //	0  Name.First    u64    24 Name.Timeline u32
 //	8  Name.Last     u64    28 Name.Gen      u32
 //	16 Name.MaxTime  i64    32 Size          i64
-var segInfoCodec = codec[SegmentInfo]{
-	size: 40,
-	put: func(b []byte, s SegmentInfo) {
+var segInfoCodec = spill.Codec[SegmentInfo]{
+	Size: 40,
+	Put: func(b []byte, s SegmentInfo) {
 		be := binary.BigEndian
 		be.PutUint64(b[0:], s.Name.First)
 		be.PutUint64(b[8:], s.Name.Last)
@@ -170,7 +176,7 @@ var segInfoCodec = codec[SegmentInfo]{
 		be.PutUint32(b[28:], s.Name.Gen)
 		be.PutUint64(b[32:], uint64(s.Size))
 	},
-	get: func(b []byte) SegmentInfo {
+	Get: func(b []byte) SegmentInfo {
 		be := binary.BigEndian
 		return SegmentInfo{Size: int64(be.Uint64(b[32:])), Name: segments.SegmentName{First: be.Uint64(b[0:]), Last: be.Uint64(b[8:]),
 			MaxTime: int64(be.Uint64(b[16:])), Timeline: be.Uint32(b[24:]), Gen: be.Uint32(b[28:])}}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/walship/walship/internal/spill"
 	"github.com/walship/walship/segments"
 	"github.com/walship/walship/wal"
 )
@@ -16,7 +17,7 @@ import (
 // memory and the rest in its file, read three at a time: each restore,
 // verify and estimate test takes both ways and the block edges.
 func TestMain(m *testing.M) {
-	spillAfter, tableBlock = 2, 3
+	spill.After, spill.Block = 2, 3
 	os.Exit(m.Run())
 }
 
@@ -33,7 +34,7 @@ func TestTable(t *testing.T) {
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp)
 	for _, c := range []struct{ spill, block, n int }{{2, 3, 0}, {2, 3, 1}, {2, 3, 2}, {2, 3, 3}, {2, 3, 100}, {0, 1, 50}, {8192, 1024, 3000}, {10, 1024, 5000}} {
-		spillAfter, tableBlock = c.spill, c.block
+		spill.After, spill.Block = c.spill, c.block
 		var s PlannedSegments
 		for i := range c.n {
 			s.add(plannedAt(i))
@@ -74,12 +75,12 @@ func TestTable(t *testing.T) {
 		if s.t == nil { // nothing was appended: no table
 			continue
 		}
-		s.t.release()
-		if !errors.Is(s.Err(), errReleased) {
+		s.t.Release()
+		if !errors.Is(s.Err(), spill.ErrReleased) {
 			t.Fatalf("%+v: after release: %v", c, s.Err())
 		}
 	}
-	spillAfter, tableBlock = 2, 3
+	spill.After, spill.Block = 2, 3
 }
 
 // TestTableFileError: a table whose file cannot be made says so in Err,

@@ -15,6 +15,7 @@ import (
 
 	"github.com/walship/walship/backends"
 	"github.com/walship/walship/crypt"
+	"github.com/walship/walship/internal/spill"
 	"github.com/walship/walship/segments"
 	"github.com/walship/walship/snapshot"
 	"golang.org/x/sync/errgroup"
@@ -44,8 +45,8 @@ func Verify(ctx context.Context, st backends.Store) (*Report, error) {
 
 func verify(ctx context.Context, st backends.Store, prog Progress, since time.Time, ids []*crypt.Identity) (*Report, error) {
 	r := &Report{}
-	segs := newTable(segInfoCodec) // every listed segment, in listing order
-	defer segs.release()
+	segs := spill.New(segInfoCodec) // every listed segment, in listing order
+	defer segs.Release()
 	var chunks []chunkInfo
 	var tlKeys, snapKeys, pointKeys, keyKeys []string
 	err := st.List(ctx, "", "", func(oi backends.ObjectInfo) error {

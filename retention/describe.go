@@ -15,15 +15,21 @@ type Totals struct {
 // Totals returns what the plan deletes, per kind and overall (key "").
 func (p *PrunePlan) Totals() map[Kind]Totals {
 	out := map[Kind]Totals{}
-	for _, d := range p.All() {
-		t := out[d.Kind]
-		t.Objects++
-		t.Bytes += d.Size
-		out[d.Kind] = t
-		all := out[""]
-		all.Objects++
-		all.Bytes += d.Size
-		out[""] = all
+	add := func(k Kind, n int, bytes int64) {
+		for _, k := range []Kind{k, ""} {
+			t := out[k]
+			t.Objects += n
+			t.Bytes += bytes
+			out[k] = t
+		}
+	}
+	for _, ds := range [][]Deletion{p.Manifests, p.Chunks, p.Timelines, p.Markers} {
+		for _, d := range ds {
+			add(d.Kind, 1, d.Size)
+		}
+	}
+	if n := p.Segments.Len(); n > 0 {
+		add(KindSegment, n, p.Segments.Bytes())
 	}
 	return out
 }
@@ -71,8 +77,11 @@ func (p *PrunePlan) describe(w io.Writer, objects bool) {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
 	if objects {
-		for _, d := range p.All() {
+		for d := range p.All() {
 			fmt.Fprintf(w, "delete %-8s %s  (%s; %s)\n", d.Kind, d.Key, bytesText(d.Size), d.Reason)
+		}
+		if err := p.Segments.Err(); err != nil {
+			fmt.Fprintf(w, "(the list stops here: %v)\n", err)
 		}
 	}
 	t := p.Totals()

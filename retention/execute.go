@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -115,6 +117,7 @@ func Prune(ctx context.Context, st backends.Store, p Policy, now time.Time, log 
 		log.Error("prune: plan failed", "store", st.String(), "err", err)
 		return Stats{}, err
 	}
+	defer plan.Release()
 	log.Info("prune planned", "store", plan.Store, "policy", p.String(), "newest_timeline", plan.Newest,
 		"latest", plan.Latest, "summary", plan.Summary())
 	for _, n := range plan.Notes {
@@ -151,18 +154,13 @@ func (x *executor) run(ctx context.Context) error {
 		return errors.New("no plan")
 	}
 	if x.prog != nil {
-		var n, b int64
-		for _, ds := range [][]Deletion{x.plan.Manifests, x.plan.Chunks, x.plan.Segments, x.plan.Timelines, x.plan.Markers} {
-			for _, d := range ds {
-				n, b = n+1, b+d.Size
-			}
-		}
-		x.prog.Total(n, b)
+		t := x.plan.Totals()[""]
+		x.prog.Total(int64(t.Objects), t.Bytes)
 	}
 	if err := x.recheck(ctx); err != nil {
 		return err
 	}
-	if err := x.deleteAll(ctx, x.plan.Manifests, deleteParallel); err != nil {
+	if err := x.deleteAll(ctx, slices.Values(x.plan.Manifests), deleteParallel); err != nil {
 		return err
 	}
 	if err := x.chunks(ctx); err != nil {
@@ -171,24 +169,27 @@ func (x *executor) run(ctx context.Context) error {
 	if err := x.recheck(ctx); err != nil {
 		return err
 	}
-	if err := x.deleteAll(ctx, x.plan.Segments, deleteParallel); err != nil {
+	if err := x.deleteAll(ctx, x.plan.Segments.All(), deleteParallel); err != nil {
 		return err
+	}
+	if err := x.plan.Segments.Err(); err != nil {
+		return fmt.Errorf("read the plan's segment deletions: %w", err)
 	}
 	if err := x.recheck(ctx); err != nil {
 		return err
 	}
-	if err := x.deleteAll(ctx, x.plan.Timelines, 1); err != nil {
+	if err := x.deleteAll(ctx, slices.Values(x.plan.Timelines), 1); err != nil {
 		return err
 	}
-	return x.deleteAll(ctx, x.plan.Markers, deleteParallel)
+	return x.deleteAll(ctx, slices.Values(x.plan.Markers), deleteParallel)
 }
 
 // deleteAll deletes ds, par at a time, counting what it deleted. It stops
 // at the first error.
-func (x *executor) deleteAll(ctx context.Context, ds []Deletion, par int) error {
+func (x *executor) deleteAll(ctx context.Context, ds iter.Seq[Deletion], par int) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(par)
-	for _, d := range ds {
+	for d := range ds {
 		if gctx.Err() != nil {
 			break
 		}

@@ -62,10 +62,10 @@ func TestInterruptedPrune(t *testing.T) {
 	done := rt.Clone(t, tmpl)
 	execute(t, done, plan(t, done, pol, now))
 	want := rt.Keys(t, done)
-	total := len(full.All())
+	total := full.Count()
 	tmplKeys := rt.Keys(t, tmpl)
 	kinds := map[retention.Kind]int{}
-	for _, d := range full.All() {
+	for d := range full.All() {
 		kinds[d.Kind]++
 	}
 	if kinds[retention.KindManifest] == 0 || kinds[retention.KindChunk] < 8 || kinds[retention.KindSegment] == 0 || kinds[retention.KindTimeline] == 0 {

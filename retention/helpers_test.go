@@ -53,8 +53,8 @@ func execute(t *testing.T, st backends.Store, pl *retention.PrunePlan) retention
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Deleted() != len(pl.All()) {
-		t.Fatalf("deleted %d objects, the plan lists %d (stats %+v)", s.Deleted(), len(pl.All()), s)
+	if s.Deleted() != pl.Count() {
+		t.Fatalf("deleted %d objects, the plan lists %d (stats %+v)", s.Deleted(), pl.Count(), s)
 	}
 	if before.OK() {
 		after, err := pitr.Verify(context.Background(), st)
@@ -132,7 +132,7 @@ func retained(w *rt.World, pl *retention.PrunePlan, every uint64) []pitr.Target 
 
 func deletedKeys(pl *retention.PrunePlan, k retention.Kind) map[string]bool {
 	out := map[string]bool{}
-	for _, d := range pl.All() {
+	for d := range pl.All() {
 		if d.Kind == k {
 			out[d.Key] = true
 		}

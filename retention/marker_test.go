@@ -162,7 +162,7 @@ func TestMarkerAppearsDuringExecute(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Chunks != 0 || s.ChunksDeferred != len(pl.Chunks) || s.Manifests != len(pl.Manifests) || s.Segments != len(pl.Segments) || len(s.Notes) == 0 {
+	if s.Chunks != 0 || s.ChunksDeferred != len(pl.Chunks) || s.Manifests != len(pl.Manifests) || s.Segments != pl.Segments.Len() || len(s.Notes) == 0 {
 		t.Fatalf("stats %+v", s)
 	}
 	for _, d := range pl.Chunks {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"slices"
 	"strings"
 	"time"
@@ -117,9 +118,9 @@ type PrunePlan struct {
 	// Deletions, in the order Execute carries them out.
 	Manifests []Deletion
 	Chunks    []Deletion
-	Segments  []Deletion
-	Timelines []Deletion // newest timeline first: no record ever names a missing parent
-	Markers   []Deletion // expired in-progress markers
+	Segments  SegmentDeletions // the many: kept in a file past a few thousand
+	Timelines []Deletion       // newest timeline first: no record ever names a missing parent
+	Markers   []Deletion       // expired in-progress markers
 
 	// HeldChunks unreferenced chunks (HeldBytes) are kept because a
 	// snapshot upload may be under way (Hold says which markers).
@@ -139,14 +140,42 @@ type PrunePlan struct {
 	planned   time.Time // monotonic: when the plan was made
 }
 
-// All returns every deletion in Execute's order.
-func (p *PrunePlan) All() []Deletion {
-	var out []Deletion
-	for _, ds := range [][]Deletion{p.Manifests, p.Chunks, p.Segments, p.Timelines, p.Markers} {
-		out = append(out, ds...)
+// All yields every deletion in Execute's order. The segments' records
+// are read back as it goes: after a failed read it stops early, and
+// Segments.Err says so.
+func (p *PrunePlan) All() iter.Seq[Deletion] {
+	return func(yield func(Deletion) bool) {
+		for _, ds := range [][]Deletion{p.Manifests, p.Chunks} {
+			for _, d := range ds {
+				if !yield(d) {
+					return
+				}
+			}
+		}
+		for d := range p.Segments.All() {
+			if !yield(d) {
+				return
+			}
+		}
+		for _, ds := range [][]Deletion{p.Timelines, p.Markers} {
+			for _, d := range ds {
+				if !yield(d) {
+					return
+				}
+			}
+		}
 	}
-	return out
 }
+
+// Count is the number of deletions.
+func (p *PrunePlan) Count() int {
+	return len(p.Manifests) + len(p.Chunks) + p.Segments.Len() + len(p.Timelines) + len(p.Markers)
+}
+
+// Release frees the file the plan keeps its segment deletions in, if
+// any: the plan is not read again. A plan not released has its file
+// closed when it is collected.
+func (p *PrunePlan) Release() { p.Segments.release() }
 
 // ErrPolicy: the policy is invalid.
 var ErrPolicy = errors.New("invalid retention policy")

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -113,13 +114,13 @@ func TestWindowPrune(t *testing.T) {
 		s := execute(t, st, pl)
 		t.Logf("stats %+v", s)
 		after := rt.Keys(t, st)
-		for _, d := range pl.All() {
+		for d := range pl.All() {
 			if _, ok := after[d.Key]; ok {
 				t.Fatalf("%s still there", d.Key)
 			}
 		}
-		if len(after) != len(before)-len(pl.All()) {
-			t.Fatalf("%d objects after, %d before, %d deleted", len(after), len(before), len(pl.All()))
+		if len(after) != len(before)-pl.Count() {
+			t.Fatalf("%d objects after, %d before, %d deleted", len(after), len(before), pl.Count())
 		}
 		rt.ManifestsComplete(t, st)
 
@@ -165,7 +166,7 @@ func TestWindowPrune(t *testing.T) {
 			}
 		}
 		// A second prune finds nothing more to delete.
-		if pl2 := plan(t, st, pol, now); len(pl2.All()) != 0 {
+		if pl2 := plan(t, st, pol, now); pl2.Count() != 0 {
 			var b bytes.Buffer
 			pl2.Describe(&b)
 			t.Fatalf("second prune deletes more:\n%s", b.String())
@@ -187,10 +188,10 @@ func TestDryRun(t *testing.T) {
 			t.Fatal("dry run changed the store")
 		}
 		out := b.String()
-		if len(pl.All()) == 0 {
+		if pl.Count() == 0 {
 			t.Fatal("nothing to delete")
 		}
-		for _, d := range pl.All() {
+		for d := range pl.All() {
 			if d.Reason == "" {
 				t.Fatalf("%s: no reason", d.Key)
 			}
@@ -212,7 +213,7 @@ func TestKeepAll(t *testing.T) {
 		orphan := bytes.Repeat([]byte("x"), 100)
 		key := putChunk(t, st, orphan)
 		pl := plan(t, st, retention.Policy{}, l.w.Now())
-		if all := pl.All(); len(all) != 1 || all[0].Key != key || !strings.Contains(all[0].Reason, "referenced by no manifest") {
+		if all := slices.Collect(pl.All()); len(all) != 1 || all[0].Key != key || !strings.Contains(all[0].Reason, "referenced by no manifest") {
 			t.Fatalf("deletes %+v, want only the orphan chunk %s", all, key)
 		}
 		execute(t, st, pl)

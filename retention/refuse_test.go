@@ -229,7 +229,7 @@ func TestPlanReadsOnlyRecords(t *testing.T) {
 	// The second listing hands over what the plan deletes and, per
 	// timeline, at most the segment straddling the cut and the one after.
 	deleted := map[string]bool{}
-	for _, d := range pl.Segments {
+	for d := range pl.Segments.All() {
 		deleted[d.Key] = true
 	}
 	kept, again := 0, 0
@@ -242,10 +242,10 @@ func TestPlanReadsOnlyRecords(t *testing.T) {
 		}
 	}
 	all := len(spy.listed[segments.SegmentsPrefix])
-	if len(pl.Segments) == 0 || len(pl.Segments) == all || kept > 2*len(perTimeline) || again >= all {
-		t.Fatalf("%d of %d segments deleted; the second listings (%v) handed over %d keys, %d of them kept", len(pl.Segments), all, perTimeline, again, kept)
+	if pl.Segments.Len() == 0 || pl.Segments.Len() == all || kept > 2*len(perTimeline) || again >= all {
+		t.Fatalf("%d of %d segments deleted; the second listings (%v) handed over %d keys, %d of them kept", pl.Segments.Len(), all, perTimeline, again, kept)
 	}
-	t.Logf("%d of %d segments deleted; the second listings (%d timelines) handed over %d keys, %d of them kept", len(pl.Segments), all, len(perTimeline), again, kept)
+	t.Logf("%d of %d segments deleted; the second listings (%d timelines) handed over %d keys, %d of them kept", pl.Segments.Len(), all, len(perTimeline), again, kept)
 	for _, k := range spy.gets {
 		if strings.HasPrefix(k, segments.SegmentsPrefix) || strings.HasPrefix(k, segments.ChunksPrefix) {
 			t.Fatalf("plan read %s", k)

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/walship/walship/backends"
+	"github.com/walship/walship/pitr"
 	"github.com/walship/walship/segments"
 )
 
@@ -36,24 +37,27 @@ func (pl *planner) segmentDeletions(ctx context.Context) error {
 			pl.note(fmt.Sprintf("timeline %d has %d segment(s) but no record (the record may still be on its way): its segments are kept", tl, ss.n))
 			continue
 		}
-		var decide func(n segments.SegmentName) (string, error)
+		// why is the reason a segment is deleted; deletes decides which
+		// are (errCutReached: none from here on).
+		var why func(n segments.SegmentName) string
+		deletes := func(segments.SegmentName) (bool, error) { return true, nil }
 		if _, ok := pl.records[tl]; !ok {
-			decide = func(n segments.SegmentName) (string, error) {
-				return fmt.Sprintf("entries %d..%d of timeline %d, which is on no retained target's history", n.First, n.Last, tl), nil
+			why = func(n segments.SegmentName) string {
+				return fmt.Sprintf("entries %d..%d of timeline %d, which is on no retained target's history", n.First, n.Last, n.Timeline)
 			}
 		} else {
-			cut, why := ss.last, fmt.Sprintf("no retained target replays entries of timeline %d (its record stays for a history; its newest segment stays so a restore of it fails clearly rather than stopping short)", tl)
+			cut, because := ss.last, fmt.Sprintf("no retained target replays entries of timeline %d (its record stays for a history; its newest segment stays so a restore of it fails clearly rather than stopping short)", tl)
 			if n, ok := pl.need[tl]; ok && n <= cut {
-				cut, why = n, pl.needWhy[tl]
+				cut, because = n, pl.needWhy[tl]
 			}
-			decide = func(n segments.SegmentName) (string, error) {
-				switch {
-				case n.First >= cut:
-					return "", errCutReached
-				case n.Last >= cut:
-					return "", nil
+			why = func(n segments.SegmentName) string {
+				return fmt.Sprintf("entries %d..%d of timeline %d: wholly before entry %d, the first of timeline %d kept: %s", n.First, n.Last, n.Timeline, cut, n.Timeline, because)
+			}
+			deletes = func(n segments.SegmentName) (bool, error) {
+				if n.First >= cut {
+					return false, errCutReached
 				}
-				return fmt.Sprintf("entries %d..%d of timeline %d: wholly before entry %d, the first of timeline %d kept: %s", n.First, n.Last, tl, cut, tl, why), nil
+				return n.Last < cut, nil
 			}
 		}
 		deleted := 0
@@ -63,11 +67,11 @@ func (pl *planner) segmentDeletions(ctx context.Context) error {
 			if err != nil || n.Timeline != tl {
 				return nil // counted as not walship's by the first listing, if it was there
 			}
-			reason, err := decide(n)
-			if err != nil || reason == "" {
+			del, err := deletes(n)
+			if err != nil || !del {
 				return err
 			}
-			plan.Segments = append(plan.Segments, Deletion{Kind: KindSegment, Key: oi.Key, Size: oi.Size, Reason: reason})
+			plan.Segments.add(pitr.SegmentInfo{Name: n, Size: oi.Size}, why)
 			deleted++
 			return nil
 		})
@@ -75,6 +79,9 @@ func (pl *planner) segmentDeletions(ctx context.Context) error {
 			return fmt.Errorf("list %s in %s: %w", prefix, pl.st, err)
 		}
 		plan.Kept[KindSegment] += max(ss.n-deleted, 0)
+	}
+	if err := plan.Segments.Err(); err != nil {
+		return fmt.Errorf("keep the segments to delete: %w", err)
 	}
 	return nil
 }

@@ -168,7 +168,7 @@ func TestWindowBeforeFork(t *testing.T) {
 	if win.BaseIndex != 80 || win.From > 91 || win.From < 80 {
 		t.Fatalf("window %+v", win)
 	}
-	for _, d := range pl.Segments {
+	for d := range pl.Segments.All() {
 		n, _ := segments.ParseSegmentKey(d.Key)
 		if n.Timeline == 1 && n.Last >= 81 || n.Timeline == 4 {
 			t.Fatalf("deletes %s, which the window needs", d.Key)
@@ -195,7 +195,7 @@ func TestWindowForever(t *testing.T) {
 			t.Errorf("base %v deleted %v, want %v", k, del[b.Key], want)
 		}
 	}
-	for _, d := range pl.Segments {
+	for d := range pl.Segments.All() {
 		if n, _ := segments.ParseSegmentKey(d.Key); n.Timeline != 2 && n.Timeline != 3 {
 			t.Fatalf("deletes %s", d.Key)
 		}
@@ -234,7 +234,7 @@ func TestGapTimeline(t *testing.T) {
 			if del := deletedKeys(pl, retention.KindManifest); len(del) != 1 || !del[bases[[2]uint64{1, 60}].Key] {
 				t.Fatalf("manifests deleted %v", del)
 			}
-			for _, d := range pl.Segments {
+			for d := range pl.Segments.All() {
 				if n, _ := segments.ParseSegmentKey(d.Key); n.Timeline != 1 || n.Last >= 131 {
 					t.Fatalf("deletes %s", d.Key)
 				}

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"time"
 
@@ -66,9 +69,11 @@ type pruneSummary struct {
 	ChunksSpared   int                    `json:"chunks_spared"`
 	ChunksDeferred int                    `json:"chunks_deferred"`
 	Notes          []string               `json:"notes"`
-	List           []deletion             `json:"list,omitempty"` // with --list or --dry-run
-	ElapsedSeconds float64                `json:"elapsed_seconds"`
-	Error          string                 `json:"error,omitempty"`
+	List           []deletion             `json:"list,omitempty"` // with --list or --dry-run: written from plan
+
+	plan           *retention.PrunePlan // whose deletions writePruneJSON writes as "list"
+	ElapsedSeconds float64              `json:"elapsed_seconds"`
+	Error          string               `json:"error,omitempty"`
 }
 
 type deletion struct {
@@ -78,12 +83,52 @@ type deletion struct {
 	Reason string         `json:"reason"`
 }
 
-func planDeletions(p *retention.PrunePlan) []deletion {
-	var out []deletion
-	for _, d := range p.All() {
-		out = append(out, deletion{Kind: d.Kind, Key: d.Key, Bytes: d.Size, Reason: d.Reason})
+// writePruneJSON writes sums as printJSON does, each plan's deletions as
+// its "list", read back from the plan one at a time as they are written:
+// a dry run of a prune that deletes a million segments holds none of them
+// as a list.
+func writePruneJSON(w io.Writer, sums []pruneSummary) error {
+	bw := bufio.NewWriter(w)
+	bw.WriteString("[")
+	for i, s := range sums {
+		if i > 0 {
+			bw.WriteString(",")
+		}
+		b, err := json.MarshalIndent(s, "  ", "  ")
+		if err != nil {
+			return err
+		}
+		bw.WriteString("\n  ")
+		if s.plan == nil || s.plan.Count() == 0 {
+			bw.Write(b)
+			continue
+		}
+		// b ends in the summary's closing brace: the list goes before it.
+		bw.Write(bytes.TrimSuffix(b, []byte("\n  }")))
+		bw.WriteString(",\n    \"list\": [")
+		n := 0
+		for d := range s.plan.All() {
+			if n > 0 {
+				bw.WriteString(",")
+			}
+			b, err := json.MarshalIndent(deletion{Kind: d.Kind, Key: d.Key, Bytes: d.Size, Reason: d.Reason}, "      ", "  ")
+			if err != nil {
+				return err
+			}
+			bw.WriteString("\n      ")
+			bw.Write(b)
+			n++
+		}
+		if err := s.plan.Segments.Err(); err != nil {
+			return fmt.Errorf("prune %s: %w", s.Store, err)
+		}
+		bw.WriteString("\n    ]\n  }")
 	}
-	return out
+	if len(sums) > 0 {
+		bw.WriteString("\n")
+	}
+	bw.WriteString("]\n")
+	return bw.Flush()
 }
 
 func seconds(d time.Duration) float64 { return d.Round(time.Millisecond).Seconds() }

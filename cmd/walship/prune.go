@@ -64,6 +64,13 @@ func cmdPrune(args []string, stdout io.Writer) error {
 		human = logOutput // stdout holds the JSON alone
 	}
 	var sums []pruneSummary
+	defer func() {
+		for _, s := range sums {
+			if s.plan != nil {
+				s.plan.Release()
+			}
+		}
+	}()
 	err = tg.each("prune", human, func(s agent.Store) error {
 		sum, err := pruneStore(tg.ctx, s, pol, now, pruneRun{dryRun: *dryRun, list: *list, quiet: *quiet}, human)
 		if err != nil {
@@ -73,7 +80,7 @@ func cmdPrune(args []string, stdout io.Writer) error {
 		return err
 	})
 	if *asJSON {
-		if jerr := printJSON(stdout, sums); jerr != nil && err == nil {
+		if jerr := writePruneJSON(stdout, sums); jerr != nil && err == nil {
 			err = jerr
 		}
 	}
@@ -93,8 +100,9 @@ func pruneStore(ctx context.Context, s agent.Store, pol retention.Policy, now ti
 	}
 	if o.dryRun || o.list {
 		plan.Describe(stdout)
-		sum.List = planDeletions(plan)
+		sum.plan = plan // its deletions are the --json list; the caller releases it
 	} else {
+		defer plan.Release()
 		plan.DescribeSummary(stdout)
 	}
 	if o.dryRun {

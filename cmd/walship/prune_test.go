@@ -98,10 +98,10 @@ func TestPruneDryRunThenPrune(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(pl.All()) == 0 {
+	if pl.Count() == 0 {
 		t.Fatal("fixture: nothing to prune")
 	}
-	for _, d := range pl.All() {
+	for d := range pl.All() {
 		if !strings.Contains(stdout, d.Key) || !strings.Contains(stdout, d.Reason) {
 			t.Fatalf("dry run does not list %s (%s):\n%s", d.Key, d.Reason, stdout)
 		}
@@ -113,7 +113,7 @@ func TestPruneDryRunThenPrune(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("prune: exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	if !strings.Contains(stdout, fmt.Sprintf("deleted %d object(s)", len(pl.All()))) {
+	if !strings.Contains(stdout, fmt.Sprintf("deleted %d object(s)", pl.Count())) {
 		t.Fatalf("prune output:\n%s", stdout)
 	}
 	checkRetained(t, w, st, pl, 4, true)
@@ -231,11 +231,11 @@ func TestPruneKill9(t *testing.T) {
 		ref[tg.String()] = planSig(p)
 	}
 	before := rt.Keys(t, st)
-	t.Logf("%d objects, the prune deletes %d; %d retained positions, %d targets checked", len(before), len(pl.All()), positions, len(targets))
+	t.Logf("%d objects, the prune deletes %d; %d retained positions, %d targets checked", len(before), pl.Count(), positions, len(targets))
 
 	rng := rand.New(rand.NewPCG(9, 9))
 	args := []string{"prune", "file://" + dir, "--snapshots", "1", "--window", "20h"}
-	end := len(before) - len(pl.All())
+	end := len(before) - pl.Count()
 	kills := 0
 	for i := 0; i < 10 && kills < 4; i++ {
 		left := len(rt.Keys(t, st))
@@ -311,7 +311,7 @@ func TestPruneKill9(t *testing.T) {
 		t.Fatalf("last run: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	after := rt.Keys(t, st)
-	for _, d := range pl.All() {
+	for d := range pl.All() {
 		delete(before, d.Key)
 	}
 	if !maps.Equal(before, after) {
