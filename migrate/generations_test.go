@@ -136,8 +136,8 @@ func TestMixedGenerations(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, want := families(t, st), families(t, twin)
-	if len(got) != len(want) || len(tpl.Segments) == 0 {
-		t.Fatalf("after prune %d segments left, the twin %d (%d pruned)", len(got), len(want), len(tpl.Segments))
+	if len(got) != len(want) || tpl.Segments.Len() == 0 {
+		t.Fatalf("after prune %d segments left, the twin %d (%d pruned)", len(got), len(want), tpl.Segments.Len())
 	}
 	for n := range want {
 		if _, ok := got[n]; !ok {
