@@ -9,12 +9,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/walship/walship/backends"
 	"github.com/walship/walship/backends/file"
 	"github.com/walship/walship/backends/metered"
 	"github.com/walship/walship/compact"
 	"github.com/walship/walship/pitr"
 	"github.com/walship/walship/retention"
 	"github.com/walship/walship/segments"
+	"github.com/walship/walship/snapshot"
 	"github.com/walship/walship/wal"
 )
 
@@ -23,8 +25,10 @@ import (
 // entries (as an agent at the default seal interval leaves after n
 // seconds), then, before and after one compaction pass (minute and hour
 // windows, no grace), for a restore plan of the latest entry and of an
-// index in the middle, a restore of the latest entry, verify and a prune
-// plan: the time, the store requests by operation, the objects listed
+// index in the middle, a restore of the latest entry, verify and two prune
+// plans (a 24 h window, which deletes nothing without a base, and a 1 h
+// window with a base at the newest entry, which deletes every segment but
+// the newest): the time, the store requests by operation, the objects listed
 // (an S3 LIST returns 1,000) and the peak Go heap above the start.
 func benchHistory(dir string, n int) error {
 	storeDir := filepath.Join(dir, "history")
@@ -68,6 +72,19 @@ func benchHistory(dir string, n int) error {
 			_, err := retention.Plan(ctx, st, retention.Policy{Window: 24 * time.Hour}, time.Now())
 			return err
 		}},
+		// With a base at the newest entry (taken before the timing, deleted
+		// after) and a window shorter than the 2 h since that entry, the
+		// plan deletes every segment but the newest.
+		{"prune plan base", func(ctx context.Context) error {
+			pl, err := retention.Plan(ctx, st, retention.Policy{Window: time.Hour}, time.Now())
+			if err == nil {
+				pl.Release()
+			}
+			return err
+		}},
+	}
+	setups := map[string]func(ctx context.Context) (func() error, error){
+		"prune plan base": func(ctx context.Context) (func() error, error) { return baseAt(ctx, fs, dir, uint64(n)*8) },
 	}
 	type row struct {
 		took   time.Duration
@@ -77,6 +94,12 @@ func benchHistory(dir string, n int) error {
 	measureAll := func() ([]row, error) {
 		var rows []row
 		for _, op := range ops {
+			undo := func() error { return nil }
+			if setup := setups[op.name]; setup != nil {
+				if undo, err = setup(context.Background()); err != nil {
+					return nil, fmt.Errorf("%s: %w", op.name, err)
+				}
+			}
 			before := st.Counts()
 			stop := heapPeak()
 			start := time.Now()
@@ -85,6 +108,9 @@ func benchHistory(dir string, n int) error {
 			}
 			took := time.Since(start)
 			rows = append(rows, row{took, st.Counts().Sub(before), stop()})
+			if err := undo(); err != nil {
+				return nil, fmt.Errorf("%s: %w", op.name, err)
+			}
 		}
 		return rows, nil
 	}
@@ -163,6 +189,33 @@ func writeHistory(dir string, n int) (int64, error) {
 		}
 	}
 	return raw, nil
+}
+
+// baseAt uploads a base snapshot of a one-file data dir at entry idx of
+// timeline 1 to st and returns what deletes it again.
+func baseAt(ctx context.Context, st backends.Store, dir string, idx uint64) (func() error, error) {
+	data, err := os.MkdirTemp(dir, "base")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(data)
+	if err := os.WriteFile(filepath.Join(data, "db"), []byte("bench"), 0o600); err != nil {
+		return nil, err
+	}
+	m, _, err := snapshot.Upload(ctx, st, snapshot.Source{Dir: data, Index: idx}, snapshot.Options{Timeline: 1})
+	if err != nil {
+		return nil, err
+	}
+	return func() error {
+		for _, f := range m.Files {
+			for _, d := range f.Chunks {
+				if err := st.Delete(ctx, segments.ChunkKey(d)); err != nil {
+					return err
+				}
+			}
+		}
+		return st.Delete(ctx, m.Key())
+	}, nil
 }
 
 func writeObject(dir, key string, b []byte) error {
