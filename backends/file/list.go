@@ -15,10 +15,13 @@ import (
 // (names only), ordered as keys order (a directory's name followed by
 // '/'), and walked in that order, so fn sees keys in order without the
 // whole listing held in memory, and a subtree that cannot hold a key past
-// after or under prefix is not read at all. A directory is held a window
-// of listWindow entries at a time (listDir), so a directory of any size
-// is listed in bounded memory. Only the files listed are stat'ed (for
-// their size and time), not those at or before after.
+// after or under prefix is not read at all. Each directory is read once;
+// one with more than listWindow entries to list is sorted through an
+// unlinked temporary file, in runs of listWindow entries merged (listDir),
+// so a directory of any size is listed in bounded memory. A listing that
+// cannot make or use that file fails rather than leave keys out. Only the
+// files listed are stat'ed (for their size and time), not those at or
+// before after.
 func (s *Store) List(ctx context.Context, prefix, after string, fn func(backends.ObjectInfo) error) error {
 	if err := backends.ValidPrefix(prefix); err != nil {
 		return backends.Permanent(fmt.Errorf("list %s: %w", prefix, err))
