@@ -237,10 +237,10 @@ func (e conflictErr) Unwrap() []error { return []error{ErrConflict, ErrCorrupt} 
 // checkOverlaps compares, timeline by timeline, the entries intact
 // segments share (compareOverlaps). A segment that changed since it was
 // verified is damage; a store failure stops the walk.
-func (r *Report) checkOverlaps(ctx context.Context, st backends.Store, segs segSeq, intact []bool, ids []*crypt.Identity) error {
+func (r *Report) checkOverlaps(ctx context.Context, st backends.Store, segs segSeq, intact bits, ids []*crypt.Identity) error {
 	// Generations of one segment are copies a migration checked before
 	// deleting the source: compare the newest with the others' overlaps.
-	byTL, tls, err := byTimeline(segs, func(i int) bool { return intact[i] }, nil)
+	byTL, tls, err := byTimeline(segs, intact.has, nil)
 	if err != nil {
 		return err
 	}

@@ -160,7 +160,7 @@ func verify(ctx context.Context, st backends.Store, prog Progress, since time.Ti
 	// What a restore can use: intact objects only.
 	pl := newPlanner(st, Target{}, tls)
 	pl.ids = ids
-	if pl.segs, _, err = byTimeline(segs, func(i int) bool { return intact[i] }, tls.ids); err != nil {
+	if pl.segs, _, err = byTimeline(segs, intact.has, tls.ids); err != nil {
 		return nil, err
 	}
 	defer pl.release()
@@ -274,8 +274,8 @@ func dataProblem(err error) (string, bool) {
 // verifySegments decodes every segment, verifyParallel at a time, and
 // returns which are intact (by position in segs). Damage goes into the
 // report; a store failure stops the walk and is returned.
-func (r *Report) verifySegments(ctx context.Context, st backends.Store, segs segSeq, sel sinceSelection, prog Progress, ids []*crypt.Identity) ([]bool, error) {
-	intact := make([]bool, segs.Len())
+func (r *Report) verifySegments(ctx context.Context, st backends.Store, segs segSeq, sel sinceSelection, prog Progress, ids []*crypt.Identity) (bits, error) {
+	intact := newBits(segs.Len())
 	err := r.checkAll(ctx, segs.Len(), func(i int) string { return segs.At(i).Key() }, func(i int) {
 		if sel.segment(i) {
 			prog.Add(1, segs.At(i).Size)
@@ -283,7 +283,7 @@ func (r *Report) verifySegments(ctx context.Context, st backends.Store, segs seg
 	},
 		func(ctx context.Context, i int) (func(), error) {
 			if !sel.segment(i) { // listed, not read (--since)
-				return func() { intact[i] = true }, nil
+				return func() { intact.set(i, true) }, nil
 			}
 			entries, sealed, err := verifySegment(ctx, st, segs.At(i), ids)
 			replaced, read := false, true
@@ -301,7 +301,7 @@ func (r *Report) verifySegments(ctx context.Context, st backends.Store, segs seg
 				if !read {
 					return
 				}
-				intact[i] = true
+				intact.set(i, true)
 				r.Entries += entries
 				if sealed {
 					r.SealedSegments++

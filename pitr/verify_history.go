@@ -13,18 +13,18 @@ import (
 // own range: from its StartIndex to the furthest of its segments' last
 // entries and its children's fork points.
 // It returns the timelines that hold at least one intact segment.
-func (r *Report) checkHistory(recs map[uint32]segments.Timeline, unreadable map[uint32]bool, segs segSeq, intact []bool) (held map[uint32]bool, err error) {
+func (r *Report) checkHistory(recs map[uint32]segments.Timeline, unreadable map[uint32]bool, segs segSeq, intact bits) (held map[uint32]bool, err error) {
 	held = map[uint32]bool{}
 	end := map[uint32]uint64{}
 	for i := range segs.Len() {
 		s := segs.At(i)
 		tl := s.Name.Timeline
 		end[tl] = max(end[tl], s.Name.Last)
-		if intact[i] {
+		if intact.has(i) {
 			held[tl] = true
 		}
 	}
-	byTL, _, err := byTimeline(segs, func(i int) bool { return intact[i] }, nil)
+	byTL, _, err := byTimeline(segs, intact.has, nil)
 	if err != nil {
 		return nil, err
 	}

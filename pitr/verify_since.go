@@ -17,12 +17,12 @@ import (
 // restore point checks, and counted in Report.NotRead: a quick check of
 // what changed since the last full verify.
 type sinceSelection struct {
-	segs   []bool // by position in the listing; nil: every one
-	chunks []bool
+	segs   bits // by position in the listing; nil: every one
+	chunks bits
 }
 
-func (s sinceSelection) segment(i int) bool { return s.segs == nil || s.segs[i] }
-func (s sinceSelection) chunk(i int) bool   { return s.chunks == nil || s.chunks[i] }
+func (s sinceSelection) segment(i int) bool { return s.segs == nil || s.segs.has(i) }
+func (s sinceSelection) chunk(i int) bool   { return s.chunks == nil || s.chunks.has(i) }
 
 // selectSince picks what to read. Manifests are read here for their time
 // (they are small, and verifyManifests reads and judges them again); one
@@ -32,11 +32,11 @@ func (r *Report) selectSince(ctx context.Context, st backends.Store, since time.
 		return sinceSelection{}, nil
 	}
 	r.Since = since
-	sel := sinceSelection{segs: make([]bool, segs.Len()), chunks: make([]bool, len(chunks))}
+	sel := sinceSelection{segs: newBits(segs.Len()), chunks: newBits(len(chunks))}
 	ns := unixNano(since)
 	for i := range segs.Len() {
 		s := segs.At(i)
-		if sel.segs[i] = s.Name.MaxTime >= ns; !sel.segs[i] {
+		if sel.segs.set(i, s.Name.MaxTime >= ns); !sel.segs.has(i) {
 			r.NotRead++
 			r.NotReadBytes += s.Size
 		}
@@ -58,7 +58,7 @@ func (r *Report) selectSince(ctx context.Context, st backends.Store, since time.
 		}
 	}
 	for i, c := range chunks {
-		if sel.chunks[i] = recent[c.digest]; !sel.chunks[i] {
+		if sel.chunks.set(i, recent[c.digest]); !sel.chunks.has(i) {
 			r.NotRead++
 			r.NotReadBytes += c.size
 		}
@@ -68,15 +68,11 @@ func (r *Report) selectSince(ctx context.Context, st backends.Store, since time.
 
 // readIntact is which segments were read and found intact: the ones the
 // overlap check compares.
-func readIntact(intact []bool, sel sinceSelection) []bool {
+func readIntact(intact bits, sel sinceSelection) bits {
 	if sel.segs == nil {
 		return intact
 	}
-	out := make([]bool, len(intact))
-	for i := range intact {
-		out[i] = intact[i] && sel.segs[i]
-	}
-	return out
+	return intact.and(sel.segs)
 }
 
 // unixNano is t in unix nanoseconds, clamped to what an int64 holds
