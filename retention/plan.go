@@ -145,20 +145,9 @@ type PrunePlan struct {
 // Segments.Err says so.
 func (p *PrunePlan) All() iter.Seq[Deletion] {
 	return func(yield func(Deletion) bool) {
-		for _, ds := range [][]Deletion{p.Manifests, p.Chunks} {
-			for _, d := range ds {
-				if !yield(d) {
-					return
-				}
-			}
-		}
-		for d := range p.Segments.All() {
-			if !yield(d) {
-				return
-			}
-		}
-		for _, ds := range [][]Deletion{p.Timelines, p.Markers} {
-			for _, d := range ds {
+		for _, ds := range []iter.Seq[Deletion]{slices.Values(p.Manifests), slices.Values(p.Chunks), p.Segments.All(),
+			slices.Values(p.Timelines), slices.Values(p.Markers)} {
+			for d := range ds {
 				if !yield(d) {
 					return
 				}

@@ -69,11 +69,13 @@ type pruneSummary struct {
 	ChunksSpared   int                    `json:"chunks_spared"`
 	ChunksDeferred int                    `json:"chunks_deferred"`
 	Notes          []string               `json:"notes"`
-	List           []deletion             `json:"list,omitempty"` // with --list or --dry-run: written from plan
+	// List is what "list" holds, with --list or --dry-run. walship writes
+	// it from plan (writePruneJSON); the field is for reading it back.
+	List           []deletion `json:"list,omitempty"`
+	ElapsedSeconds float64    `json:"elapsed_seconds"`
+	Error          string     `json:"error,omitempty"`
 
-	plan           *retention.PrunePlan // whose deletions writePruneJSON writes as "list"
-	ElapsedSeconds float64              `json:"elapsed_seconds"`
-	Error          string               `json:"error,omitempty"`
+	plan *retention.PrunePlan // whose deletions writePruneJSON writes as "list"
 }
 
 type deletion struct {
