@@ -44,15 +44,16 @@ func benchHistory(dir string, n int) error {
 	mid := uint64(n) * 8 / 2
 	var est estimated // of the last "restore latest"
 	ops := []struct {
-		name string
-		run  func(ctx context.Context) error
+		name  string
+		run   func(ctx context.Context) error
+		setup func(ctx context.Context) (undo func() error, err error) // before the timing, undone after; nil: none
 	}{
-		{"plan latest", func(ctx context.Context) error {
+		{name: "plan latest", run: func(ctx context.Context) error {
 			_, err := pitr.MakePlan(ctx, st, pitr.Target{Latest: true})
 			return err
 		}},
-		{"plan index mid", func(ctx context.Context) error { _, err := pitr.MakePlan(ctx, st, pitr.Target{Index: mid}); return err }},
-		{"restore latest", func(ctx context.Context) error {
+		{name: "plan index mid", run: func(ctx context.Context) error { _, err := pitr.MakePlan(ctx, st, pitr.Target{Index: mid}); return err }},
+		{name: "restore latest", run: func(ctx context.Context) error {
 			out, err := os.MkdirTemp(dir, "restore")
 			if err != nil {
 				return err
@@ -61,30 +62,27 @@ func benchHistory(dir string, n int) error {
 			est, err = restoreEstimated(ctx, st, filepath.Join(out, "r"), pitr.Options{})
 			return err
 		}},
-		{"verify", func(ctx context.Context) error {
+		{name: "verify", run: func(ctx context.Context) error {
 			r, err := pitr.Verify(ctx, st)
 			if err == nil && !r.OK() {
 				err = fmt.Errorf("verify found problems")
 			}
 			return err
 		}},
-		{"prune plan", func(ctx context.Context) error {
+		{name: "prune plan", run: func(ctx context.Context) error {
 			_, err := retention.Plan(ctx, st, retention.Policy{Window: 24 * time.Hour}, time.Now())
 			return err
 		}},
 		// With a base at the newest entry (taken before the timing, deleted
 		// after) and a window shorter than the 2 h since that entry, the
 		// plan deletes every segment but the newest.
-		{"prune plan base", func(ctx context.Context) error {
+		{name: "prune plan base", run: func(ctx context.Context) error {
 			pl, err := retention.Plan(ctx, st, retention.Policy{Window: time.Hour}, time.Now())
 			if err == nil {
 				pl.Release()
 			}
 			return err
-		}},
-	}
-	setups := map[string]func(ctx context.Context) (func() error, error){
-		"prune plan base": func(ctx context.Context) (func() error, error) { return baseAt(ctx, fs, dir, uint64(n)*8) },
+		}, setup: func(ctx context.Context) (func() error, error) { return baseAt(ctx, fs, dir, uint64(n)*8) }},
 	}
 	type row struct {
 		took   time.Duration
@@ -95,8 +93,8 @@ func benchHistory(dir string, n int) error {
 		var rows []row
 		for _, op := range ops {
 			undo := func() error { return nil }
-			if setup := setups[op.name]; setup != nil {
-				if undo, err = setup(context.Background()); err != nil {
+			if op.setup != nil {
+				if undo, err = op.setup(context.Background()); err != nil {
 					return nil, fmt.Errorf("%s: %w", op.name, err)
 				}
 			}
