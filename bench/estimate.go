@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/walship/walship/backends"
@@ -30,7 +31,7 @@ func restoreEstimated(ctx context.Context, st backends.Store, out string, o pitr
 	if err != nil {
 		return e, err
 	}
-	if err := p.Measure(ctx, st, pitr.MeasureOptions{Parallel: o.Parallel, Identities: o.Identities, Format: o.Format}); err != nil {
+	if err := p.Measure(ctx, st, pitr.MeasureOptions{Parallel: o.Parallel, Identities: o.Identities, Format: o.Format, Dir: filepath.Dir(out)}); err != nil {
 		return e, err
 	}
 	e.estimate = p.Estimate

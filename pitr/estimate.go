@@ -2,6 +2,7 @@ package pitr
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -24,17 +25,18 @@ import (
 // store, beyond this process's CPU, from getrusage) is what parallel
 // downloads overlap.
 type Rates struct {
-	Request    time.Duration // one small ranged GET (a header): the store's latency
-	RequestCPU time.Duration // of Request, this process's CPU (a file store's is mostly CPU)
-	PerObject  time.Duration // local work per object beyond Request (files, goroutines, checks)
-	PerByte    float64       // seconds per stored byte: transfer, check, decode, write
-	WaitShare  float64       // of PerByte, the share spent waiting rather than on CPU
-	Write      float64       // seconds per byte the single writer takes (wall)
-	Sync       time.Duration // closing a written log (fsync of a file and its directory)
-	Objects    int           // segments sampled
-	Bytes      int64         // their stored bytes
-	Parallel   int           // downloads the restore runs at once
-	CPUs       int           // cores
+	Request     time.Duration // one small ranged GET (a header): the store's latency
+	RequestCPU  time.Duration // of Request, this process's CPU (a file store's is mostly CPU)
+	PerObject   time.Duration // local work per object beyond Request (files, goroutines, checks)
+	PerByte     float64       // seconds per stored byte: transfer, check, decode, write
+	WaitShare   float64       // of PerByte, the share spent waiting rather than on CPU
+	Write       float64       // seconds per byte the single writer takes (wall)
+	Sync        time.Duration // fsync of a small new file and of its directory: the install's fixed work
+	SyncPerByte float64       // seconds per stored byte to get the written log onto the disk, beyond Sync
+	Objects     int           // segments sampled
+	Bytes       int64         // their stored bytes
+	Parallel    int           // downloads the restore runs at once
+	CPUs        int           // cores
 }
 
 // sampleBytes is how much of a plan's segments Measure fetches, decodes and
@@ -53,12 +55,17 @@ type MeasureOptions struct {
 	Parallel   int               // segments fetched at once (Options.Parallel); default 4
 	Identities []*crypt.Identity // open encrypted segments (Options.Identities)
 	Format     wal.Format        // the restored log's format (Options.Format); default the source's
+	// Dir is where the sample's log is written (in a temporary directory
+	// made there and removed): a directory on the filesystem the restore
+	// writes its log to, whose fsyncs the estimate measures. Default: the
+	// system's temporary directory.
+	Dir string
 }
 
 // Measure replaces the plan's estimate with one made from measured rates:
 // it times three header reads (latency; the median), then downloads, checks, decodes and
-// writes (with fsync, into a temporary directory that is removed) a sample
-// of the plan's first segments, and scales the cost of each stage to the
+// writes (with fsync, into a temporary directory in o.Dir that is removed)
+// a sample of the plan's first segments, and scales the cost of each stage to the
 // plan's objects and bytes for a restore with parallel downloads (see
 // Rates.Estimate). It costs 3 + up to 8 GETs and up to 8 MiB (or one
 // segment) of download; nothing in the store changes. A plan with nothing
@@ -92,7 +99,7 @@ func (p *Plan) Measure(ctx context.Context, st backends.Store, o MeasureOptions)
 	r.Request = time.Duration(median(reqs, sec) * float64(time.Second))
 	r.RequestCPU = min(time.Duration(median(reqCPU, sec)*float64(time.Second)), r.Request)
 
-	dir, err := os.MkdirTemp("", "walship-estimate-*")
+	dir, err := os.MkdirTemp(o.Dir, ".walship-estimate-*")
 	if err != nil {
 		return fmt.Errorf("measure restore speed: %w", err)
 	}
@@ -132,7 +139,23 @@ func (p *Plan) Measure(ctx context.Context, st backends.Store, o MeasureOptions)
 	if err := lw.Close(); err != nil {
 		return fmt.Errorf("measure restore speed: %w", err)
 	}
-	r.Sync = time.Since(t)
+	closed := time.Since(t)
+	if r.Sync, err = syncSmall(dir); err != nil {
+		return fmt.Errorf("measure restore speed: %w", err)
+	}
+	// The log's fsyncs per byte written, from at least syncSampleMin
+	// bytes: a sample of a few small segments writes a few KB, whose
+	// fsync is the fixed cost again, and noise of a millisecond over
+	// 4 KB made a restore of 100,000 small segments 6x too long.
+	written, took := lw.bytes, closed
+	if written < syncSampleMin {
+		written = syncSampleMin
+		if took, err = syncWrite(dir, syncSampleMin); err != nil {
+			return fmt.Errorf("measure restore speed: %w", err)
+		}
+	}
+	// Per stored byte, as the rest: the sample's log bytes per stored byte.
+	r.SyncPerByte = max(took-r.Sync, 0).Seconds() / float64(written) * float64(lw.bytes) / float64(max(r.Bytes, 1))
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -233,7 +256,7 @@ func (r Rates) Estimate(objects int, bytes int64) time.Duration {
 	cores := float64(max(min(r.Parallel, r.CPUs), 1))
 	reqWait, reqCPU := (r.Request - r.RequestCPU).Seconds(), r.RequestCPU.Seconds()
 	pipeline := n*reqWait/par + n*(reqCPU+r.PerObject.Seconds())/cores + b*r.PerByte*(r.WaitShare/par+(1-r.WaitShare)/cores)
-	d := max(pipeline, b*r.Write) + syncsPerRestore*r.Sync.Seconds()
+	d := max(pipeline, b*r.Write) + b*r.SyncPerByte + syncsPerRestore*r.Sync.Seconds()
 	return time.Duration(d * float64(time.Second)).Round(time.Millisecond)
 }
 
@@ -294,4 +317,43 @@ func (p *Plan) objects() int {
 		n += p.Base.Chunks + 1
 	}
 	return n
+}
+
+// syncSampleMin is the least a measurement of the log's fsyncs writes.
+const syncSampleMin = 4 << 20
+
+// syncWrite times a new file of n bytes written and fsynced in dir, and
+// dir fsynced.
+func syncWrite(dir string, n int) (time.Duration, error) {
+	b := make([]byte, n)
+	rand.Read(b) // not zeros: a filesystem that compresses would not write those
+	return timedSync(dir, b)
+}
+
+// syncSmall times what a restore's install does a few times: a small new
+// file written and fsynced in dir, and dir fsynced.
+func syncSmall(dir string) (time.Duration, error) {
+	return timedSync(dir, []byte("walship\n"))
+}
+
+// timedSync times a new file holding b written and fsynced in dir, and dir
+// fsynced; the file is removed.
+func timedSync(dir string, b []byte) (time.Duration, error) {
+	t := time.Now()
+	f, err := os.CreateTemp(dir, "sync-*")
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(f.Name())
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = syncDir(dir)
+	}
+	return time.Since(t), err
 }

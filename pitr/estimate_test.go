@@ -14,8 +14,10 @@ import (
 )
 
 // TestMeasure: a plan's measured estimate samples its first segments,
-// reads only (the store's keys are unchanged; GETs only), leaves no
-// temporary file, and Describe says it was measured.
+// reads only (the store's keys are unchanged; GETs only), writes its
+// sample in MeasureOptions.Dir (the system's temporary directory does not
+// exist here) and leaves no temporary file there, and Describe says it
+// was measured.
 func TestMeasure(t *testing.T) {
 	for sname, mk := range stores(t) {
 		for _, format := range formats {
@@ -32,12 +34,14 @@ func TestMeasure(t *testing.T) {
 				guess := p.Estimate
 				gets = nil
 				tmp := t.TempDir()
-				t.Setenv("TMPDIR", tmp)
-				if err := p.Measure(context.Background(), h, MeasureOptions{Parallel: 4}); err != nil {
+				t.Setenv("TMPDIR", filepath.Join(tmp, "missing"))
+				if err := p.Measure(context.Background(), h, MeasureOptions{Parallel: 4, Dir: tmp}); err != nil {
 					t.Fatal(err)
 				}
+				t.Setenv("TMPDIR", tmp) // the restore below keeps its plan's segments there
 				r := p.Rates
-				if r == nil || r.Objects == 0 || r.Objects > sampleObjects || r.Bytes <= 0 || r.Request <= 0 || r.Parallel != 4 {
+				if r == nil || r.Objects == 0 || r.Objects > sampleObjects || r.Bytes <= 0 || r.Request <= 0 || r.Parallel != 4 ||
+					r.Sync <= 0 || r.SyncPerByte < 0 {
 					t.Fatalf("rates %+v", r)
 				}
 				want := p.sample()
@@ -151,10 +155,15 @@ func TestSample(t *testing.T) {
 // TestRatesEstimate: the model's arithmetic. Latency overlaps Parallel
 // downloads, local work per object spreads over the cores, waiting per byte overlaps
 // Parallel downloads, CPU per byte spreads over the cores, the writer runs
-// beside them; the install's syncs come after.
+// beside them; the log's fsyncs and the install's syncs come after.
 func TestRatesEstimate(t *testing.T) {
 	r := Rates{Request: 40 * time.Millisecond, PerObject: time.Millisecond, PerByte: 1e-8, WaitShare: 0.5,
-		Write: 1e-9, Sync: 10 * time.Millisecond, Parallel: 4, CPUs: 2}
+		Write: 1e-9, Sync: 10 * time.Millisecond, SyncPerByte: 2e-9, Parallel: 4, CPUs: 2}
+	// The log's fsyncs, 2 s for 1 GB, come on top of the pipeline.
+	if got, want := r.Estimate(1000, 1e9), 16250*time.Millisecond+30*time.Millisecond; got != want {
+		t.Fatalf("estimate %v, want %v", got, want)
+	}
+	r.SyncPerByte = 0
 	// 1000 objects: 10 s of latency over 4, 1 s of local work over 2; 1 GB
 	// at 1e-8 s/B, half waiting over 4 (1.25 s), half CPU over 2 (2.5 s).
 	if got, want := r.Estimate(1000, 1e9), 14250*time.Millisecond+30*time.Millisecond; got != want {

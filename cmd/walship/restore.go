@@ -104,10 +104,11 @@ func cmdRestore(args []string, stdout io.Writer) error {
 		return identityHint(err)
 	}
 	// The estimate from a sample of the plan's own segments, fetched,
-	// decoded and written here (a few GETs; nothing is written to OUT_DIR).
+	// decoded and written on the log's filesystem (a few GETs; nothing is
+	// written to OUT_DIR: sampleDir).
 	// A sample that cannot be read leaves the guess: the restore meets the
 	// same object and reports it in its own words (or reads another copy).
-	if err := plan.Measure(ctx, st, pitr.MeasureOptions{Parallel: *parallel, Identities: ids, Format: format}); err != nil {
+	if err := plan.Measure(ctx, st, pitr.MeasureOptions{Parallel: *parallel, Identities: ids, Format: format, Dir: sampleDir(out, *walDir)}); err != nil {
 		if ctx.Err() != nil {
 			return err
 		}
