@@ -24,8 +24,10 @@
 // report.go adds up, per store too: toxics, calls the agent's deadlines
 // cut (from its log), runs a store had not caught up in, entries compared.
 //
-// Drawn plans keep the agent's default call deadline (30 s), which no
-// drawn fault outlasts. Minimal plans (minimal_test.go) replay findings and
+// A third of the drawn plans give the agent a call deadline of 1 to 3 s
+// (Plan.CallTimeout), which their hangs may outlast among kills and other
+// faults; the rest keep the default (30 s), which no drawn fault
+// outlasts. Minimal plans (minimal_test.go) replay findings and
 // fixed scenarios; one hangs an encrypted GCS store past a 2 s deadline (a
 // timeout toxic, then fake-gcs-server SIGSTOPped across a kill and restart
 // of the agent): the deadline must cut its calls, the file store stay

@@ -21,8 +21,12 @@ import (
 // GCS alone (MinIO SIGSTOPped, the agent killed twice); 6 seals the file
 // store and Azurite (a timeout toxic on MinIO, MinIO SIGKILLed). GCS also
 // gets a reset_peer (run 2), bandwidth (0, 3), slicer (4) toxic and a
-// SIGSTOP (4). TestCIPlansCoverEncryption and TestCIPlansCoverGCS keep
-// this true. (Seed 20261130 served until GCS joined; its plans changed
+// SIGSTOP (4). Runs 1, 2, 3, 7 and 9 give the agent a call deadline of 1 to
+// 3 s; run 1 hangs Azurite past it (1.6 s against 1.37 s, then the kill).
+// Whether a call is in flight then depends on timing, so the cuts are
+// counted in the summary, not required (TestMinimal's hung GCS requires
+// them). TestCIPlansCoverEncryption,
+// TestCIPlansCoverGCS and TestCIPlansCoverDeadlines keep this true. (Seed 20261130 served until GCS joined; its plans changed
 // then and no longer hang an encrypted store while killing the agent.)
 const (
 	ciSeed     = 20261136
@@ -195,6 +199,75 @@ func TestCIPlansCoverGCS(t *testing.T) {
 		t.Errorf("seed %d: the agent is killed while GCS hangs behind a timeout toxic: %v; while an encrypted GCS is SIGSTOPped: %v; want both",
 			ciSeed, hungKilled, frozenEncryptedKilled)
 	}
+}
+
+// TestCIPlansCoverDeadlines: some CI plans give the agent a short call
+// deadline and hang a store (a timeout toxic, a SIGSTOPped server) longer
+// than it while the agent runs, so TestFaultCheck sees deadline cuts
+// among the other faults; and some keep the default.
+func TestCIPlansCoverDeadlines(t *testing.T) {
+	outlasted, kept := 0, 0
+	for _, p := range ciPlans() {
+		if p.CallTimeout == 0 {
+			kept++
+			continue
+		}
+		if p.CallTimeout < time.Second || p.CallTimeout > 3*time.Second {
+			t.Errorf("run %d: call timeout %v, want 1 to 3 s", p.Run, p.CallTimeout)
+		}
+		if longestHang(p) > p.CallTimeout {
+			outlasted++
+		}
+	}
+	if outlasted < 1 || kept < 2 {
+		t.Errorf("seed %d: %d runs hang a store past their call deadline, %d keep the default: want 1 or more, and 2 or more", ciSeed, outlasted, kept)
+	}
+}
+
+// longestHang is the longest a store of p hangs (behind a timeout toxic or
+// SIGSTOPped) while the agent runs.
+func longestHang(p *Plan) time.Duration {
+	since := map[string]time.Duration{} // hung store -> since when
+	up, longest := false, time.Duration(0)
+	end := func(store string, at time.Duration) {
+		if t0, ok := since[store]; ok && up {
+			longest = max(longest, at-t0)
+		}
+		delete(since, store)
+	}
+	for _, s := range p.Steps {
+		switch {
+		case s.Action == AgentStart:
+			up = true
+			for k := range since {
+				since[k] = s.At
+			}
+		case s.Action == AgentStop || s.Action == AgentKill:
+			for k := range since {
+				end(k, s.At)
+				since[k] = s.At
+			}
+			up = false
+		case s.Action == ToxicAdd && s.Kind == KindTimeout:
+			since[s.Target] = s.At
+		case s.Action == ToxicRemove:
+			end(s.Target, s.At)
+		case s.Action == MinioStop:
+			since[TargetMinio] = s.At
+		case s.Action == MinioCont:
+			end(TargetMinio, s.At)
+		case s.Action == GCSStop:
+			since[TargetGCS] = s.At
+		case s.Action == GCSCont:
+			end(TargetGCS, s.At)
+		}
+	}
+	if n := len(p.Steps); n > 0 { // the final phase ends the faults left
+		for k := range since {
+			end(k, p.Steps[n-1].At)
+		}
+	}
+	return longest
 }
 
 func ciPlans() []*Plan {

@@ -130,7 +130,10 @@ type Plan struct {
 	Compaction   bool  // windows of 1 s and 4 s, a 2 s grace, a pass every 500 ms (else off)
 	// CallTimeout is the agent's timeouts.call, how long a store call may
 	// go without progress (0: the agent's default, 30 s, which no fault of
-	// a drawn plan outlasts; minimal plans set it to see hangs cut).
+	// a drawn plan outlasts). A third of the drawn plans set 1 to 3 s
+	// (drawCallTimeout), which their hangs (SIGSTOPs, timeout toxics, up
+	// to a third of the run) often outlast: the deadline cuts calls among
+	// the kills, truncations and other faults of the run.
 	CallTimeout time.Duration
 	// Encrypt names the stores whose objects the agent seals, each to one
 	// of the run's identities (0 or 1); a store not named is plain.
@@ -214,10 +217,21 @@ func MakePlan(seed int64, run int, d time.Duration, maxSteps int) *Plan {
 	p.Snapshots = !p.Tmpfs && rand.New(rand.NewPCG(uint64(seed), uint64(run)+0x5eed)).IntN(2) == 0
 	p.Compaction = rand.New(rand.NewPCG(uint64(seed), uint64(run)+0xc0de)).IntN(2) == 0
 	p.Encrypt = drawEncryption(seed, run)
+	p.CallTimeout = drawCallTimeout(seed, run)
 	pl.generate(d)
 	p.FinalAppend = 5 + rng.IntN(40)
 	p.FinalSeed = rng.Uint64()
 	return p
+}
+
+// drawCallTimeout draws a plan's CallTimeout from a stream of its own, so
+// that adding it left the steps of earlier seeds' plans as they were.
+func drawCallTimeout(seed int64, run int) time.Duration {
+	rng := rand.New(rand.NewPCG(uint64(seed), uint64(run)+0xca11))
+	if rng.IntN(3) != 0 {
+		return 0
+	}
+	return time.Duration(1000+rng.IntN(2001)) * time.Millisecond
 }
 
 func (pl *planner) emit(s Step) {
