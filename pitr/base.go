@@ -1,6 +1,7 @@
 package pitr
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -69,25 +70,44 @@ func (pl *planner) listBases(ctx context.Context) ([]snapshot.ManifestInfo, erro
 	return bases, nil
 }
 
-// chunkSizes lists chunks/ once per plan: which chunks the store holds and
-// their stored sizes.
-func (pl *planner) chunkSizes(ctx context.Context) (map[segments.Digest]int64, error) {
+// chunkSizes tells the stored size of each chunk of m that the store
+// lists. It lists chunks/ once per base considered and keeps m's own
+// distinct chunks only (sorted, 40 bytes each), not every chunk of every
+// base in the store. Verify fills pl.chunks with the intact chunks in
+// advance; then that is asked instead.
+func (pl *planner) chunkSizes(ctx context.Context, m snapshot.Manifest) (func(segments.Digest) (int64, bool), error) {
 	if pl.chunks != nil {
-		return pl.chunks, nil
+		return func(d segments.Digest) (int64, bool) { size, ok := pl.chunks[d]; return size, ok }, nil
 	}
-	m := map[segments.Digest]int64{}
+	var refs []segments.Digest
+	eachChunkRef(m, func(d segments.Digest, _ string) { refs = append(refs, d) })
+	slices.SortFunc(refs, compareDigests)
+	refs = slices.Compact(refs)
+	sizes := make([]int64, len(refs))
+	for i := range sizes {
+		sizes[i] = -1 // not listed
+	}
+	find := func(d segments.Digest) (int, bool) { return slices.BinarySearchFunc(refs, d, compareDigests) }
 	err := pl.st.List(ctx, segments.ChunksPrefix, "", func(oi backends.ObjectInfo) error {
 		if d, err := segments.ParseChunkKey(oi.Key); err == nil {
-			m[d] = oi.Size
+			if i, ok := find(d); ok {
+				sizes[i] = oi.Size
+			}
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list %s in %s: %w", segments.ChunksPrefix, pl.st, err)
 	}
-	pl.chunks = m
-	return m, nil
+	return func(d segments.Digest) (int64, bool) {
+		if i, ok := find(d); ok && sizes[i] >= 0 {
+			return sizes[i], true
+		}
+		return 0, false
+	}, nil
 }
+
+func compareDigests(a, b segments.Digest) int { return bytes.Compare(a[:], b[:]) }
 
 // manifest reads and verifies a manifest once per plan. With several
 // stores the first intact copy wins. A damaged or vanished manifest comes
@@ -268,14 +288,14 @@ func (pl *planner) usableBase(ctx context.Context, info snapshot.ManifestInfo) (
 	if r.err != nil {
 		return nil, fmt.Sprintf("its manifest cannot be read: %v (walship verify reports it)", r.err), nil
 	}
-	sizes, err := pl.chunkSizes(ctx)
+	sizeOf, err := pl.chunkSizes(ctx, r.m)
 	if err != nil {
 		return nil, "", err
 	}
 	b := &PlannedBase{Key: info.Key, ID: r.m.ID, Timeline: r.m.Timeline, Index: r.m.Index, Time: r.m.Time, Bytes: r.m.TotalSize, Manifest: r.m}
 	var missing []string
 	eachChunkRef(r.m, func(d segments.Digest, path string) {
-		size, ok := sizes[d]
+		size, ok := sizeOf(d)
 		if !ok {
 			missing = append(missing, chunkRef(d, path))
 			return

@@ -588,3 +588,94 @@ func TestBaseCorruptManifest(t *testing.T) {
 		t.Fatalf("notes %q", p.Notes)
 	}
 }
+
+// listCounter counts a store's listings of chunks/.
+type listCounter struct {
+	backends.Store
+	chunkLists int
+}
+
+func (c *listCounter) List(ctx context.Context, prefix, after string, fn func(backends.ObjectInfo) error) error {
+	if prefix == segments.ChunksPrefix {
+		c.chunkLists++
+	}
+	return c.Store.List(ctx, prefix, after, fn)
+}
+
+// TestBaseChunksOfItsOwn: planning finds a base's chunks in one listing
+// of chunks/ per base considered, keeping that base's chunks only: chunks
+// of other bases and stray chunk objects in the store are neither needed
+// nor counted, a chunk only an older base needs can go, and a chunk the
+// newest base needs sends the plan to the older one.
+func TestBaseChunksOfItsOwn(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, newMem(), wal.FormatBinary, 57)
+	f.timeline(t, segments.Timeline{ID: 1, StartIndex: 1}, 80)
+	older := putBase(t, f.st, 1, 20, 12)
+	newer := putBase(t, f.st, 1, 40, 13)
+	for i := range 50 { // chunks of no base
+		d := segments.DigestOf([]byte(fmt.Sprint("stray", i)))
+		if err := f.st.Put(ctx, segments.ChunkKey(d), strings.NewReader("x"), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	refs := func(m snapshot.Manifest) map[segments.Digest]bool {
+		out := map[segments.Digest]bool{}
+		eachChunkRef(m, func(d segments.Digest, _ string) { out[d] = true })
+		return out
+	}
+	oldRefs, newRefs := refs(older.m), refs(newer.m)
+	var fetch int64
+	eachChunkRef(newer.m, func(d segments.Digest, _ string) {
+		oi, err := f.st.Stat(ctx, segments.ChunkKey(d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fetch += oi.Size
+	})
+	plan := func(wantID string, wantLists int) *Plan {
+		t.Helper()
+		c := &listCounter{Store: f.st}
+		p, err := MakePlan(ctx, c, Target{})
+		if err != nil || p.Base == nil || p.Base.ID != wantID || c.chunkLists != wantLists {
+			t.Fatalf("plan: %v, base %+v, %d listings of chunks/; want base %s after %d", err, p.Base, c.chunkLists, wantID, wantLists)
+		}
+		return p
+	}
+	p := plan(newer.m.ID, 1)
+	if p.Base.FetchBytes != fetch || p.Base.Chunks == 0 {
+		t.Fatalf("base fetches %d chunks, %d bytes; want %d bytes, its own chunks' stored sizes", p.Base.Chunks, p.Base.FetchBytes, fetch)
+	}
+	// del deletes a chunk of one base that the other lacks, and returns
+	// its key and what puts it back.
+	del := func(only, not map[segments.Digest]bool) (string, func()) {
+		t.Helper()
+		for d := range only {
+			if not[d] {
+				continue
+			}
+			key := segments.ChunkKey(d)
+			b := read(t, f.st, key)
+			if err := f.st.Delete(ctx, key); err != nil {
+				t.Fatal(err)
+			}
+			return key, func() { put(t, f.st, key, b) }
+		}
+		t.Fatal("the two bases share every chunk")
+		return "", nil
+	}
+	_, putBack := del(oldRefs, newRefs)
+	plan(newer.m.ID, 1)
+	putBack()
+	victim, _ := del(newRefs, oldRefs)
+	p = plan(older.m.ID, 2)
+	if !strings.Contains(strings.Join(p.Notes, "\n"), "lacks 1 of its chunks, e.g. "+victim) {
+		t.Fatalf("notes %q: want the newer base passed over for %s", p.Notes, victim)
+	}
+	// The older base restores its data exactly.
+	out := filepath.Join(t.TempDir(), "out")
+	if _, err := Execute(ctx, f.st, p, out, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	sameTree(t, filepath.Join(out, "data"), older.dir)
+}

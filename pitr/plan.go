@@ -143,7 +143,7 @@ type planner struct {
 
 	bases     []snapshot.ManifestInfo // snapshots/ listing; nil until listed
 	basesRead bool
-	chunks    map[segments.Digest]int64 // chunks/ listing: stored size; nil until listed
+	chunks    map[segments.Digest]int64 // Verify's intact chunks and their stored sizes; nil: list for each base (chunkSizes)
 	manifests map[string]manifestResult // manifests read, by key
 	timeScan  []Span                    // entries of unknown time a time target passed over
 	rejected  []string                  // why base snapshots were passed over
@@ -157,8 +157,9 @@ func newPlanner(st backends.Store, t Target, tls *timelineSet) *planner {
 // segment listings, the header of the first planned segment (for the log
 // format), for a time target the segment holding that time, for a point
 // target the point's record, every segment that shares entries of the
-// restored range with another one (they must agree, else ErrConflict), and, unless t.NoBase, the snapshots/ and
-// chunks/ listings and the manifests of the bases it considers (see the
+// restored range with another one (they must agree, else ErrConflict), and, unless t.NoBase, the snapshots/
+// listing, and the manifest of each base it considers and a chunks/ listing
+// to find that base's chunks (see the
 // package doc for which base is chosen). Every problem that would stop a
 // restore is an error here, before anything is written, except damage
 // inside chunks and segments, which Execute finds.
