@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"io"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -17,8 +20,9 @@ const ceilingRounds = 3
 // benchmark's log holds), already in memory, sealed into 16 MiB zstd
 // segments in memory by one goroutine per core. No source reading, no
 // spool, no fsync, no upload: the most the agent could ship at, in MB/s
-// of source log.
-func sealCeiling(size int64) (float64, error) {
+// of source log. It returns the segments too, and the bytes of source log
+// they hold (decodeCeiling reads them).
+func sealCeiling(size int64) (float64, [][]byte, int64, error) {
 	es, n := cryptEntries(size)
 	var chunks [][]segments.Entry
 	for len(es) > 0 {
@@ -30,11 +34,37 @@ func sealCeiling(size int64) (float64, error) {
 		chunks = append(chunks, es[:k])
 		es = es[k:]
 	}
+	var mu sync.Mutex
+	var sealed [][]byte
+	keep := func(_ string, b []byte) error {
+		mu.Lock()
+		defer mu.Unlock()
+		sealed = append(sealed, slices.Clone(b))
+		return nil
+	}
+	fastest, err := fastestOnAllCores(chunks, func(round int, c []segments.Entry) error {
+		put := keep
+		if round > 0 {
+			put = nil
+		}
+		_, err := sealAll(c, cryptVariant{version: 1}, segments.CodecZstd, put)
+		return err
+	})
+	if err != nil {
+		return 0, nil, 0, err
+	}
+	return float64(n) / 1e6 / fastest.Seconds(), sealed, n, nil
+}
+
+// fastestOnAllCores runs fn on every item by one goroutine per core,
+// ceilingRounds times (round 0, 1, ...), and returns the fastest round's
+// time, or fn's first error.
+func fastestOnAllCores[T any](items []T, fn func(round int, item T) error) (time.Duration, error) {
 	var fastest time.Duration
-	for range ceilingRounds {
-		work := make(chan []segments.Entry, len(chunks))
-		for _, c := range chunks {
-			work <- c
+	for round := range ceilingRounds {
+		work := make(chan T, len(items))
+		for _, it := range items {
+			work <- it
 		}
 		close(work)
 		var wg sync.WaitGroup
@@ -44,8 +74,8 @@ func sealCeiling(size int64) (float64, error) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				for c := range work {
-					if _, err := sealAll(c, cryptVariant{version: 1}, segments.CodecZstd, nil); err != nil {
+				for it := range work {
+					if err := fn(round, it); err != nil {
 						errs <- err
 						return
 					}
@@ -60,5 +90,34 @@ func sealCeiling(size int64) (float64, error) {
 		}
 		fastest = best(fastest, took)
 	}
-	return float64(n) / 1e6 / fastest.Seconds(), nil
+	return fastest, nil
+}
+
+// decodeCeiling measures what reading segments alone reaches on this
+// machine: the sealed segments, in memory, read with segments.Reader
+// (SHA-256, zstd, each entry's CRC32C) by one goroutine per core, the
+// entries dropped. No fetch, no log written, no fsync: the most a restore
+// could decode at, in MB/s of source log (rawBytes of it).
+func decodeCeiling(sealed [][]byte, rawBytes int64) (float64, error) {
+	fastest, err := fastestOnAllCores(sealed, func(_ int, b []byte) error { return readAll(b) })
+	if err != nil {
+		return 0, err
+	}
+	return float64(rawBytes) / 1e6 / fastest.Seconds(), nil
+}
+
+// readAll reads every entry of the segment b, checking it.
+func readAll(b []byte) error {
+	rd, err := segments.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	defer rd.Close()
+	for {
+		if _, err := rd.Next(); err == io.EOF {
+			return nil
+		} else if err != nil {
+			return err
+		}
+	}
 }
