@@ -87,6 +87,26 @@ func TestMeasure(t *testing.T) {
 	}
 }
 
+// TestMeasureDirFallback: a MeasureOptions.Dir where no directory can be
+// made (it does not exist, or is not writable) leaves the sample to the
+// system's temporary directory, which it leaves empty.
+func TestMeasureDirFallback(t *testing.T) {
+	f := newFixture(t, newMem(), formats[0], 11)
+	f.timeline(t, segments.Timeline{ID: 1, StartIndex: 1}, 100)
+	p, err := MakePlan(context.Background(), f.st, Target{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	if err := p.Measure(context.Background(), f.st, MeasureOptions{Dir: filepath.Join(tmp, "missing")}); err != nil || p.Rates == nil {
+		t.Fatalf("measure: %v, rates %+v", err, p.Rates)
+	}
+	if left, _ := filepath.Glob(filepath.Join(tmp, "*")); len(left) > 0 {
+		t.Fatalf("left behind: %v", left)
+	}
+}
+
 // TestMeasureCorruptSample: a damaged segment in the sample fails Measure
 // with the segment's key, as the restore would.
 func TestMeasureCorruptSample(t *testing.T) {
