@@ -1,7 +1,6 @@
 package pitr
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -79,15 +78,12 @@ func (pl *planner) chunkSizes(ctx context.Context, m snapshot.Manifest) (func(se
 	if pl.chunks != nil {
 		return func(d segments.Digest) (int64, bool) { size, ok := pl.chunks[d]; return size, ok }, nil
 	}
-	var refs []segments.Digest
-	eachChunkRef(m, func(d segments.Digest, _ string) { refs = append(refs, d) })
-	slices.SortFunc(refs, compareDigests)
-	refs = slices.Compact(refs)
+	refs := m.ChunkRefs() // sorted, unique
 	sizes := make([]int64, len(refs))
 	for i := range sizes {
 		sizes[i] = -1 // not listed
 	}
-	find := func(d segments.Digest) (int, bool) { return slices.BinarySearchFunc(refs, d, compareDigests) }
+	find := func(d segments.Digest) (int, bool) { return slices.BinarySearchFunc(refs, d, segments.Digest.Compare) }
 	err := pl.st.List(ctx, segments.ChunksPrefix, "", func(oi backends.ObjectInfo) error {
 		if d, err := segments.ParseChunkKey(oi.Key); err == nil {
 			if i, ok := find(d); ok {
@@ -106,8 +102,6 @@ func (pl *planner) chunkSizes(ctx context.Context, m snapshot.Manifest) (func(se
 		return 0, false
 	}, nil
 }
-
-func compareDigests(a, b segments.Digest) int { return bytes.Compare(a[:], b[:]) }
 
 // manifest reads and verifies a manifest once per plan. With several
 // stores the first intact copy wins. A damaged or vanished manifest comes

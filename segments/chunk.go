@@ -61,6 +61,9 @@ func DigestOf(b []byte) Digest { return sha256.Sum256(b) }
 
 func (d Digest) String() string { return hex.EncodeToString(d[:]) }
 
+// Compare orders digests as their bytes (and their chunk keys) sort.
+func (d Digest) Compare(o Digest) int { return bytes.Compare(d[:], o[:]) }
+
 // IsZero reports whether d is all zero bytes (no digest).
 func (d Digest) IsZero() bool { return d == Digest{} }
 

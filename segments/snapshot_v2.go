@@ -58,7 +58,7 @@ func fileChunks(files []SnapshotFile) []Digest {
 	for _, f := range files {
 		out = append(out, f.Chunks...)
 	}
-	slices.SortFunc(out, func(a, b Digest) int { return bytes.Compare(a[:], b[:]) })
+	slices.SortFunc(out, Digest.Compare)
 	return slices.Compact(out)
 }
 

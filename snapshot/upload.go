@@ -63,7 +63,7 @@ type uploader struct {
 	sh    shared
 	namer *crypt.ChunkNamer // encrypted targets: names chunks by keyed HMAC
 	root  *os.Root
-	known map[segments.Digest]struct{} // chunks stored, or being stored
+	known *chunkIndex // chunks stored, or being stored; nil once the files are read
 	stats Stats
 
 	uploaded      atomic.Int64 // chunks stored by this upload
@@ -156,6 +156,7 @@ func (u *uploader) run(ctx context.Context, dir string, t tree, index uint64) (M
 	if err := ctx.Err(); err != nil {
 		return Manifest{}, err
 	}
+	u.known = nil // checkChunks lists again, keeping the manifest's chunks only
 	if err := u.checkChunks(ctx, m); err != nil {
 		return Manifest{}, err
 	}
@@ -172,14 +173,11 @@ var ErrChunksGone = errors.New("chunks deleted during the upload (a concurrent p
 // window in which a prune that planned before this upload's in-progress
 // marker existed deletes a chunk the upload skipped as already stored.
 func (u *uploader) checkChunks(ctx context.Context, m Manifest) error {
-	have, err := listChunks(ctx, u.st)
+	missing, err := missingChunks(ctx, u.st, m.ChunkRefs())
 	if err != nil {
 		return err
 	}
-	for _, d := range m.ChunkRefs() {
-		if _, ok := have[d]; ok {
-			continue
-		}
+	for _, d := range missing {
 		// Not listed (a listing may lag, or hide): ask for it.
 		if _, err := u.st.Stat(ctx, segments.ChunkKey(d)); err != nil {
 			if backends.IsNotFound(err) {
@@ -187,7 +185,6 @@ func (u *uploader) checkChunks(ctx context.Context, m Manifest) error {
 			}
 			return err
 		}
-		have[d] = struct{}{}
 	}
 	return nil
 }
@@ -255,12 +252,12 @@ func (u *uploader) readFile(ctx context.Context, g *errgroup.Group, e entry, f *
 // back to the pool when done with.
 func (u *uploader) store(ctx context.Context, g *errgroup.Group, d segments.Digest, bp *[]byte, k int) {
 	u.stats.Chunks++
-	if _, ok := u.known[d]; ok {
+	if u.known.has(d) {
 		u.stats.ChunksSkipped++
 		u.raw.Put(bp)
 		return
 	}
-	u.known[d] = struct{}{}
+	u.known.add(d)
 	g.Go(func() error {
 		defer u.raw.Put(bp)
 		op := u.obj.Get().(*[]byte)
@@ -354,22 +351,4 @@ func NewID() (string, error) {
 		return "", fmt.Errorf("snapshot id: %w", err)
 	}
 	return hex.EncodeToString(b[:]), nil
-}
-
-// listChunks learns which chunks the store holds with one listing. Keys
-// that are not chunk keys, and objects too small to be chunks, are left out
-// (their chunks get stored again under the proper name, or fail with
-// ErrExists and count as stored).
-func listChunks(ctx context.Context, st backends.Store) (map[segments.Digest]struct{}, error) {
-	known := make(map[segments.Digest]struct{})
-	err := st.List(ctx, segments.ChunksPrefix, "", func(oi backends.ObjectInfo) error {
-		if d, err := segments.ParseChunkKey(oi.Key); err == nil && oi.Size > segments.ChunkHeaderSizeV1 {
-			known[d] = struct{}{}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list %s in %s: %w", segments.ChunksPrefix, st, err)
-	}
-	return known, nil
 }
