@@ -38,8 +38,8 @@ type Options struct {
 	// At most Parallel+1 segments are downloaded (or downloading) and not
 	// yet written at any time, which bounds the temporary disk and memory
 	// they take (segments up to 1 MiB are kept in memory, larger ones in
-	// temporary files); a small segment (up to smallStored) counts as a
-	// sixteenth of one (see windowWeight).
+	// temporary files); a segment stored in at most 64 KiB counts as a
+	// sixteenth of one, so up to 16*(Parallel+1) of those are.
 	Parallel int
 	// SegmentSize is the size at which a restored tidwall/wal file is
 	// closed and the next begun; default 20 MiB, tidwall's default.
