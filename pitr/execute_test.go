@@ -432,9 +432,9 @@ func TestFetchWindow(t *testing.T) {
 }
 
 // A small segment (stored in at most smallStored bytes) whose entries are
-// more than inlineDecodeMax bytes is not decoded ahead, which would hold
-// up to decodeAheadBytes of it: the writer decodes it, and the restore is
-// exact.
+// more than inlineDecodeMax bytes takes a sixteenth of the window and is
+// left to the writer to decode (fetchOne), not decoded ahead: the restore
+// of such segments is exact.
 func TestSmallSegmentLargeEntries(t *testing.T) {
 	ctx := context.Background()
 	st := newMem()
