@@ -429,7 +429,8 @@ func (x *executor) writeAll(ctx context.Context, order chan chan fetched, window
 		}
 		err := x.writeSegment(i, r)
 		r.src.remove()
-		w := windowWeight(x.p.Segments.At(i))
+		ps := x.p.Segments.At(i)
+		w := windowWeight(ps)
 		x.track(-w)
 		for range w {
 			<-window
@@ -437,7 +438,7 @@ func (x *executor) writeAll(ctx context.Context, order chan chan fetched, window
 		if err != nil {
 			return nil, err
 		}
-		x.prog.Add(1, x.p.Segments.At(i).Size)
+		x.prog.Add(1, ps.Size)
 	}
 	return nil, nil
 }
